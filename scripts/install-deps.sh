@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the Debian packages r1.cpp needs to build, test and benchmark. Idempotent.
+set -euo pipefail
+PKGS=(
+  build-essential cmake ninja-build pkg-config git
+  libopenblas-openmp-dev          # BLAS for matrix products (OpenMP threading, shares our pool)
+  nlohmann-json3-dev              # JSON
+  libtomlplusplus-dev             # TOML recipes
+  libcli11-dev                    # command line
+  libfmt-dev                      # formatting
+  libgtest-dev libgmock-dev       # tests
+  python3 python3-torch python3-numpy   # the PyTorch reference the tests compare against
+)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+echo "install-deps: all packages present"

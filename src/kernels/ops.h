@@ -1,0 +1,68 @@
+// CPU kernels: each op a forward and a backward, fp32, threads through OpenMP, matrix products
+// through BLAS. Row-major throughout. Backward functions ACCUMULATE (+=) into parameter
+// gradients and, where the comment says so, into input gradients.
+#pragma once
+
+#include <cstdint>
+
+namespace r1::ops {
+
+// ---- matrix products (BLAS) ----
+// y (T,out) = x (T,in) @ w^T, w (out,in); beta: 0 overwrites y, 1 accumulates.
+void linear_forward(float* y, const float* x, const float* w, int64_t T, int64_t in, int64_t out, float beta = 0.f);
+// dx (T,in) (=|+=) dy (T,out) @ w;  dw (out,in) += dy^T @ x.  Either output may be null.
+void linear_backward(float* dx, float* dw, const float* dy, const float* x, const float* w, int64_t T, int64_t in,
+                     int64_t out, float dx_beta = 0.f);
+// y (T,n) += b (n) on every row;  db (n) += column sums of dy (T,n).
+void bias_forward(float* y, const float* b, int64_t T, int64_t n, int64_t ld);
+void bias_backward(float* db, const float* dy, int64_t T, int64_t n, int64_t ld);
+
+// ---- embedding ----
+// x (T,D) = table[tokens[t]];  dtable[tokens[t]] += dx[t].
+void embedding_forward(float* x, const float* table, const int32_t* tokens, int64_t T, int64_t D);
+void embedding_backward(float* dtable, const float* dx, const int32_t* tokens, int64_t T, int64_t D);
+
+// ---- RMSNorm over rows of length n ----
+// y (R,n) = x * rstd * w, rstd (R) = 1/sqrt(mean(x^2)+eps). x, y rows at stride ld_x / ld_y.
+void rmsnorm_forward(float* y, float* rstd, const float* x, const float* w, int64_t R, int64_t n, float eps,
+                     int64_t ld_x, int64_t ld_y);
+// dx (R,n) (=|+=) per beta; dw (n) += sum over rows. dy rows at stride ld_y, dx at ld_x.
+void rmsnorm_backward(float* dx, float* dw, const float* dy, const float* x, const float* w, const float* rstd,
+                      int64_t R, int64_t n, int64_t ld_x, int64_t ld_y, float dx_beta);
+
+// ---- rotary position embedding, Hugging Face rotate-half layout ----
+// x (T, H, hd) rows of stride ld; cos/sin tables (max_pos, hd/2); in place. Backward rotates back.
+void rope_forward(float* x, const int32_t* pos, const float* cos, const float* sin, int64_t T, int64_t H,
+                  int64_t hd, int64_t ld);
+void rope_backward(float* dx, const int32_t* pos, const float* cos, const float* sin, int64_t T, int64_t H,
+                   int64_t hd, int64_t ld);
+
+// ---- causal attention over a packed batch (cu_seqlens), grouped-query ----
+// q (T,Hq,hd) stride ldq; k, v (T,Hkv,hd) strides ldk, ldv; out (T,Hq,hd) stride ldo; lse (T,Hq).
+void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,
+                       const int32_t* cu_seqlens, int64_t nseq, int64_t Hq, int64_t Hkv, int64_t hd, int64_t ldq,
+                       int64_t ldk, int64_t ldv, int64_t ldo);
+// Overwrites dq (stride ldq), dk (ldk), dv (ldv).
+void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* out, const float* lse,
+                        const float* q, const float* k, const float* v, const int32_t* cu_seqlens, int64_t nseq,
+                        int64_t Hq, int64_t Hkv, int64_t hd, int64_t ldq, int64_t ldk, int64_t ldv, int64_t ldo);
+
+// ---- SwiGLU: act (T,F) = silu(gate) * up, gu (T,2F) holds [gate | up] per row ----
+void swiglu_forward(float* act, const float* gu, int64_t T, int64_t F);
+void swiglu_backward(float* dgu, const float* dact, const float* gu, int64_t T, int64_t F);
+
+// ---- log-softmax statistics over rows of logits (R,V) ----
+// For each row r with target[r] >= 0: logp[r] = log softmax(z)[target], entropy[r] = -sum p log p,
+// lse[r] = logsumexp(z). Rows with target < 0 get logp = entropy = 0 (lse still filled).
+void logprob_forward(float* logp, float* entropy, float* lse, const float* logits, const int32_t* target, int64_t R,
+                     int64_t V);
+// In place: logits (R,V) become dz = dlogp*(onehot(target) - p) + dent*(-p*(log p + H)).
+// Rows with target < 0 become 0.
+void logprob_backward(float* logits, const float* lse, const float* entropy, const int32_t* target,
+                      const float* dlogp, const float* dentropy, int64_t R, int64_t V);
+
+// ---- elementwise ----
+void add_inplace(float* y, const float* x, int64_t n);  // y += x
+double sum_squares(const float* x, int64_t n);         // deterministic for a fixed thread count
+
+}  // namespace r1::ops

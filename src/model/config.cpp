@@ -1,0 +1,221 @@
+#include "model/config.h"
+
+#include "core/error.h"
+#include "io/gguf.h"
+
+namespace r1 {
+
+std::string ModelConfig::arch_name() const {
+  switch (arch) {
+    case Arch::Llama: return "LlamaForCausalLM";
+    case Arch::Qwen2: return "Qwen2ForCausalLM";
+    case Arch::Qwen3: return "Qwen3ForCausalLM";
+  }
+  return "?";
+}
+
+Arch arch_from_name(const std::string& name, const std::string& source) {
+  if (name == "LlamaForCausalLM" || name == "llama") return Arch::Llama;
+  if (name == "Qwen2ForCausalLM" || name == "qwen2") return Arch::Qwen2;
+  if (name == "Qwen3ForCausalLM" || name == "qwen3") return Arch::Qwen3;
+  fail("{}: unsupported architecture '{}' (supported: LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM)",
+       source, name);
+}
+
+namespace {
+
+using nlohmann::json;
+
+// Typed field access with errors that name the file and the field.
+template <typename T>
+T field(const json& j, const char* key, const std::string& source) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) fail("{}: missing field '{}'", source, key);
+  if constexpr (std::is_same_v<T, bool>) {
+    if (!it->is_boolean()) fail("{}: field '{}' must be a boolean, got {}", source, key, it->dump());
+  } else if constexpr (std::is_integral_v<T>) {
+    if (!it->is_number_integer()) fail("{}: field '{}' must be an integer, got {}", source, key, it->dump());
+  } else if constexpr (std::is_floating_point_v<T>) {
+    if (!it->is_number()) fail("{}: field '{}' must be a number, got {}", source, key, it->dump());
+  } else {
+    if (!it->is_string()) fail("{}: field '{}' must be a string, got {}", source, key, it->dump());
+  }
+  return it->get<T>();
+}
+
+template <typename T>
+T field_or(const json& j, const char* key, T def, const std::string& source) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return def;
+  return field<T>(j, key, source);
+}
+
+std::vector<int> token_ids(const json& j, const char* key, const std::string& source) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return {};
+  if (it->is_number_integer()) return {it->get<int>()};
+  if (it->is_array()) {
+    std::vector<int> ids;
+    for (const auto& v : *it) {
+      if (!v.is_number_integer()) fail("{}: field '{}' must hold integers, got {}", source, key, v.dump());
+      ids.push_back(v.get<int>());
+    }
+    return ids;
+  }
+  fail("{}: field '{}' must be an integer or a list of integers, got {}", source, key, it->dump());
+}
+
+}  // namespace
+
+ModelConfig ModelConfig::from_hf_json(const json& j, const std::string& source) {
+  if (!j.is_object()) fail("{}: expected a JSON object", source);
+  ModelConfig c;
+  std::string arch_name;
+  if (auto it = j.find("architectures"); it != j.end() && it->is_array() && !it->empty() && (*it)[0].is_string()) {
+    arch_name = (*it)[0].get<std::string>();
+  } else if (auto mt = j.find("model_type"); mt != j.end() && mt->is_string()) {
+    arch_name = mt->get<std::string>();
+  } else {
+    fail("{}: missing field 'architectures' (and no 'model_type')", source);
+  }
+  c.arch = arch_from_name(arch_name, source);
+  c.vocab_size = field<int>(j, "vocab_size", source);
+  c.hidden_size = field<int>(j, "hidden_size", source);
+  c.intermediate_size = field<int>(j, "intermediate_size", source);
+  c.num_layers = field<int>(j, "num_hidden_layers", source);
+  c.num_heads = field<int>(j, "num_attention_heads", source);
+  c.num_kv_heads = field_or<int>(j, "num_key_value_heads", c.num_heads, source);
+  c.head_dim = field_or<int>(j, "head_dim", c.num_heads > 0 ? c.hidden_size / c.num_heads : 0, source);
+  c.rms_norm_eps = static_cast<float>(field_or<double>(j, "rms_norm_eps", 1e-6, source));
+  c.rope_theta = field_or<double>(j, "rope_theta", 10000.0, source);
+  c.tie_word_embeddings = field_or<bool>(j, "tie_word_embeddings", false, source);  // default of all three families
+  c.max_position_embeddings = field_or<int>(j, "max_position_embeddings", 2048, source);
+  c.bos_token_id = field_or<int>(j, "bos_token_id", -1, source);
+  c.eos_token_ids = token_ids(j, "eos_token_id", source);
+  c.torch_dtype = field_or<std::string>(j, "torch_dtype", "float32", source);
+  c.attention_bias = c.arch == Arch::Qwen2 ? true : field_or<bool>(j, "attention_bias", false, source);
+  c.qk_norm = c.arch == Arch::Qwen3;
+
+  // Refuse what the engine does not implement rather than run it silently wrong.
+  if (auto it = j.find("rope_scaling"); it != j.end() && !it->is_null()) {
+    std::string kind = "?";
+    if (it->is_object()) {
+      for (const char* k : {"rope_type", "type"}) {
+        if (it->contains(k) && (*it)[k].is_string()) kind = (*it)[k].get<std::string>();
+      }
+    }
+    if (kind != "default") fail("{}: rope_scaling of type '{}' is not implemented", source, kind);
+  }
+  if (field_or<bool>(j, "use_sliding_window", false, source))
+    fail("{}: sliding-window attention (use_sliding_window: true) is not implemented", source);
+  if (field_or<bool>(j, "mlp_bias", false, source)) fail("{}: mlp_bias: true is not implemented", source);
+  if (auto act = field_or<std::string>(j, "hidden_act", "silu", source); act != "silu")
+    fail("{}: hidden_act '{}' is not implemented (only silu)", source, act);
+  if (double prf = field_or<double>(j, "partial_rotary_factor", 1.0, source); prf != 1.0)
+    fail("{}: partial_rotary_factor {} is not implemented", source, prf);
+  for (const char* moe : {"num_experts", "num_local_experts", "n_routed_experts"}) {
+    if (j.contains(moe) && !j[moe].is_null()) fail("{}: mixture of experts ('{}') is not implemented", source, moe);
+  }
+  c.validate(source);
+  return c;
+}
+
+void ModelConfig::validate(const std::string& source) const {
+  auto positive = [&](int v, const char* name) {
+    if (v <= 0) fail("{}: {} must be positive, got {}", source, name, v);
+  };
+  positive(vocab_size, "vocab_size");
+  positive(hidden_size, "hidden_size");
+  positive(intermediate_size, "intermediate_size");
+  positive(num_layers, "num_hidden_layers");
+  positive(num_heads, "num_attention_heads");
+  positive(num_kv_heads, "num_key_value_heads");
+  positive(head_dim, "head_dim");
+  if (num_heads % num_kv_heads != 0)
+    fail("{}: num_attention_heads ({}) must be a multiple of num_key_value_heads ({})", source, num_heads,
+         num_kv_heads);
+  if (head_dim % 2 != 0) fail("{}: head_dim must be even for RoPE, got {}", source, head_dim);
+  if (!(rms_norm_eps > 0)) fail("{}: rms_norm_eps must be positive", source);
+  if (!(rope_theta > 0)) fail("{}: rope_theta must be positive", source);
+  // Bound sizes so a hostile config cannot ask for absurd allocations (2^31 elements per tensor).
+  const double max_elems = 2147483647.0;
+  if (double(vocab_size) * hidden_size > max_elems || double(intermediate_size) * hidden_size > max_elems ||
+      double(qkv_dim()) * hidden_size > max_elems)
+    fail("{}: model dimensions too large", source);
+}
+
+json ModelConfig::to_hf_json() const {
+  json j;
+  j["architectures"] = json::array({arch_name()});
+  j["model_type"] = arch == Arch::Llama ? "llama" : arch == Arch::Qwen2 ? "qwen2" : "qwen3";
+  j["vocab_size"] = vocab_size;
+  j["hidden_size"] = hidden_size;
+  j["intermediate_size"] = intermediate_size;
+  j["num_hidden_layers"] = num_layers;
+  j["num_attention_heads"] = num_heads;
+  j["num_key_value_heads"] = num_kv_heads;
+  j["head_dim"] = head_dim;
+  j["rms_norm_eps"] = rms_norm_eps;
+  j["rope_theta"] = rope_theta;
+  j["rope_scaling"] = nullptr;
+  j["hidden_act"] = "silu";
+  j["tie_word_embeddings"] = tie_word_embeddings;
+  if (arch != Arch::Qwen2) j["attention_bias"] = attention_bias;
+  if (arch == Arch::Llama) j["mlp_bias"] = false;
+  if (arch == Arch::Qwen2) j["use_sliding_window"] = false;
+  j["max_position_embeddings"] = max_position_embeddings;
+  if (bos_token_id >= 0) j["bos_token_id"] = bos_token_id;
+  if (eos_token_ids.size() == 1) j["eos_token_id"] = eos_token_ids[0];
+  if (eos_token_ids.size() > 1) j["eos_token_id"] = eos_token_ids;
+  j["torch_dtype"] = "float32";
+  return j;
+}
+
+ModelConfig ModelConfig::from_gguf(const GGUFFile& gguf) {
+  const json& m = gguf.metadata();
+  const std::string& src = gguf.path();
+  std::string arch = m.contains("general.architecture") && m["general.architecture"].is_string()
+                         ? m["general.architecture"].get<std::string>()
+                         : std::string("(missing general.architecture)");
+  if (arch != "llama")
+    fail("{}: GGUF architecture '{}' is not supported (only 'llama'; load Qwen models from a Hugging Face directory)",
+         src, arch);
+  auto num = [&](const std::string& key) -> const json& {
+    auto it = m.find(key);
+    if (it == m.end() || !it->is_number()) fail("{}: missing or non-numeric GGUF key '{}'", src, key);
+    return *it;
+  };
+  auto num_or = [&](const std::string& key, double def) -> double {
+    auto it = m.find(key);
+    return (it != m.end() && it->is_number()) ? it->get<double>() : def;
+  };
+  ModelConfig c;
+  c.arch = Arch::Llama;
+  c.hidden_size = num("llama.embedding_length").get<int>();
+  c.intermediate_size = num("llama.feed_forward_length").get<int>();
+  c.num_layers = num("llama.block_count").get<int>();
+  c.num_heads = num("llama.attention.head_count").get<int>();
+  c.num_kv_heads = static_cast<int>(num_or("llama.attention.head_count_kv", c.num_heads));
+  c.head_dim = c.num_heads > 0 ? c.hidden_size / c.num_heads : 0;
+  c.head_dim = static_cast<int>(num_or("llama.attention.key_length", c.head_dim));
+  c.rms_norm_eps = static_cast<float>(num("llama.attention.layer_norm_rms_epsilon").get<double>());
+  c.rope_theta = num_or("llama.rope.freq_base", 10000.0);
+  c.max_position_embeddings = static_cast<int>(num_or("llama.context_length", 2048));
+  if (int rot = static_cast<int>(num_or("llama.rope.dimension_count", c.head_dim)); rot != c.head_dim)
+    fail("{}: partial rotary embedding (rope.dimension_count {} != head_dim {}) is not implemented", src, rot,
+         c.head_dim);
+  if (m.contains("llama.rope.scaling.type") && m["llama.rope.scaling.type"] != "none")
+    fail("{}: rope scaling '{}' is not implemented", src, m["llama.rope.scaling.type"].dump());
+  if (m.contains("llama.vocab_size")) {
+    c.vocab_size = num("llama.vocab_size").get<int>();
+  } else if (const GGUFTensor* t = gguf.find("token_embd.weight"); t && t->shape.size() == 2) {
+    c.vocab_size = static_cast<int>(t->shape[0]);
+  }
+  c.tie_word_embeddings = gguf.find("output.weight") == nullptr;
+  c.bos_token_id = static_cast<int>(num_or("tokenizer.ggml.bos_token_id", -1));
+  if (int eos = static_cast<int>(num_or("tokenizer.ggml.eos_token_id", -1)); eos >= 0) c.eos_token_ids = {eos};
+  c.validate(src);
+  return c;
+}
+
+}  // namespace r1

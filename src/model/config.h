@@ -1,0 +1,50 @@
+// Model configuration: one struct for the Llama, Qwen2 and Qwen3 decoder families, read from a
+// Hugging Face config.json or from GGUF metadata, written back as config.json.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+namespace r1 {
+
+class GGUFFile;
+
+enum class Arch { Llama, Qwen2, Qwen3 };
+
+struct ModelConfig {
+  Arch arch = Arch::Llama;
+  int vocab_size = 0;
+  int hidden_size = 0;        // D
+  int intermediate_size = 0;  // F
+  int num_layers = 0;         // L
+  int num_heads = 0;          // Hq
+  int num_kv_heads = 0;       // Hkv (grouped-query attention when < Hq)
+  int head_dim = 0;           // hd (Qwen3: independent of D / Hq)
+  float rms_norm_eps = 1e-6f;
+  double rope_theta = 10000.0;
+  bool tie_word_embeddings = false;
+  bool attention_bias = false;  // bias on q, k, v projections (always on for Qwen2)
+  bool qk_norm = false;         // per-head RMSNorm on q and k before RoPE (Qwen3)
+  int max_position_embeddings = 2048;
+  int bos_token_id = -1;
+  std::vector<int> eos_token_ids;
+  std::string torch_dtype = "float32";
+
+  int q_dim() const { return num_heads * head_dim; }
+  int kv_dim() const { return num_kv_heads * head_dim; }
+  int qkv_dim() const { return q_dim() + 2 * kv_dim(); }
+  std::string arch_name() const;  // "LlamaForCausalLM", ...
+
+  // `source` names the file in error messages. Throws r1::Error for anything not implemented.
+  static ModelConfig from_hf_json(const nlohmann::json& j, const std::string& source);
+  static ModelConfig from_gguf(const GGUFFile& gguf);
+  nlohmann::json to_hf_json() const;
+  void validate(const std::string& source) const;
+};
+
+// Parses an architecture name ("LlamaForCausalLM", "llama", "qwen2", ...); fails naming `source`.
+Arch arch_from_name(const std::string& name, const std::string& source);
+
+}  // namespace r1

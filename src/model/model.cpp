@@ -1,0 +1,410 @@
+#include "model/model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "core/error.h"
+#include "core/rng.h"
+#include "kernels/ops.h"
+
+namespace r1 {
+
+// ---------------------------------------------------------------------------------------------
+// Batch
+
+void Batch::clear() {
+  tokens.clear();
+  targets.clear();
+  positions.clear();
+  cu_seqlens.clear();
+}
+
+void Batch::append(const std::vector<int32_t>& toks, const std::vector<int32_t>& tgts) {
+  R1_CHECK(toks.size() == tgts.size());
+  if (cu_seqlens.empty()) cu_seqlens.push_back(0);
+  for (size_t i = 0; i < toks.size(); i++) positions.push_back(static_cast<int32_t>(i));
+  tokens.insert(tokens.end(), toks.begin(), toks.end());
+  targets.insert(targets.end(), tgts.begin(), tgts.end());
+  cu_seqlens.push_back(static_cast<int32_t>(tokens.size()));
+}
+
+void Batch::append_lm(const std::vector<int32_t>& toks) {
+  std::vector<int32_t> tgts(toks.size(), -1);
+  for (size_t i = 0; i + 1 < toks.size(); i++) tgts[i] = toks[i + 1];
+  append(toks, tgts);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Activations: what the backward pass needs, per layer. In inference only one layer's set is kept.
+
+struct Model::Activations {
+  struct Layer {
+    std::vector<float> rstd1, xn1, qkv, qn_rstd, kn_rstd, qr, kr, o, lse, x_mid, rstd2, xn2, gu, act;
+  };
+  std::vector<std::vector<float>> resid;  // (L+1) x (T, D) in training; 2 alternating in inference
+  std::vector<Layer> layers;
+  std::vector<float> rstdf, xnf;  // final norm
+  // backward scratch
+  std::vector<float> dx, dxn, dact, dgu, do_, dqr, dkr, dqkv, dxnf;
+  int64_t T = 0;
+  bool train = false;
+
+  size_t bytes() const {
+    size_t n = 0;
+    auto add = [&](const std::vector<float>& v) { n += v.capacity() * sizeof(float); };
+    for (const auto& r : resid) add(r);
+    for (const auto& l : layers) {
+      for (const auto* v : {&l.rstd1, &l.xn1, &l.qkv, &l.qn_rstd, &l.kn_rstd, &l.qr, &l.kr, &l.o, &l.lse, &l.x_mid,
+                            &l.rstd2, &l.xn2, &l.gu, &l.act})
+        add(*v);
+    }
+    for (const auto* v : {&rstdf, &xnf, &dx, &dxn, &dact, &dgu, &do_, &dqr, &dkr, &dqkv, &dxnf}) add(*v);
+    return n;
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Parameters
+
+Model::Model(const ModelConfig& config) : config_(config), acts_(new Activations) {
+  const ModelConfig& c = config_;
+  const int64_t D = c.hidden_size, F = c.intermediate_size, V = c.vocab_size, hd = c.head_dim;
+  const int64_t qd = c.q_dim(), kvd = c.kv_dim();
+  size_t offset = 0;
+  // Members of a group are contiguous (no padding), so stacked views like wqkv are valid.
+  auto group = [&](std::initializer_list<std::pair<std::string, std::vector<int64_t>>> members) {
+    offset = (offset + 15) / 16 * 16;  // 64-byte alignment at the start of each group
+    for (const auto& [name, shape] : members) {
+      size_t n = 1;
+      for (int64_t d : shape) n *= static_cast<size_t>(d);
+      specs_.push_back({name, shape, offset, n, shape.size() >= 2});
+      offset += n;
+    }
+  };
+  group({{"model.embed_tokens.weight", {V, D}}});
+  for (int l = 0; l < c.num_layers; l++) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    group({{p + "input_layernorm.weight", {D}}});
+    group({{p + "self_attn.q_proj.weight", {qd, D}},
+           {p + "self_attn.k_proj.weight", {kvd, D}},
+           {p + "self_attn.v_proj.weight", {kvd, D}}});
+    if (c.attention_bias)
+      group({{p + "self_attn.q_proj.bias", {qd}}, {p + "self_attn.k_proj.bias", {kvd}},
+             {p + "self_attn.v_proj.bias", {kvd}}});
+    group({{p + "self_attn.o_proj.weight", {D, qd}}});
+    if (c.qk_norm) group({{p + "self_attn.q_norm.weight", {hd}}, {p + "self_attn.k_norm.weight", {hd}}});
+    group({{p + "post_attention_layernorm.weight", {D}}});
+    group({{p + "mlp.gate_proj.weight", {F, D}}, {p + "mlp.up_proj.weight", {F, D}}});
+    group({{p + "mlp.down_proj.weight", {D, F}}});
+  }
+  group({{"model.norm.weight", {D}}});
+  if (!c.tie_word_embeddings) group({{"lm_head.weight", {V, D}}});
+  params_.assign((offset + 15) / 16 * 16, 0.f);
+}
+
+Model::Model(Model&& o) noexcept { *this = std::move(o); }
+Model& Model::operator=(Model&& o) noexcept {
+  if (this != &o) {
+    delete acts_;
+    config_ = std::move(o.config_);
+    specs_ = std::move(o.specs_);
+    params_ = std::move(o.params_);
+    grads_ = std::move(o.grads_);
+    rope_cos_ = std::move(o.rope_cos_);
+    rope_sin_ = std::move(o.rope_sin_);
+    acts_ = o.acts_;
+    o.acts_ = nullptr;
+  }
+  return *this;
+}
+Model::~Model() { delete acts_; }
+
+const ParamSpec* Model::find_param(const std::string& name) const {
+  for (const auto& s : specs_)
+    if (s.name == name) return &s;
+  return nullptr;
+}
+
+Weights Model::view(float* base) const {
+  auto at = [&](const std::string& name) -> float* {
+    const ParamSpec* s = find_param(name);
+    return s ? base + s->offset : nullptr;
+  };
+  Weights w;
+  w.embed = at("model.embed_tokens.weight");
+  for (int l = 0; l < config_.num_layers; l++) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    w.layers.push_back({at(p + "input_layernorm.weight"), at(p + "self_attn.q_proj.weight"),
+                        at(p + "self_attn.q_proj.bias"), at(p + "self_attn.o_proj.weight"),
+                        at(p + "self_attn.q_norm.weight"), at(p + "self_attn.k_norm.weight"),
+                        at(p + "post_attention_layernorm.weight"), at(p + "mlp.gate_proj.weight"),
+                        at(p + "mlp.down_proj.weight")});
+  }
+  w.norm = at("model.norm.weight");
+  w.lm_head = config_.tie_word_embeddings ? w.embed : at("lm_head.weight");
+  return w;
+}
+
+float* Model::grads() {
+  if (grads_.size() != params_.size()) grads_.assign(params_.size(), 0.f);
+  return grads_.data();
+}
+
+void Model::zero_grads() { std::fill(grads_.begin(), grads_.end(), 0.f); }
+
+void Model::init_random(uint64_t seed, float std) {
+  for (size_t i = 0; i < specs_.size(); i++) {
+    const ParamSpec& s = specs_[i];
+    float* p = params_.data() + s.offset;
+    const bool is_norm = s.name.find("norm.weight") != std::string::npos;
+    const bool is_bias = s.name.ends_with(".bias");
+#pragma omp parallel for schedule(static)
+    for (size_t j = 0; j < s.numel; j++) {
+      p[j] = is_norm ? 1.f : is_bias ? 0.f : static_cast<float>(std * normal(seed, i, j));
+    }
+  }
+}
+
+size_t Model::activation_bytes() const { return acts_->bytes(); }
+
+// ---------------------------------------------------------------------------------------------
+// Forward
+
+void Model::check_batch(const Batch& b) const {
+  const int64_t T = b.size();
+  if (static_cast<int64_t>(b.targets.size()) != T || static_cast<int64_t>(b.positions.size()) != T)
+    fail("batch: tokens, targets and positions must have the same length");
+  if (b.cu_seqlens.empty() || b.cu_seqlens.front() != 0 || b.cu_seqlens.back() != T)
+    fail("batch: cu_seqlens must start at 0 and end at the token count {}", T);
+  for (size_t s = 1; s < b.cu_seqlens.size(); s++)
+    if (b.cu_seqlens[s] < b.cu_seqlens[s - 1]) fail("batch: cu_seqlens must be non-decreasing");
+  for (int64_t t = 0; t < T; t++) {
+    if (b.tokens[t] < 0 || b.tokens[t] >= config_.vocab_size)
+      fail("batch: token id {} at position {} is outside the vocabulary (size {})", b.tokens[t], t,
+           config_.vocab_size);
+    if (b.targets[t] >= config_.vocab_size)
+      fail("batch: target id {} at position {} is outside the vocabulary (size {})", b.targets[t], t,
+           config_.vocab_size);
+    if (b.positions[t] < 0) fail("batch: negative position at {}", t);
+  }
+}
+
+void Model::ensure_rope(int64_t max_pos) {
+  const int64_t half = config_.head_dim / 2;
+  const int64_t have = static_cast<int64_t>(rope_cos_.size()) / half;
+  if (have >= max_pos) return;
+  const int64_t n = std::max<int64_t>(max_pos, 2 * have);
+  rope_cos_.resize(n * half);
+  rope_sin_.resize(n * half);
+  for (int64_t p = have; p < n; p++) {
+    for (int64_t j = 0; j < half; j++) {
+      // inv_freq_j = theta^(-2j/hd); angles in double so long positions keep their precision.
+      double angle = static_cast<double>(p) * std::pow(config_.rope_theta, -2.0 * j / config_.head_dim);
+      rope_cos_[p * half + j] = static_cast<float>(std::cos(angle));
+      rope_sin_[p * half + j] = static_cast<float>(std::sin(angle));
+    }
+  }
+}
+
+void Model::run_layers(const Batch& b, bool train) {
+  check_batch(b);
+  const ModelConfig& c = config_;
+  const int64_t T = b.size(), D = c.hidden_size, F = c.intermediate_size, hd = c.head_dim;
+  const int64_t Hq = c.num_heads, Hkv = c.num_kv_heads, qd = c.q_dim(), kvd = c.kv_dim(), qkvd = c.qkv_dim();
+  const int64_t L = c.num_layers, nseq = b.num_seqs();
+  Activations& A = *acts_;
+  A.T = T;
+  A.train = train;
+  int32_t maxpos = 0;
+  for (int32_t p : b.positions) maxpos = std::max(maxpos, p);
+  ensure_rope(maxpos + 1);
+
+  A.resid.resize(train ? L + 1 : 2);
+  for (auto& r : A.resid) r.resize(T * D);
+  A.layers.resize(train ? L : 1);
+  Weights W = weights();
+
+  ops::embedding_forward(A.resid[0].data(), W.embed, b.tokens.data(), T, D);
+  for (int64_t l = 0; l < L; l++) {
+    auto& a = A.layers[train ? l : 0];
+    const LayerWeights& w = W.layers[l];
+    float* x_in = A.resid[train ? l : l % 2].data();
+    float* x_out = A.resid[train ? l + 1 : (l + 1) % 2].data();
+    a.rstd1.resize(T), a.xn1.resize(T * D), a.qkv.resize(T * qkvd), a.qr.resize(T * qd), a.kr.resize(T * kvd);
+    a.o.resize(T * qd), a.lse.resize(T * Hq), a.x_mid.resize(T * D), a.rstd2.resize(T), a.xn2.resize(T * D);
+    a.gu.resize(T * 2 * F), a.act.resize(T * F);
+
+    // attention block: x_mid = x_in + o_proj(attn(rope(q), rope(k), v))
+    ops::rmsnorm_forward(a.xn1.data(), a.rstd1.data(), x_in, w.attn_norm, T, D, c.rms_norm_eps, D, D);
+    ops::linear_forward(a.qkv.data(), a.xn1.data(), w.wqkv, T, D, qkvd);
+    if (w.bqkv) ops::bias_forward(a.qkv.data(), w.bqkv, T, qkvd, qkvd);
+    if (c.qk_norm) {
+      a.qn_rstd.resize(T * Hq), a.kn_rstd.resize(T * Hkv);
+      for (int64_t h = 0; h < Hq; h++)
+        ops::rmsnorm_forward(a.qr.data() + h * hd, a.qn_rstd.data() + h * T, a.qkv.data() + h * hd, w.q_norm, T, hd,
+                             c.rms_norm_eps, qkvd, qd);
+      for (int64_t h = 0; h < Hkv; h++)
+        ops::rmsnorm_forward(a.kr.data() + h * hd, a.kn_rstd.data() + h * T, a.qkv.data() + qd + h * hd, w.k_norm,
+                             T, hd, c.rms_norm_eps, qkvd, kvd);
+    } else {
+#pragma omp parallel for schedule(static)
+      for (int64_t t = 0; t < T; t++) {
+        std::memcpy(a.qr.data() + t * qd, a.qkv.data() + t * qkvd, qd * sizeof(float));
+        std::memcpy(a.kr.data() + t * kvd, a.qkv.data() + t * qkvd + qd, kvd * sizeof(float));
+      }
+    }
+    ops::rope_forward(a.qr.data(), b.positions.data(), rope_cos_.data(), rope_sin_.data(), T, Hq, hd, qd);
+    ops::rope_forward(a.kr.data(), b.positions.data(), rope_cos_.data(), rope_sin_.data(), T, Hkv, hd, kvd);
+    ops::attention_forward(a.o.data(), a.lse.data(), a.qr.data(), a.kr.data(), a.qkv.data() + qd + kvd,
+                           b.cu_seqlens.data(), nseq, Hq, Hkv, hd, qd, kvd, qkvd, qd);
+    std::memcpy(a.x_mid.data(), x_in, T * D * sizeof(float));
+    ops::linear_forward(a.x_mid.data(), a.o.data(), w.wo, T, qd, D, 1.f);
+
+    // MLP block: x_out = x_mid + down(silu(gate(n)) * up(n)), n = rmsnorm(x_mid)
+    ops::rmsnorm_forward(a.xn2.data(), a.rstd2.data(), a.x_mid.data(), w.mlp_norm, T, D, c.rms_norm_eps, D, D);
+    ops::linear_forward(a.gu.data(), a.xn2.data(), w.wgu, T, D, 2 * F);
+    ops::swiglu_forward(a.act.data(), a.gu.data(), T, F);
+    std::memcpy(x_out, a.x_mid.data(), T * D * sizeof(float));
+    ops::linear_forward(x_out, a.act.data(), w.wdown, T, F, D, 1.f);
+  }
+  A.rstdf.resize(T), A.xnf.resize(T * D);
+  ops::rmsnorm_forward(A.xnf.data(), A.rstdf.data(), A.resid[train ? L : L % 2].data(), W.norm, T, D,
+                       c.rms_norm_eps, D, D);
+}
+
+void Model::forward(const Batch& b, float* logp, float* entropy, float* logits) {
+  run_layers(b, false);
+  const int64_t T = b.size(), V = config_.vocab_size, D = config_.hidden_size;
+  const float* head = weights().lm_head;
+  std::vector<float> own, lse(T), lp(T), ent(T);
+  if (!logits) own.resize(T * V);
+  float* z = logits ? logits : own.data();
+  ops::linear_forward(z, acts_->xnf.data(), head, T, D, V);
+  if (logp || entropy) {
+    ops::logprob_forward(lp.data(), ent.data(), lse.data(), z, b.targets.data(), T, V);
+    if (logp) std::copy(lp.begin(), lp.end(), logp);
+    if (entropy) std::copy(ent.begin(), ent.end(), entropy);
+  }
+}
+
+void Model::forward_last_logits(const Batch& b, float* logits) {
+  run_layers(b, false);
+  const int64_t D = config_.hidden_size, V = config_.vocab_size, n = b.num_seqs();
+  std::vector<float> last(n * D);
+  for (int64_t s = 0; s < n; s++) {
+    if (b.cu_seqlens[s + 1] == b.cu_seqlens[s]) fail("batch: sequence {} is empty", s);
+    std::memcpy(last.data() + s * D, acts_->xnf.data() + (b.cu_seqlens[s + 1] - 1) * D, D * sizeof(float));
+  }
+  ops::linear_forward(logits, last.data(), weights().lm_head, n, D, V);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Training step: forward, per-token loss, backward.
+
+double Model::forward_backward(const Batch& b, const TokenLossFn& loss_fn, float* logp_out, float* entropy_out) {
+  run_layers(b, true);
+  const ModelConfig& c = config_;
+  const int64_t T = b.size(), D = c.hidden_size, F = c.intermediate_size, V = c.vocab_size, hd = c.head_dim;
+  const int64_t Hq = c.num_heads, Hkv = c.num_kv_heads, qd = c.q_dim(), kvd = c.kv_dim(), qkvd = c.qkv_dim();
+  const int64_t L = c.num_layers, nseq = b.num_seqs();
+  Activations& A = *acts_;
+  Weights W = weights();
+  Weights G = view(grads());
+
+  // ---- head: logits only for rows that have a target, in chunks bounded by a memory budget ----
+  std::vector<int64_t> rows;
+  for (int64_t t = 0; t < T; t++)
+    if (b.targets[t] >= 0) rows.push_back(t);
+  const int64_t R = static_cast<int64_t>(rows.size());
+  constexpr int64_t kLogitBudget = 64 << 20;  // floats of logits kept at once (256 MiB)
+  const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(R, kLogitBudget / V));
+  const bool keep = chunk >= R;  // everything fits: no recomputation in the backward
+  std::vector<float> logp(T, 0.f), ent(T, 0.f), lse(T, 0.f), dlogp(T, 0.f), dent(T, 0.f);
+  std::vector<float> xg(chunk * D), z(chunk * V), dxg(chunk * D);
+  std::vector<int32_t> tg(chunk);
+  std::vector<float> lp_c(chunk), ent_c(chunk), lse_c(chunk);
+  auto gather = [&](int64_t r0, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+      std::memcpy(xg.data() + i * D, A.xnf.data() + rows[r0 + i] * D, D * sizeof(float));
+      tg[i] = b.targets[rows[r0 + i]];
+    }
+    ops::linear_forward(z.data(), xg.data(), W.lm_head, n, D, V);
+  };
+  for (int64_t r0 = 0; r0 < R; r0 += chunk) {
+    const int64_t n = std::min(chunk, R - r0);
+    gather(r0, n);
+    ops::logprob_forward(lp_c.data(), ent_c.data(), lse_c.data(), z.data(), tg.data(), n, V);
+    for (int64_t i = 0; i < n; i++) {
+      logp[rows[r0 + i]] = lp_c[i];
+      ent[rows[r0 + i]] = ent_c[i];
+      lse[rows[r0 + i]] = lse_c[i];
+    }
+  }
+  const double loss = loss_fn(logp.data(), ent.data(), dlogp.data(), dent.data());
+  if (logp_out) std::copy(logp.begin(), logp.end(), logp_out);
+  if (entropy_out) std::copy(ent.begin(), ent.end(), entropy_out);
+
+  A.dxnf.assign(T * D, 0.f);
+  std::vector<float> dlp_c(chunk), dent_c(chunk);
+  for (int64_t r0 = 0; r0 < R; r0 += chunk) {
+    const int64_t n = std::min(chunk, R - r0);
+    if (!keep) gather(r0, n);  // otherwise xg, tg and z still hold the single chunk
+    for (int64_t i = 0; i < n; i++) {
+      const int64_t t = rows[r0 + i];
+      lse_c[i] = lse[t], ent_c[i] = ent[t], dlp_c[i] = dlogp[t], dent_c[i] = dent[t];
+    }
+    ops::logprob_backward(z.data(), lse_c.data(), ent_c.data(), tg.data(), dlp_c.data(), dent_c.data(), n, V);
+    ops::linear_backward(dxg.data(), G.lm_head, z.data(), xg.data(), W.lm_head, n, D, V);
+    for (int64_t i = 0; i < n; i++)
+      std::memcpy(A.dxnf.data() + rows[r0 + i] * D, dxg.data() + i * D, D * sizeof(float));
+  }
+
+  // ---- final norm ----
+  A.dx.resize(T * D), A.dxn.resize(T * D), A.dact.resize(T * F), A.dgu.resize(T * 2 * F), A.do_.resize(T * qd);
+  A.dqr.resize(T * qd), A.dkr.resize(T * kvd), A.dqkv.resize(T * qkvd);
+  float* dx = A.dx.data();
+  ops::rmsnorm_backward(dx, G.norm, A.dxnf.data(), A.resid[L].data(), W.norm, A.rstdf.data(), T, D, D, D, 0.f);
+
+  // ---- layers in reverse; dx is the gradient of the residual stream ----
+  for (int64_t l = L - 1; l >= 0; l--) {
+    auto& a = A.layers[l];
+    const LayerWeights& w = W.layers[l];
+    const LayerWeights& g = G.layers[l];
+    // MLP
+    ops::linear_backward(A.dact.data(), g.wdown, dx, a.act.data(), w.wdown, T, F, D);
+    ops::swiglu_backward(A.dgu.data(), A.dact.data(), a.gu.data(), T, F);
+    ops::linear_backward(A.dxn.data(), g.wgu, A.dgu.data(), a.xn2.data(), w.wgu, T, D, 2 * F);
+    ops::rmsnorm_backward(dx, g.mlp_norm, A.dxn.data(), a.x_mid.data(), w.mlp_norm, a.rstd2.data(), T, D, D, D, 1.f);
+    // attention
+    ops::linear_backward(A.do_.data(), g.wo, dx, a.o.data(), w.wo, T, qd, D);
+    ops::attention_backward(A.dqr.data(), A.dkr.data(), A.dqkv.data() + qd + kvd, A.do_.data(), a.o.data(),
+                            a.lse.data(), a.qr.data(), a.kr.data(), a.qkv.data() + qd + kvd, b.cu_seqlens.data(), nseq,
+                            Hq, Hkv, hd, qd, kvd, qkvd, qd);
+    ops::rope_backward(A.dqr.data(), b.positions.data(), rope_cos_.data(), rope_sin_.data(), T, Hq, hd, qd);
+    ops::rope_backward(A.dkr.data(), b.positions.data(), rope_cos_.data(), rope_sin_.data(), T, Hkv, hd, kvd);
+    if (c.qk_norm) {
+      // x and dx share the qkv row stride; dy comes from the compact q/k buffers.
+      for (int64_t h = 0; h < Hq; h++)
+        ops::rmsnorm_backward(A.dqkv.data() + h * hd, g.q_norm, A.dqr.data() + h * hd, a.qkv.data() + h * hd,
+                              w.q_norm, a.qn_rstd.data() + h * T, T, hd, qkvd, qd, 0.f);
+      for (int64_t h = 0; h < Hkv; h++)
+        ops::rmsnorm_backward(A.dqkv.data() + qd + h * hd, g.k_norm, A.dkr.data() + h * hd,
+                              a.qkv.data() + qd + h * hd, w.k_norm, a.kn_rstd.data() + h * T, T, hd, qkvd, kvd, 0.f);
+    } else {
+#pragma omp parallel for schedule(static)
+      for (int64_t t = 0; t < T; t++) {
+        std::memcpy(A.dqkv.data() + t * qkvd, A.dqr.data() + t * qd, qd * sizeof(float));
+        std::memcpy(A.dqkv.data() + t * qkvd + qd, A.dkr.data() + t * kvd, kvd * sizeof(float));
+      }
+    }
+    if (g.bqkv) ops::bias_backward(g.bqkv, A.dqkv.data(), T, qkvd, qkvd);
+    ops::linear_backward(A.dxn.data(), g.wqkv, A.dqkv.data(), a.xn1.data(), w.wqkv, T, D, qkvd);
+    ops::rmsnorm_backward(dx, g.attn_norm, A.dxn.data(), A.resid[l].data(), w.attn_norm, a.rstd1.data(), T, D, D, D,
+                          1.f);
+  }
+  ops::embedding_backward(G.embed, dx, b.tokens.data(), T, D);
+  return loss;
+}
+
+}  // namespace r1

@@ -1,0 +1,112 @@
+// The decoder-only transformer (Llama / Qwen2 / Qwen3): parameters in one arena, hand-written
+// forward and backward over packed variable-length batches (llm.c style).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "model/config.h"
+
+namespace r1 {
+
+// One named parameter: a view of `numel` floats at `offset` in the arena. Names are Hugging Face's.
+struct ParamSpec {
+  std::string name;
+  std::vector<int64_t> shape;
+  size_t offset = 0;
+  size_t numel = 0;
+  bool decay = false;  // weight decay applies to matrices only, not to norm weights and biases
+};
+
+// Pointers into an arena (parameters or gradients). q/k/v projections are stored stacked so one
+// matrix product computes all three; the same for the MLP's gate and up projections.
+struct LayerWeights {
+  float* attn_norm;  // (D)
+  float* wqkv;       // (qd + 2*kvd, D): q_proj, k_proj, v_proj rows
+  float* bqkv;       // (qd + 2*kvd) or null
+  float* wo;         // (D, qd)
+  float* q_norm;     // (hd) or null (Qwen3)
+  float* k_norm;     // (hd) or null (Qwen3)
+  float* mlp_norm;   // (D)
+  float* wgu;        // (2F, D): gate_proj, up_proj rows
+  float* wdown;      // (D, F)
+};
+struct Weights {
+  float* embed;  // (V, D)
+  std::vector<LayerWeights> layers;
+  float* norm;     // (D)
+  float* lm_head;  // (V, D); equals embed when embeddings are tied
+};
+
+// A packed batch: sequences back to back, no padding. targets[t] is the token whose log-prob
+// position t predicts (usually tokens[t+1] within the sequence), or -1 for none.
+struct Batch {
+  std::vector<int32_t> tokens;
+  std::vector<int32_t> targets;
+  std::vector<int32_t> positions;   // position of each token within its sequence
+  std::vector<int32_t> cu_seqlens;  // (num_seqs + 1): sequence s is tokens [cu[s], cu[s+1])
+
+  int64_t size() const { return static_cast<int64_t>(tokens.size()); }
+  int64_t num_seqs() const { return cu_seqlens.empty() ? 0 : static_cast<int64_t>(cu_seqlens.size()) - 1; }
+  void clear();
+  // Appends one sequence; `targets` must have the same length as `tokens` (use -1 to mask).
+  void append(const std::vector<int32_t>& tokens, const std::vector<int32_t>& targets);
+  // Appends one sequence with next-token targets (the last token has none).
+  void append_lm(const std::vector<int32_t>& tokens);
+};
+
+// The per-token loss is supplied by the trainer: given log-probs and entropies of all T tokens it
+// returns the loss and fills dL/dlogp and dL/dentropy. SFT's weighted cross-entropy and GRPO's
+// clipped surrogate are both of this form.
+using TokenLossFn = std::function<double(const float* logp, const float* entropy, float* dlogp, float* dentropy)>;
+
+class Model {
+ public:
+  explicit Model(const ModelConfig& config);  // parameters zero
+  Model(Model&&) noexcept;
+  Model& operator=(Model&&) noexcept;
+  ~Model();
+
+  const ModelConfig& config() const { return config_; }
+  const std::vector<ParamSpec>& param_specs() const { return specs_; }
+  const ParamSpec* find_param(const std::string& name) const;
+  size_t num_params() const { return params_.size(); }
+  float* params() { return params_.data(); }
+  const float* params() const { return params_.data(); }
+  float* grads();  // allocated on first use
+  void zero_grads();
+  Weights weights() { return view(params_.data()); }
+
+  // Normal(0, std) matrices, ones for norm weights, zeros for biases; a pure function of the seed.
+  void init_random(uint64_t seed, float std = 0.02f);
+
+  // Inference. logp/entropy (T) for tokens with a target (0 elsewhere); logits (T, V) if non-null.
+  void forward(const Batch& batch, float* logp, float* entropy, float* logits = nullptr);
+  // Logits (num_seqs, V) at the last position of each sequence (for generation).
+  void forward_last_logits(const Batch& batch, float* logits);
+  // Training: forward, loss, backward. Gradients ACCUMULATE into grads(); logp/entropy (T) are
+  // returned if non-null. Returns the loss.
+  double forward_backward(const Batch& batch, const TokenLossFn& loss, float* logp = nullptr,
+                          float* entropy = nullptr);
+
+  // Bytes of activation memory the last call used (for benchmarks).
+  size_t activation_bytes() const;
+
+ private:
+  struct Activations;
+  Weights view(float* base) const;
+  void check_batch(const Batch& batch) const;
+  void run_layers(const Batch& batch, bool train);
+  void ensure_rope(int64_t max_pos);
+
+  ModelConfig config_;
+  std::vector<ParamSpec> specs_;
+  std::vector<float> params_;
+  std::vector<float> grads_;
+  std::vector<float> rope_cos_, rope_sin_;  // (positions, hd/2)
+  Activations* acts_ = nullptr;
+};
+
+}  // namespace r1

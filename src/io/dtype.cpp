@@ -38,9 +38,13 @@ const DTypeEntry& entry(DType dt) {
 
 }  // namespace
 
-size_t dtype_size(DType dt) { return entry(dt).size; }
+size_t dtype_size(DType dt) {
+  return entry(dt).size;
+}
 
-std::string_view dtype_name(DType dt) { return entry(dt).name; }
+std::string_view dtype_name(DType dt) {
+  return entry(dt).name;
+}
 
 std::optional<DType> dtype_from_name(std::string_view name) {
   for (const auto& e : kDTypes)
@@ -48,7 +52,9 @@ std::optional<DType> dtype_from_name(std::string_view name) {
   return std::nullopt;
 }
 
-float bf16_to_f32(uint16_t h) { return std::bit_cast<float>(static_cast<uint32_t>(h) << 16); }
+float bf16_to_f32(uint16_t h) {
+  return std::bit_cast<float>(static_cast<uint32_t>(h) << 16);
+}
 
 uint16_t f32_to_bf16(float f) {
   const uint32_t x = std::bit_cast<uint32_t>(f);

@@ -16,7 +16,9 @@ namespace r1 {
 
 namespace {
 
-std::string errno_text(int err) { return std::error_code(err, std::generic_category()).message(); }
+std::string errno_text(int err) {
+  return std::error_code(err, std::generic_category()).message();
+}
 
 // Closes a POSIX file descriptor on scope exit.
 struct FdGuard {
@@ -62,7 +64,9 @@ MappedFile::MappedFile(const std::string& path) : path_(path), data_(&kEmptyByte
   // The mapping outlives the descriptor; guard closes it here.
 }
 
-MappedFile::~MappedFile() { release(); }
+MappedFile::~MappedFile() {
+  release();
+}
 
 MappedFile::MappedFile(MappedFile&& other) noexcept
     : path_(std::move(other.path_)),
@@ -111,8 +115,8 @@ void write_file_atomic(const std::string& path, const std::function<void(std::FI
   if (path.empty()) fail("cannot write a file with an empty path");
   // The counter keeps concurrent writers of the same path in one process apart.
   static std::atomic<uint64_t> counter{0};
-  const std::string tmp = fmt::format("{}.tmp{}.{}", path, static_cast<long>(::getpid()),
-                                      counter.fetch_add(1));
+  const std::string tmp =
+      fmt::format("{}.tmp{}.{}", path, static_cast<long>(::getpid()), counter.fetch_add(1));
 
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
   if (fd < 0) fail("{}: cannot create temporary file '{}': {}", path, tmp, errno_text(errno));
@@ -186,7 +190,8 @@ void make_dirs(const std::string& path) {
     if (prefix.back() == '/') continue;  // "a//b"
     struct stat st {};
     if (::stat(prefix.c_str(), &st) == 0) {
-      if (!S_ISDIR(st.st_mode)) fail("{}: cannot create directory: '{}' exists and is not a directory", path, prefix);
+      if (!S_ISDIR(st.st_mode))
+        fail("{}: cannot create directory: '{}' exists and is not a directory", path, prefix);
       continue;
     }
     if (::mkdir(prefix.c_str(), 0777) != 0) {

@@ -26,7 +26,24 @@ constexpr uint64_t kMaxHeaderBytes = 100'000'000;
 // Real headers nest 3 levels; the limit bounds parser and destructor work on hostile input.
 constexpr int kMaxJsonDepth = 32;
 
-std::string shape_str(const std::vector<int64_t>& shape) { return fmt::format("[{}]", fmt::join(shape, ", ")); }
+// Names come from the file and may hold any character; keep messages on one short line.
+std::string printable(std::string_view s) {
+  std::string out;
+  const size_t limit = 200;
+  for (size_t i = 0; i < s.size() && i < limit; ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == 0x7f)
+      out += fmt::format("\\x{:02x}", c);
+    else
+      out += static_cast<char>(c);
+  }
+  if (s.size() > limit) out += "...";
+  return out;
+}
+
+std::string shape_str(const std::vector<int64_t>& shape) {
+  return fmt::format("[{}]", fmt::join(shape, ", "));
+}
 
 // nlohmann messages start with "[json.exception.parse_error.101] "; keep the readable part.
 std::string json_error_text(const std::exception& e) {
@@ -53,8 +70,8 @@ json parse_json_strict(std::string_view text, const std::string& path, std::stri
       case json::parse_event_t::key:
         if (!keys.empty() && !keys.back().insert(parsed.get<std::string>()).second) {
           if (depth == 1 && what == "header")
-            fail("{}: duplicate tensor name '{}' in the header", path, parsed.get<std::string>());
-          fail("{}: duplicate key '{}' in {}", path, parsed.get<std::string>(), what);
+            fail("{}: duplicate tensor name '{}' in the header", path, printable(parsed.get<std::string>()));
+          fail("{}: duplicate key '{}' in {}", path, printable(parsed.get<std::string>()), what);
         }
         break;
       default:
@@ -93,52 +110,55 @@ bool checked_nbytes(const std::vector<int64_t>& shape, size_t elem_size, uint64_
 
 TensorInfo parse_tensor_entry(const std::string& path, const std::string& name, const json& entry,
                               const uint8_t* data_base, uint64_t data_size, uint64_t& begin_out) {
-  if (!entry.is_object()) fail("{}: tensor '{}': entry is not a JSON object", path, name);
+  const std::string pname = printable(name);
+  if (!entry.is_object()) fail("{}: tensor '{}': entry is not a JSON object", path, pname);
 
   const auto dt_it = entry.find("dtype");
-  if (dt_it == entry.end()) fail("{}: tensor '{}' has no \"dtype\"", path, name);
-  if (!dt_it->is_string()) fail("{}: tensor '{}': \"dtype\" is not a string", path, name);
+  if (dt_it == entry.end()) fail("{}: tensor '{}' has no \"dtype\"", path, pname);
+  if (!dt_it->is_string()) fail("{}: tensor '{}': \"dtype\" is not a string", path, pname);
   const std::string dt_name = dt_it->get<std::string>();
   const std::optional<DType> dtype = dtype_from_name(dt_name);
-  if (!dtype) fail("{}: tensor '{}' has unknown dtype '{}'", path, name, dt_name);
+  if (!dtype) fail("{}: tensor '{}' has unknown dtype '{}'", path, pname, dt_name);
 
   const auto shape_it = entry.find("shape");
-  if (shape_it == entry.end()) fail("{}: tensor '{}' has no \"shape\"", path, name);
-  if (!shape_it->is_array()) fail("{}: tensor '{}': \"shape\" is not an array", path, name);
+  if (shape_it == entry.end()) fail("{}: tensor '{}' has no \"shape\"", path, pname);
+  if (!shape_it->is_array()) fail("{}: tensor '{}': \"shape\" is not an array", path, pname);
   std::vector<int64_t> shape;
   shape.reserve(shape_it->size());
   for (const json& d : *shape_it) {
     if (d.is_number_integer() && !d.is_number_unsigned()) {
       const auto v = d.get<int64_t>();
-      if (v < 0) fail("{}: tensor '{}' has a negative dimension {} in its shape", path, name, v);
+      if (v < 0) fail("{}: tensor '{}' has a negative dimension {} in its shape", path, pname, v);
       shape.push_back(v);
     } else if (d.is_number_unsigned()) {
       const auto v = d.get<uint64_t>();
       if (v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
-        fail("{}: tensor '{}' has dimension {} in its shape, which is too large", path, name, v);
+        fail("{}: tensor '{}' has dimension {} in its shape, which is too large", path, pname, v);
       shape.push_back(static_cast<int64_t>(v));
     } else {
-      fail("{}: tensor '{}' has a non-integer dimension {} in its shape", path, name, d.dump());
+      fail("{}: tensor '{}' has a non-integer dimension {} in its shape", path, pname, d.dump());
     }
   }
 
   const auto off_it = entry.find("data_offsets");
-  if (off_it == entry.end()) fail("{}: tensor '{}' has no \"data_offsets\"", path, name);
+  if (off_it == entry.end()) fail("{}: tensor '{}' has no \"data_offsets\"", path, pname);
   uint64_t begin = 0, end = 0;
-  if (!off_it->is_array() || off_it->size() != 2 || !get_u64((*off_it)[0], begin) || !get_u64((*off_it)[1], end))
-    fail("{}: tensor '{}': \"data_offsets\" must be two non-negative integers, got {}", path, name,
+  if (!off_it->is_array() || off_it->size() != 2 || !get_u64((*off_it)[0], begin) ||
+      !get_u64((*off_it)[1], end))
+    fail("{}: tensor '{}': \"data_offsets\" must be two non-negative integers, got {}", path, pname,
          off_it->dump());
-  if (begin > end) fail("{}: tensor '{}' has data_offsets [{}, {}] with begin > end", path, name, begin, end);
+  if (begin > end)
+    fail("{}: tensor '{}' has data_offsets [{}, {}] with begin > end", path, pname, begin, end);
   if (end > data_size)
-    fail("{}: tensor '{}' data range [{}, {}) exceeds the data section ({} bytes)", path, name, begin, end,
+    fail("{}: tensor '{}' data range [{}, {}) exceeds the data section ({} bytes)", path, pname, begin, end,
          data_size);
 
   uint64_t need = 0;
   if (!checked_nbytes(shape, dtype_size(*dtype), need))
-    fail("{}: tensor '{}' shape {} of {} is too large", path, name, shape_str(shape), dt_name);
+    fail("{}: tensor '{}' shape {} of {} is too large", path, pname, shape_str(shape), dt_name);
   if (need != end - begin)
-    fail("{}: tensor '{}' has {} bytes of data (data_offsets [{}, {})) but shape {} of {} needs {}", path, name,
-         end - begin, begin, end, shape_str(shape), dt_name, need);
+    fail("{}: tensor '{}' has {} bytes of data (data_offsets [{}, {})) but shape {} of {} needs {}", path,
+         pname, end - begin, begin, end, shape_str(shape), dt_name, need);
 
   TensorInfo t;
   t.name = name;
@@ -185,7 +205,8 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(path) {
     if (name == "__metadata__") {
       if (!entry.is_object()) fail("{}: \"__metadata__\" is not a JSON object", path);
       for (const auto& [k, v] : entry.items()) {
-        if (!v.is_string()) fail("{}: \"__metadata__\" value for key '{}' is not a string: {}", path, k, v.dump());
+        if (!v.is_string())
+          fail("{}: \"__metadata__\" value for key '{}' is not a string: {}", path, printable(k), v.dump());
         metadata_.emplace(k, v.get<std::string>());
       }
       continue;
@@ -205,8 +226,9 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(path) {
   for (const auto& cur : found) {
     if (cur.second.nbytes == 0) continue;
     if (prev != nullptr && cur.first < prev->first + prev->second.nbytes)
-      fail("{}: tensor '{}' data range [{}, {}) overlaps tensor '{}' [{}, {})", path, cur.second.name, cur.first,
-           cur.first + cur.second.nbytes, prev->second.name, prev->first, prev->first + prev->second.nbytes);
+      fail("{}: tensor '{}' data range [{}, {}) overlaps tensor '{}' [{}, {})", path,
+           printable(cur.second.name), cur.first, cur.first + cur.second.nbytes, printable(prev->second.name),
+           prev->first, prev->first + prev->second.nbytes);
     if (prev == nullptr || cur.first + cur.second.nbytes > prev->first + prev->second.nbytes) prev = &cur;
   }
 
@@ -226,7 +248,8 @@ SafetensorsModel SafetensorsModel::open(const std::string& path) {
   namespace fs = std::filesystem;
   std::error_code ec;
   const fs::file_status st = fs::status(path, ec);
-  if (ec || !fs::exists(st)) fail("{}: cannot open: {}", path, ec ? ec.message() : "No such file or directory");
+  if (ec || !fs::exists(st))
+    fail("{}: cannot open: {}", path, ec ? ec.message() : "No such file or directory");
 
   std::string index_path;
   std::string single_path;
@@ -264,13 +287,14 @@ SafetensorsModel SafetensorsModel::open(const std::string& path) {
   std::map<std::string, std::vector<std::string>> by_shard;  // shard file -> tensors mapped to it
   for (const auto& [tensor, shard_v] : wm->items()) {
     if (!shard_v.is_string())
-      fail("{}: weight_map entry for tensor '{}' is not a string: {}", index_path, tensor, shard_v.dump());
+      fail("{}: weight_map entry for tensor '{}' is not a string: {}", index_path, printable(tensor),
+           shard_v.dump());
     const std::string shard = shard_v.get<std::string>();
     const fs::path sp(shard);
     const bool escapes = std::any_of(sp.begin(), sp.end(), [](const fs::path& c) { return c == ".."; });
     if (shard.empty() || sp.is_absolute() || escapes)
       fail("{}: weight_map entry for tensor '{}' names '{}', which is not a file inside the model directory",
-           index_path, tensor, shard);
+           index_path, printable(tensor), printable(shard));
     by_shard[shard].push_back(tensor);
   }
 
@@ -278,18 +302,20 @@ SafetensorsModel SafetensorsModel::open(const std::string& path) {
   for (const auto& [shard, names] : by_shard) {
     const std::string shard_path = (dir / shard).string();
     if (!fs::is_regular_file(shard_path, ec))
-      fail("{}: weight_map names shard '{}' (for tensor '{}'), which does not exist", index_path, shard,
-           names.front());
+      fail("{}: weight_map names shard '{}' (for tensor '{}'), which does not exist", index_path,
+           printable(shard), printable(names.front()));
     model.files_.push_back(std::make_unique<SafetensorsFile>(shard_path));
     const SafetensorsFile& file = *model.files_.back();
     for (const TensorInfo& t : file.tensors()) {
       const auto [it, inserted] = model.index_.emplace(t.name, &t);
       if (!inserted)
-        fail("{}: tensor '{}' is present in both '{}' and '{}'", index_path, t.name, it->second->file, shard_path);
+        fail("{}: tensor '{}' is present in both '{}' and '{}'", index_path, printable(t.name),
+             it->second->file, shard_path);
     }
     for (const std::string& name : names)
       if (file.find(name) == nullptr)
-        fail("{}: weight_map maps tensor '{}' to '{}', which has no such tensor", index_path, name, shard);
+        fail("{}: weight_map maps tensor '{}' to '{}', which has no such tensor", index_path, printable(name),
+             printable(shard));
   }
   return model;
 }
@@ -321,7 +347,9 @@ void save_safetensors(const std::string& path, const std::vector<TensorToWrite>&
     if (t.name == "__metadata__") fail("{}: cannot save a tensor named '__metadata__'", path);
     if (!names.insert(t.name).second) fail("{}: cannot save two tensors named '{}'", path, t.name);
     for (int64_t d : t.shape)
-      if (d < 0) fail("{}: cannot save tensor '{}' with negative dimension in shape {}", path, t.name, shape_str(t.shape));
+      if (d < 0)
+        fail("{}: cannot save tensor '{}' with negative dimension in shape {}", path, t.name,
+             shape_str(t.shape));
     uint64_t nb = 0;
     if (!checked_nbytes(t.shape, dtype_size(t.dtype), nb) || __builtin_add_overflow(offset, nb, &nb))
       fail("{}: cannot save tensor '{}': shape {} is too large", path, t.name, shape_str(t.shape));
@@ -338,7 +366,8 @@ void save_safetensors(const std::string& path, const std::vector<TensorToWrite>&
   try {
     text = header.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::strict);
   } catch (const nlohmann::ordered_json::exception& e) {
-    fail("{}: cannot save: a tensor name or metadata string is not valid UTF-8 ({})", path, json_error_text(e));
+    fail("{}: cannot save: a tensor name or metadata string is not valid UTF-8 ({})", path,
+         json_error_text(e));
   }
   // Spaces are valid trailing JSON whitespace; padding makes 8 + header a multiple of 8.
   text.append((8 - text.size() % 8) % 8, ' ');

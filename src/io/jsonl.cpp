@@ -16,7 +16,7 @@ bool is_blank(std::string_view s) {
 
 // nlohmann's messages start with "[json.exception.parse_error.101] parse error at line 1, "
 // which says nothing useful here (every row is line 1 of its own parse); keep the rest.
-std::string parser_message(const nlohmann::json::parse_error& e) {
+std::string parser_message(const nlohmann::json::exception& e) {
   std::string msg = e.what();
   if (msg.rfind("[json.exception.", 0) == 0) {
     const size_t close = msg.find("] ");
@@ -49,7 +49,7 @@ bool JsonlReader::next(nlohmann::json& row) {
     if (is_blank(text)) continue;
     try {
       row = nlohmann::json::parse(text);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {
       fail("{}:{}: malformed JSON: {}", path_, line_no_, parser_message(e));
     }
     if (!row.is_object()) fail("{}:{}: expected a JSON object, got {}", path_, line_no_, row.type_name());

@@ -129,7 +129,7 @@ Model load_model(const std::string& path) {
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(read_file(cfg_path));
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
     fail("{}: malformed JSON: {}", cfg_path, e.what());
   }
   Model model(ModelConfig::from_hf_json(j, cfg_path));

@@ -1,5 +1,7 @@
 #include "model/config.h"
 
+#include <limits>
+
 #include "core/error.h"
 #include "io/gguf.h"
 
@@ -35,6 +37,10 @@ T field(const json& j, const char* key, const std::string& source) {
     if (!it->is_boolean()) fail("{}: field '{}' must be a boolean, got {}", source, key, it->dump());
   } else if constexpr (std::is_integral_v<T>) {
     if (!it->is_number_integer()) fail("{}: field '{}' must be an integer, got {}", source, key, it->dump());
+    const bool fits = it->is_number_unsigned() ? it->get<uint64_t>() <= uint64_t(std::numeric_limits<T>::max())
+                                               : it->get<int64_t>() >= int64_t(std::numeric_limits<T>::min()) &&
+                                                     it->get<int64_t>() <= int64_t(std::numeric_limits<T>::max());
+    if (!fits) fail("{}: field '{}' is out of range: {}", source, key, it->dump());
   } else if constexpr (std::is_floating_point_v<T>) {
     if (!it->is_number()) fail("{}: field '{}' must be a number, got {}", source, key, it->dump());
   } else {

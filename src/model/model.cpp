@@ -47,6 +47,10 @@ struct Model::Activations {
   std::vector<float> rstdf, xnf;  // final norm
   // backward scratch
   std::vector<float> dx, dxn, dact, dgu, do_, dqr, dkr, dqkv, dxnf;
+  // loss head: per-token statistics (T) and one chunk of gathered rows and logits
+  std::vector<float> logp, ent, lse, dlogp, dent, xg, z, dxg, lp_c, ent_c, lse_c, dlp_c, dent_c;
+  std::vector<int32_t> tg;
+  std::vector<int64_t> rows;
   int64_t T = 0;
   bool train = false;
 
@@ -59,7 +63,9 @@ struct Model::Activations {
                             &l.rstd2, &l.xn2, &l.gu, &l.act})
         add(*v);
     }
-    for (const auto* v : {&rstdf, &xnf, &dx, &dxn, &dact, &dgu, &do_, &dqr, &dkr, &dqkv, &dxnf}) add(*v);
+    for (const auto* v : {&rstdf, &xnf, &dx, &dxn, &dact, &dgu, &do_, &dqr, &dkr, &dqkv, &dxnf, &logp, &ent, &lse,
+                          &dlogp, &dent, &xg, &z, &dxg, &lp_c, &ent_c, &lse_c, &dlp_c, &dent_c})
+      add(*v);
     return n;
   }
 };
@@ -313,51 +319,52 @@ double Model::forward_backward(const Batch& b, const TokenLossFn& loss_fn, float
   Weights G = view(grads());
 
   // ---- head: logits only for rows that have a target, in chunks bounded by a memory budget ----
-  std::vector<int64_t> rows;
+  // Buffers live in Activations so steps after the first allocate nothing.
+  auto& rows = A.rows;
+  rows.clear();
   for (int64_t t = 0; t < T; t++)
     if (b.targets[t] >= 0) rows.push_back(t);
   const int64_t R = static_cast<int64_t>(rows.size());
   constexpr int64_t kLogitBudget = 64 << 20;  // floats of logits kept at once (256 MiB)
   const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(R, kLogitBudget / V));
   const bool keep = chunk >= R;  // everything fits: no recomputation in the backward
-  std::vector<float> logp(T, 0.f), ent(T, 0.f), lse(T, 0.f), dlogp(T, 0.f), dent(T, 0.f);
-  std::vector<float> xg(chunk * D), z(chunk * V), dxg(chunk * D);
-  std::vector<int32_t> tg(chunk);
-  std::vector<float> lp_c(chunk), ent_c(chunk), lse_c(chunk);
+  for (auto* v : {&A.logp, &A.ent, &A.lse, &A.dlogp, &A.dent}) v->assign(T, 0.f);
+  A.xg.resize(chunk * D), A.z.resize(chunk * V), A.dxg.resize(chunk * D), A.tg.resize(chunk);
+  for (auto* v : {&A.lp_c, &A.ent_c, &A.lse_c, &A.dlp_c, &A.dent_c}) v->resize(chunk);
   auto gather = [&](int64_t r0, int64_t n) {
     for (int64_t i = 0; i < n; i++) {
-      std::memcpy(xg.data() + i * D, A.xnf.data() + rows[r0 + i] * D, D * sizeof(float));
-      tg[i] = b.targets[rows[r0 + i]];
+      std::memcpy(A.xg.data() + i * D, A.xnf.data() + rows[r0 + i] * D, D * sizeof(float));
+      A.tg[i] = b.targets[rows[r0 + i]];
     }
-    ops::linear_forward(z.data(), xg.data(), W.lm_head, n, D, V);
+    ops::linear_forward(A.z.data(), A.xg.data(), W.lm_head, n, D, V);
   };
   for (int64_t r0 = 0; r0 < R; r0 += chunk) {
     const int64_t n = std::min(chunk, R - r0);
     gather(r0, n);
-    ops::logprob_forward(lp_c.data(), ent_c.data(), lse_c.data(), z.data(), tg.data(), n, V);
+    ops::logprob_forward(A.lp_c.data(), A.ent_c.data(), A.lse_c.data(), A.z.data(), A.tg.data(), n, V);
     for (int64_t i = 0; i < n; i++) {
-      logp[rows[r0 + i]] = lp_c[i];
-      ent[rows[r0 + i]] = ent_c[i];
-      lse[rows[r0 + i]] = lse_c[i];
+      A.logp[rows[r0 + i]] = A.lp_c[i];
+      A.ent[rows[r0 + i]] = A.ent_c[i];
+      A.lse[rows[r0 + i]] = A.lse_c[i];
     }
   }
-  const double loss = loss_fn(logp.data(), ent.data(), dlogp.data(), dent.data());
-  if (logp_out) std::copy(logp.begin(), logp.end(), logp_out);
-  if (entropy_out) std::copy(ent.begin(), ent.end(), entropy_out);
+  const double loss = loss_fn(A.logp.data(), A.ent.data(), A.dlogp.data(), A.dent.data());
+  if (logp_out) std::copy(A.logp.begin(), A.logp.end(), logp_out);
+  if (entropy_out) std::copy(A.ent.begin(), A.ent.end(), entropy_out);
 
   A.dxnf.assign(T * D, 0.f);
-  std::vector<float> dlp_c(chunk), dent_c(chunk);
   for (int64_t r0 = 0; r0 < R; r0 += chunk) {
     const int64_t n = std::min(chunk, R - r0);
     if (!keep) gather(r0, n);  // otherwise xg, tg and z still hold the single chunk
     for (int64_t i = 0; i < n; i++) {
       const int64_t t = rows[r0 + i];
-      lse_c[i] = lse[t], ent_c[i] = ent[t], dlp_c[i] = dlogp[t], dent_c[i] = dent[t];
+      A.lse_c[i] = A.lse[t], A.ent_c[i] = A.ent[t], A.dlp_c[i] = A.dlogp[t], A.dent_c[i] = A.dent[t];
     }
-    ops::logprob_backward(z.data(), lse_c.data(), ent_c.data(), tg.data(), dlp_c.data(), dent_c.data(), n, V);
-    ops::linear_backward(dxg.data(), G.lm_head, z.data(), xg.data(), W.lm_head, n, D, V);
+    ops::logprob_backward(A.z.data(), A.lse_c.data(), A.ent_c.data(), A.tg.data(), A.dlp_c.data(), A.dent_c.data(),
+                          n, V);
+    ops::linear_backward(A.dxg.data(), G.lm_head, A.z.data(), A.xg.data(), W.lm_head, n, D, V);
     for (int64_t i = 0; i < n; i++)
-      std::memcpy(A.dxnf.data() + rows[r0 + i] * D, dxg.data() + i * D, D * sizeof(float));
+      std::memcpy(A.dxnf.data() + rows[r0 + i] * D, A.dxg.data() + i * D, D * sizeof(float));
   }
 
   // ---- final norm ----

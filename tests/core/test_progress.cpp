@@ -113,17 +113,31 @@ TEST(Progress, TerminalModeRedrawsOneLine) {
   TmpFile tmp;
   ASSERT_NE(tmp.f, nullptr);
   {
-    r1::Progress p("pretrain", 10, 0, tmp.f, /*terminal=*/true);
-    p.update(1, {{"loss", "3.0"}});
-    p.update(2, {{"loss", "2.0"}});  // within 0.1 s: held back
-    EXPECT_EQ(count(contents(tmp.f), "\r"), 1u);
+    r1::Progress p("pretrain", 1000, 0, tmp.f, /*terminal=*/true);
+    for (int64_t s = 1; s <= 1000; ++s) p.update(s, {{"loss", s == 1 ? "3.0" : "2.0"}});
     p.finish();
   }
   const std::string out = contents(tmp.f);
-  EXPECT_EQ(out.rfind("\rpretrain  step 1/10  loss 3.0  elapsed ", 0), 0u) << out;
-  EXPECT_NE(out.find("\rpretrain  step 2/10  loss 2.0  elapsed "), std::string::npos) << out;
-  EXPECT_EQ(count(out, "\x1b[K"), 2u);
+  EXPECT_EQ(out.rfind("\rpretrain  step 1/1000  loss 3.0  elapsed ", 0), 0u) << out;
+  EXPECT_NE(out.find("\rpretrain  step 1000/1000  loss 2.0  elapsed "), std::string::npos) << out;
+  // A tight loop is redrawn at most ~10 times a second, not once per update (bounds kept
+  // loose so a slow, loaded machine cannot make this fail).
+  EXPECT_LT(count(out, "\r"), 100u) << out;
+  EXPECT_EQ(count(out, "\x1b[K"), count(out, "\r"));  // every redraw clears the old tail
   EXPECT_EQ(count(out, "\n"), 1u);
+  EXPECT_EQ(out.back(), '\n');
+}
+
+TEST(Progress, TerminalFinishShowsLastUpdate) {
+  TmpFile tmp;
+  ASSERT_NE(tmp.f, nullptr);
+  r1::Progress p("sft", 10, 0, tmp.f, true);
+  p.update(1, {});
+  p.update(2, {{"loss", "2.0"}});  // usually held back (within 0.1 s of the first draw)
+  p.finish();
+  const std::string out = contents(tmp.f);
+  EXPECT_NE(out.find("\rsft  step 2/10  loss 2.0  elapsed "), std::string::npos) << out;
+  EXPECT_LE(count(out, "\r"), 2u);
   EXPECT_EQ(out.back(), '\n');
 }
 

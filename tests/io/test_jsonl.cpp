@@ -86,6 +86,11 @@ TEST(Jsonl, MalformedJsonNamesLine) {
   const auto two = write_file("two.jsonl", "{} {}\n");
   EXPECT_EQ(error_of([&] { r1::read_jsonl(two); }).rfind(two + ":1: malformed JSON: ", 0), 0u);
 
+  // Number overflow is nlohmann's out_of_range, not a parse_error: still a data error.
+  const auto huge = write_file("huge.jsonl", "{\"x\":1e999}\n");
+  const std::string msg4 = error_of([&] { r1::read_jsonl(huge); });
+  EXPECT_EQ(msg4.rfind(huge + ":1: malformed JSON: number overflow", 0), 0u) << msg4;
+
   const auto bad_utf8 = write_file("badutf8.jsonl", "{\"text\":\"\xFF\"}\n");
   const std::string msg3 = error_of([&] { r1::read_jsonl(bad_utf8); });
   EXPECT_EQ(msg3.rfind(bad_utf8 + ":1: malformed JSON: ", 0), 0u) << msg3;

@@ -1,0 +1,164 @@
+// Training throughput of a Llama-shaped model (~28M parameters, sequence length 256) as a ratio
+// of this machine's fp32 GEMM peak and of the same training step in PyTorch, measured in one run.
+//
+//   build/bench/bench_train [--layers 8 --hidden 512 --ffn 1408 --heads 8 --kv-heads 8 --vocab 4096
+//                            --seq-len 256 --batch 8 --steps 5 --warmup 2] [--no-torch]
+//
+// Model FLOPs per step use the PaLM formula (as bench/torch_train_step.py does):
+//   6 * N * tokens + 12 * L * B * T^2 * D,  N = parameters in matrix products (embedding lookup excluded).
+#include <cblas.h>
+#include <omp.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "core/rng.h"
+#include "kernels/blas.h"
+#include "model/model.h"
+#include "train/optim.h"
+
+namespace {
+
+double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// Best-of-runs sgemm rate on square matrices (what BLAS reaches on this machine right now).
+double gemm_peak_gflops(int n, int reps) {
+  std::vector<float> a(size_t(n) * n), b(a.size()), c(a.size());
+  for (size_t i = 0; i < a.size(); i++) a[i] = float(i % 7) * 0.1f, b[i] = float(i % 5) * 0.1f;
+  double best = 0;
+  for (int r = 0; r < reps; r++) {
+    double t0 = now();
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.f, a.data(), n, b.data(), n, 0.f, c.data(), n);
+    best = std::max(best, 2.0 * n * n * n / (now() - t0) / 1e9);
+  }
+  return best;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int layers = 8, hidden = 512, ffn = 1408, heads = 8, kv_heads = 8, vocab = 4096, seq = 256, batch = 8, steps = 5,
+      warmup = 2;
+  bool torch = true;
+  for (int i = 1; i < argc; i++) {
+    std::string a = argv[i];
+    auto next = [&] { return i + 1 < argc ? std::atoi(argv[++i]) : 0; };
+    if (a == "--layers") layers = next();
+    else if (a == "--hidden") hidden = next();
+    else if (a == "--ffn") ffn = next();
+    else if (a == "--heads") heads = next();
+    else if (a == "--kv-heads") kv_heads = next();
+    else if (a == "--vocab") vocab = next();
+    else if (a == "--seq-len") seq = next();
+    else if (a == "--batch") batch = next();
+    else if (a == "--steps") steps = next();
+    else if (a == "--warmup") warmup = next();
+    else if (a == "--no-torch") torch = false;
+    else {
+      std::fprintf(stderr, "unknown option %s\n", a.c_str());
+      return 2;
+    }
+  }
+  const int threads = omp_get_max_threads();
+  const double peak = gemm_peak_gflops(2048, 5);
+  std::fprintf(stderr, "fp32 GEMM peak (2048^3 sgemm, %d threads, OpenBLAS %s kernels): %.1f GFLOP/s\n", threads,
+               r1::blas_core_name(), peak);
+
+  r1::ModelConfig c;
+  c.vocab_size = vocab, c.hidden_size = hidden, c.intermediate_size = ffn, c.num_layers = layers;
+  c.num_heads = heads, c.num_kv_heads = kv_heads, c.head_dim = hidden / heads, c.rms_norm_eps = 1e-5f;
+  c.tie_word_embeddings = false;
+  r1::Model model(c);
+  model.init_random(1, 0.02f);
+  r1::AdamW opt({0.9, 0.95, 1e-8, 0.1}, model.num_params());
+  r1::Batch b;
+  for (int s = 0; s < batch; s++) {
+    std::vector<int32_t> tok(seq);
+    for (int t = 0; t < seq; t++) tok[t] = int32_t(r1::hash_u64(3, s, t) % vocab);
+    b.append_lm(tok);
+  }
+  int64_t n_targets = 0;
+  for (int32_t t : b.targets) n_targets += t >= 0;
+  const float w = 1.f / float(n_targets);
+  auto loss_fn = [&](const float* logp, const float*, float* dlogp, float*) {
+    double l = 0;
+    for (int64_t t = 0; t < b.size(); t++) {
+      const float wt = b.targets[t] >= 0 ? w : 0.f;
+      l -= wt * logp[t];
+      dlogp[t] = -wt;
+    }
+    return l;
+  };
+  std::vector<double> times;
+  double loss = 0;
+  for (int s = 0; s < warmup + steps; s++) {
+    double t0 = now();
+    model.zero_grads();
+    loss = model.forward_backward(b, loss_fn);
+    r1::clip_grad_norm(model.grads(), model.num_params(), 1.0);
+    opt.step(model, 1e-4);
+    if (s >= warmup) times.push_back(now() - t0);
+  }
+  const double step_s = median(times);
+  const int64_t tokens = int64_t(batch) * seq;
+  // Parameters in matrix products: everything except the embedding table (lm_head included).
+  int64_t n_matmul = 0;
+  for (const auto& p : model.param_specs())
+    if (p.name != "model.embed_tokens.weight") n_matmul += int64_t(p.numel);
+  const double flops = 6.0 * n_matmul * tokens + 12.0 * layers * batch * double(seq) * seq * hidden;
+  const double gflops = flops / step_s / 1e9;
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  nlohmann::json out = {{"params", model.num_params()},
+                        {"blas_core", r1::blas_core_name()},
+                        {"tokens_per_step", tokens},
+                        {"threads", threads},
+                        {"gemm_peak_gflops", peak},
+                        {"r1_step_seconds", step_s},
+                        {"r1_tokens_per_s", tokens / step_s},
+                        {"r1_gflops", gflops},
+                        {"r1_fraction_of_gemm_peak", gflops / peak},
+                        {"r1_peak_rss_mb", ru.ru_maxrss / 1024.0},
+                        {"r1_activation_mb", model.activation_bytes() / 1048576.0},
+                        {"loss", loss}};
+  std::fprintf(stderr, "r1.cpp: %.3f s/step, %.0f tokens/s, %.1f GFLOP/s = %.0f%% of GEMM peak\n", step_s,
+               tokens / step_s, gflops, 100 * gflops / peak);
+  if (torch) {
+    const std::string cmd = fmt::format(
+        "/usr/bin/python3 {}/bench/torch_train_step.py --hidden {} --layers {} --heads {} --kv-heads {} --ffn {} "
+        "--vocab {} --seq-len {} --batch {} --steps {} --warmup {} --threads {}",
+        R1_SOURCE_DIR, hidden, layers, heads, kv_heads, ffn, vocab, seq, batch, steps, warmup, threads);
+    FILE* p = popen(cmd.c_str(), "r");
+    std::string text;
+    char buf[4096];
+    while (p && fgets(buf, sizeof buf, p)) text += buf;
+    if (p && pclose(p) == 0 && !text.empty()) {
+      auto tj = nlohmann::json::parse(text.substr(text.rfind('{')));
+      const double torch_s = tj["step_seconds"].get<double>();
+      out["torch_step_seconds"] = torch_s;
+      out["torch_tokens_per_s"] = tokens / torch_s;
+      out["torch_peak_rss_mb"] = tj["peak_rss_mb"];
+      out["speedup_vs_torch"] = torch_s / step_s;
+      std::fprintf(stderr, "PyTorch: %.3f s/step, %.0f tokens/s; r1.cpp is %.2fx faster\n", torch_s, tokens / torch_s,
+                   torch_s / step_s);
+    } else {
+      std::fprintf(stderr, "PyTorch baseline unavailable (%s)\n", cmd.c_str());
+    }
+  }
+  std::printf("%s\n", out.dump().c_str());
+  return 0;
+}

@@ -24,6 +24,7 @@
 #include "core/rng.h"
 #include "kernels/blas.h"
 #include "model/model.h"
+#include "train/loss.h"
 #include "train/optim.h"
 
 namespace {
@@ -94,15 +95,7 @@ int main(int argc, char** argv) {
   int64_t n_targets = 0;
   for (int32_t t : b.targets) n_targets += t >= 0;
   const float w = 1.f / float(n_targets);
-  auto loss_fn = [&](const float* logp, const float*, float* dlogp, float*) {
-    double l = 0;
-    for (int64_t t = 0; t < b.size(); t++) {
-      const float wt = b.targets[t] >= 0 ? w : 0.f;
-      l -= wt * logp[t];
-      dlogp[t] = -wt;
-    }
-    return l;
-  };
+  const auto loss_fn = r1::weighted_cross_entropy(b, w);
   std::vector<double> times;
   double loss = 0;
   for (int s = 0; s < warmup + steps; s++) {

@@ -120,8 +120,11 @@ void rmsnorm_backward(float* dx, float* dw, const float* dy, const float* x, con
   }
 }
 
-void rope_forward(float* x, const int32_t* pos, const float* cos, const float* sin, int64_t T, int64_t H,
-                  int64_t hd, int64_t ld) {
+namespace {
+// Rotates each (x1, x2) pair of every head by the position's angle times `sign`; the rotation is
+// orthogonal, so the backward is the same rotation with sign -1.
+void rope_rotate(float* x, const int32_t* pos, const float* cos, const float* sin, int64_t T, int64_t H, int64_t hd,
+                 int64_t ld, float sign) {
   const int64_t half = hd / 2;
 #pragma omp parallel for schedule(static) if (T * H * hd > kParallelMin)
   for (int64_t t = 0; t < T; t++) {
@@ -131,32 +134,23 @@ void rope_forward(float* x, const int32_t* pos, const float* cos, const float* s
       float* x1 = x + t * ld + h * hd;
       float* x2 = x1 + half;
       for (int64_t j = 0; j < half; j++) {
-        float a = x1[j], b = x2[j];
-        x1[j] = a * c[j] - b * s[j];
-        x2[j] = b * c[j] + a * s[j];
+        const float a = x1[j], b = x2[j], sn = sign * s[j];
+        x1[j] = a * c[j] - b * sn;
+        x2[j] = b * c[j] + a * sn;
       }
     }
   }
 }
+}  // namespace
+
+void rope_forward(float* x, const int32_t* pos, const float* cos, const float* sin, int64_t T, int64_t H,
+                  int64_t hd, int64_t ld) {
+  rope_rotate(x, pos, cos, sin, T, H, hd, ld, 1.f);
+}
 
 void rope_backward(float* dx, const int32_t* pos, const float* cos, const float* sin, int64_t T, int64_t H,
                    int64_t hd, int64_t ld) {
-  // The rotation is orthogonal: its transpose (rotation by -angle) maps dy to dx.
-  const int64_t half = hd / 2;
-#pragma omp parallel for schedule(static) if (T * H * hd > kParallelMin)
-  for (int64_t t = 0; t < T; t++) {
-    const float* c = cos + static_cast<int64_t>(pos[t]) * half;
-    const float* s = sin + static_cast<int64_t>(pos[t]) * half;
-    for (int64_t h = 0; h < H; h++) {
-      float* x1 = dx + t * ld + h * hd;
-      float* x2 = x1 + half;
-      for (int64_t j = 0; j < half; j++) {
-        float a = x1[j], b = x2[j];
-        x1[j] = a * c[j] + b * s[j];
-        x2[j] = b * c[j] - a * s[j];
-      }
-    }
-  }
+  rope_rotate(dx, pos, cos, sin, T, H, hd, ld, -1.f);
 }
 
 namespace {

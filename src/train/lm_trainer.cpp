@@ -13,6 +13,7 @@
 #include "io/metrics.h"
 #include "model/checkpoint.h"
 #include "train/data.h"
+#include "train/loss.h"
 #include "train/optim.h"
 #include "train/train_state.h"
 
@@ -217,18 +218,7 @@ int run_lm_training(const std::string& mode, Recipe r, bool resume) {
     const float w = n_targets > 0 ? 1.f / static_cast<float>(n_targets) : 0.f;
     model.zero_grads();
     double loss = 0;
-    for (auto& b : micro) {
-      const Batch& bb = b;
-      loss += model.forward_backward(b, [&](const float* logp, const float*, float* dlogp, float*) {
-        double l = 0;
-        for (int64_t t = 0; t < bb.size(); t++) {
-          const float wt = bb.targets[t] >= 0 ? w : 0.f;
-          l -= static_cast<double>(wt) * logp[t];
-          dlogp[t] = -wt;
-        }
-        return l;
-      });
-    }
+    for (const auto& b : micro) loss += model.forward_backward(b, weighted_cross_entropy(b, w));
     const double norm = clip_grad_norm(model.grads(), model.num_params(), clip);
     const double lr = lr_at(sc, st.step);
     if (!std::isfinite(loss) || !std::isfinite(norm))

@@ -282,15 +282,16 @@ void Model::run_layers(const Batch& b, bool train) {
 void Model::forward(const Batch& b, float* logp, float* entropy, float* logits) {
   run_layers(b, false);
   const int64_t T = b.size(), V = config_.vocab_size, D = config_.hidden_size;
-  const float* head = weights().lm_head;
-  std::vector<float> own, lse(T), lp(T), ent(T);
-  if (!logits) own.resize(T * V);
-  float* z = logits ? logits : own.data();
-  ops::linear_forward(z, acts_->xnf.data(), head, T, D, V);
-  if (logp || entropy) {
-    ops::logprob_forward(lp.data(), ent.data(), lse.data(), z, b.targets.data(), T, V);
+  if (logits) {
+    ops::linear_forward(logits, acts_->xnf.data(), weights().lm_head, T, D, V);
+    std::vector<float> lp(T), ent(T), lse(T);
+    ops::logprob_forward(lp.data(), ent.data(), lse.data(), logits, b.targets.data(), T, V);
     if (logp) std::copy(lp.begin(), lp.end(), logp);
     if (entropy) std::copy(ent.begin(), ent.end(), entropy);
+  } else if (logp || entropy) {
+    head_forward(b);
+    if (logp) std::copy(acts_->logp.begin(), acts_->logp.end(), logp);
+    if (entropy) std::copy(acts_->ent.begin(), acts_->ent.end(), entropy);
   }
 }
 
@@ -303,6 +304,46 @@ void Model::forward_last_logits(const Batch& b, float* logits) {
     std::memcpy(last.data() + s * D, acts_->xnf.data() + (b.cu_seqlens[s + 1] - 1) * D, D * sizeof(float));
   }
   ops::linear_forward(logits, last.data(), weights().lm_head, n, D, V);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loss head: logits only for rows that have a target, in chunks bounded by a memory budget.
+// Buffers live in Activations so steps after the first allocate nothing.
+void Model::head_gather(const Batch& b, const float* lm_head, int64_t r0, int64_t n) {
+  Activations& A = *acts_;
+  const int64_t D = config_.hidden_size, V = config_.vocab_size;
+  for (int64_t i = 0; i < n; i++) {
+    std::memcpy(A.xg.data() + i * D, A.xnf.data() + A.rows[r0 + i] * D, D * sizeof(float));
+    A.tg[i] = b.targets[A.rows[r0 + i]];
+  }
+  ops::linear_forward(A.z.data(), A.xg.data(), lm_head, n, D, V);
+}
+
+int64_t Model::head_forward(const Batch& b) {
+  Activations& A = *acts_;
+  const int64_t T = b.size(), D = config_.hidden_size, V = config_.vocab_size;
+  const float* lm_head = weights().lm_head;
+  auto& rows = A.rows;
+  rows.clear();
+  for (int64_t t = 0; t < T; t++)
+    if (b.targets[t] >= 0) rows.push_back(t);
+  const int64_t R = static_cast<int64_t>(rows.size());
+  constexpr int64_t kLogitBudget = 64 << 20;  // floats of logits kept at once (256 MiB)
+  const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(R, kLogitBudget / V));
+  for (auto* v : {&A.logp, &A.ent, &A.lse, &A.dlogp, &A.dent}) v->assign(T, 0.f);
+  A.xg.resize(chunk * D), A.z.resize(chunk * V), A.dxg.resize(chunk * D), A.tg.resize(chunk);
+  for (auto* v : {&A.lp_c, &A.ent_c, &A.lse_c, &A.dlp_c, &A.dent_c}) v->resize(chunk);
+  for (int64_t r0 = 0; r0 < R; r0 += chunk) {
+    const int64_t n = std::min(chunk, R - r0);
+    head_gather(b, lm_head, r0, n);
+    ops::logprob_forward(A.lp_c.data(), A.ent_c.data(), A.lse_c.data(), A.z.data(), A.tg.data(), n, V);
+    for (int64_t i = 0; i < n; i++) {
+      A.logp[rows[r0 + i]] = A.lp_c[i];
+      A.ent[rows[r0 + i]] = A.ent_c[i];
+      A.lse[rows[r0 + i]] = A.lse_c[i];
+    }
+  }
+  return chunk;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -319,35 +360,10 @@ double Model::forward_backward(const Batch& b, const TokenLossFn& loss_fn, float
   Weights G = view(grads());
 
   // ---- head: logits only for rows that have a target, in chunks bounded by a memory budget ----
-  // Buffers live in Activations so steps after the first allocate nothing.
-  auto& rows = A.rows;
-  rows.clear();
-  for (int64_t t = 0; t < T; t++)
-    if (b.targets[t] >= 0) rows.push_back(t);
+  const int64_t chunk = head_forward(b);
+  const auto& rows = A.rows;
   const int64_t R = static_cast<int64_t>(rows.size());
-  constexpr int64_t kLogitBudget = 64 << 20;  // floats of logits kept at once (256 MiB)
-  const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(R, kLogitBudget / V));
-  const bool keep = chunk >= R;  // everything fits: no recomputation in the backward
-  for (auto* v : {&A.logp, &A.ent, &A.lse, &A.dlogp, &A.dent}) v->assign(T, 0.f);
-  A.xg.resize(chunk * D), A.z.resize(chunk * V), A.dxg.resize(chunk * D), A.tg.resize(chunk);
-  for (auto* v : {&A.lp_c, &A.ent_c, &A.lse_c, &A.dlp_c, &A.dent_c}) v->resize(chunk);
-  auto gather = [&](int64_t r0, int64_t n) {
-    for (int64_t i = 0; i < n; i++) {
-      std::memcpy(A.xg.data() + i * D, A.xnf.data() + rows[r0 + i] * D, D * sizeof(float));
-      A.tg[i] = b.targets[rows[r0 + i]];
-    }
-    ops::linear_forward(A.z.data(), A.xg.data(), W.lm_head, n, D, V);
-  };
-  for (int64_t r0 = 0; r0 < R; r0 += chunk) {
-    const int64_t n = std::min(chunk, R - r0);
-    gather(r0, n);
-    ops::logprob_forward(A.lp_c.data(), A.ent_c.data(), A.lse_c.data(), A.z.data(), A.tg.data(), n, V);
-    for (int64_t i = 0; i < n; i++) {
-      A.logp[rows[r0 + i]] = A.lp_c[i];
-      A.ent[rows[r0 + i]] = A.ent_c[i];
-      A.lse[rows[r0 + i]] = A.lse_c[i];
-    }
-  }
+  const bool keep = chunk >= R;  // everything fit in one chunk: xg, tg and z still hold it
   const double loss = loss_fn(A.logp.data(), A.ent.data(), A.dlogp.data(), A.dent.data());
   if (logp_out) std::copy(A.logp.begin(), A.logp.end(), logp_out);
   if (entropy_out) std::copy(A.ent.begin(), A.ent.end(), entropy_out);
@@ -355,7 +371,7 @@ double Model::forward_backward(const Batch& b, const TokenLossFn& loss_fn, float
   A.dxnf.assign(T * D, 0.f);
   for (int64_t r0 = 0; r0 < R; r0 += chunk) {
     const int64_t n = std::min(chunk, R - r0);
-    if (!keep) gather(r0, n);  // otherwise xg, tg and z still hold the single chunk
+    if (!keep) head_gather(b, W.lm_head, r0, n);
     for (int64_t i = 0; i < n; i++) {
       const int64_t t = rows[r0 + i];
       A.lse_c[i] = A.lse[t], A.ent_c[i] = A.ent[t], A.dlp_c[i] = A.dlogp[t], A.dent_c[i] = A.dent[t];

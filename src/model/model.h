@@ -99,6 +99,10 @@ class Model {
   Weights view(float* base) const;
   void check_batch(const Batch& batch) const;
   void run_layers(const Batch& batch, bool train);
+  // Log-probs, entropies and log-sum-exps of the target rows (into the activations), in chunks
+  // of at most `chunk` rows; returns the chunk size.
+  int64_t head_forward(const Batch& batch);
+  void head_gather(const Batch& batch, const float* lm_head, int64_t r0, int64_t n);
   void ensure_rope(int64_t max_pos);
 
   ModelConfig config_;

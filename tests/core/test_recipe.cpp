@@ -1,33 +1,17 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <filesystem>
-#include <fstream>
 #include <limits>
 
 #include "core/error.h"
 #include "core/recipe.h"
+#include "test_util.h"
 
 namespace {
 
-// The message of the r1::Error that f throws; a test failure if it throws none.
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const r1::Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected an r1::Error";
-  return "";
-}
-
-std::string tmp_file(const std::string& name, const std::string& content) {
-  std::filesystem::create_directories(R1_TEST_TMP);
-  const std::string path = std::string(R1_TEST_TMP) + "/recipe_" + name;
-  std::ofstream(path, std::ios::binary) << content;
-  return path;
-}
+using r1::testing::error_of;
+using r1::testing::scratch_dir;
+using r1::testing::write_file;
 
 constexpr const char* kRecipe = R"(
 name = "tiny"
@@ -116,19 +100,20 @@ TEST(Recipe, SyntaxErrorNamesLineAndColumn) {
 }
 
 TEST(Recipe, LoadFromFile) {
-  const std::string path = tmp_file("load.toml", kRecipe);
+  const std::string dir = scratch_dir();
+  const std::string path = write_file(dir + "/load.toml", kRecipe);
   const auto r = r1::Recipe::load(path);
   EXPECT_EQ(r.name(), path);
   EXPECT_EQ(r.get_int("model.layers"), 2);
   EXPECT_EQ(error_of([&] { r.get_int("nope"); }), path + ": missing key 'nope'");
 
-  const std::string bad = tmp_file("bad.toml", "x = [1,\n");
+  const std::string bad = write_file(dir + "/bad.toml", "x = [1,\n");
   EXPECT_EQ(error_of([&] { r1::Recipe::load(bad); }).rfind(bad + ":", 0), 0u);
 
-  const std::string missing = std::string(R1_TEST_TMP) + "/recipe_does_not_exist.toml";
+  const std::string missing = dir + "/does_not_exist.toml";
   const std::string msg = error_of([&] { r1::Recipe::load(missing); });
   EXPECT_EQ(msg.rfind(missing + ": cannot open recipe", 0), 0u) << msg;
-  EXPECT_NE(error_of([] { r1::Recipe::load(R1_TEST_TMP); }).find("is a directory"), std::string::npos);
+  EXPECT_NE(error_of([&] { r1::Recipe::load(dir); }).find("is a directory"), std::string::npos);
 }
 
 TEST(Recipe, SetParsesTomlValues) {

@@ -9,34 +9,13 @@
 
 #include "core/error.h"
 #include "io/file.h"
+#include "test_util.h"
 
 namespace {
 
 namespace fs = std::filesystem;
-
-// A fresh, empty scratch directory unique to the running test.
-std::string scratch_dir() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  const std::string dir =
-      std::string(R1_TEST_TMP) + "/io_file/" + info->test_suite_name() + "." + info->name();
-  fs::remove_all(dir);
-  r1::make_dirs(dir);
-  return dir;
-}
-
-// Runs f, which must throw r1::Error whose one-line message contains every part.
-template <typename F>
-void expect_error(F&& f, std::initializer_list<std::string> parts) {
-  try {
-    f();
-    ADD_FAILURE() << "no r1::Error thrown";
-  } catch (const r1::Error& e) {
-    const std::string msg = e.what();
-    for (const std::string& p : parts)
-      EXPECT_NE(msg.find(p), std::string::npos) << "message: " << msg << "\nmissing: " << p;
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
-  }
-}
+using r1::testing::expect_error;
+using r1::testing::scratch_dir;
 
 size_t count_entries(const std::string& dir) {
   size_t n = 0;

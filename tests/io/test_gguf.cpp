@@ -1,7 +1,6 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -11,44 +10,25 @@
 #include "io/dtype.h"
 #include "io/file.h"
 #include "io/gguf.h"
+#include "test_util.h"
 
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string scratch_dir() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  const std::string dir =
-      std::string(R1_TEST_TMP) + "/io_gguf/" + info->test_suite_name() + "." + info->name();
-  fs::remove_all(dir);
-  r1::make_dirs(dir);
-  return dir;
-}
-
-// Plain write (no fsync: these tests write hundreds of small files).
-void write_bytes(const std::string& path, std::string_view bytes) {
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  ASSERT_NE(f, nullptr) << path;
-  EXPECT_EQ(std::fwrite(bytes.data(), 1, bytes.size(), f), bytes.size());
-  EXPECT_EQ(std::fclose(f), 0);
-}
+using r1::testing::scratch_dir;
+using r1::testing::write_file;
 
 std::string stories_path() {
   return std::string(R1_SHARED_DIR) + "/models/stories260K/stories260K.gguf";
 }
 
-// Returns the r1::Error message of f (empty string and a test failure if none was thrown).
+// r1::testing::error_of that also checks the message is one line, as expect_error does; for
+// the tests below that check one message in several steps.
 template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const r1::Error& e) {
-    const std::string msg = e.what();
-    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
-    return msg;
-  }
-  ADD_FAILURE() << "no r1::Error thrown";
-  return "";
+std::string one_line_error_of(F&& f) {
+  const std::string msg = r1::testing::error_of(std::forward<F>(f));
+  EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+  return msg;
 }
 
 void expect_contains(const std::string& msg, std::initializer_list<std::string> parts) {
@@ -59,8 +39,8 @@ void expect_contains(const std::string& msg, std::initializer_list<std::string> 
 // Writes bytes to a file and expects GGUFFile to reject it with a message naming the file
 // and containing every part.
 void expect_bad(const std::string& path, const std::string& bytes, std::initializer_list<std::string> parts) {
-  write_bytes(path, bytes);
-  const std::string msg = error_of([&] { r1::GGUFFile g(path); });
+  write_file(path, bytes);
+  const std::string msg = one_line_error_of([&] { r1::GGUFFile g(path); });
   expect_contains(msg, {path});
   expect_contains(msg, parts);
 }
@@ -214,8 +194,8 @@ TEST(GGUF, RealFileTruncatedThroughMetadata) {
   for (size_t cut : cuts) {
     SCOPED_TRACE(cut);
     const std::string p = dir + "/cut" + std::to_string(cut) + ".gguf";
-    write_bytes(p, std::string_view(bytes).substr(0, cut));
-    const std::string msg = error_of([&] { r1::GGUFFile g(p); });
+    write_file(p, std::string_view(bytes).substr(0, cut));
+    const std::string msg = one_line_error_of([&] { r1::GGUFFile g(p); });
     expect_contains(msg, {p, cut < 4 ? "bad magic" : "truncated"});
     if (cut >= 40 && cut < 6470)
       expect_contains(msg, {"truncated metadata at key 0 ('tokenizer.ggml.tokens')"});
@@ -240,7 +220,7 @@ TEST(GGUF, RealFileTruncatedInData) {
 
 TEST(GGUF, SyntheticFileReads) {
   const std::string path = scratch_dir() + "/small.gguf";
-  write_bytes(path, small_file());
+  write_file(path, small_file());
   const r1::GGUFFile g(path);
   EXPECT_EQ(g.metadata().at("general.architecture"), "llama");
   EXPECT_EQ(g.metadata().at("llama.block_count"), 1);
@@ -268,8 +248,8 @@ TEST(GGUF, SyntheticTruncatedAtEveryByte) {
   for (size_t cut = 0; cut < full.size(); ++cut) {
     SCOPED_TRACE(cut);
     const std::string p = dir + "/cut.gguf";
-    write_bytes(p, std::string_view(full).substr(0, cut));
-    const std::string msg = error_of([&] { r1::GGUFFile g(p); });
+    write_file(p, std::string_view(full).substr(0, cut));
+    const std::string msg = one_line_error_of([&] { r1::GGUFFile g(p); });
     expect_contains(msg, {p});
     if (cut < 4)
       expect_contains(msg, {"bad magic"});
@@ -302,7 +282,7 @@ TEST(GGUF, AllValueTypes) {
   w.put<uint32_t>(F32).put<uint64_t>(0);
   w.key("empty", ARR).put<uint32_t>(U8).put<uint64_t>(0);
   const std::string path = scratch_dir() + "/types.gguf";
-  write_bytes(path, w.buf);  // no tensors: the file may end right after the metadata
+  write_file(path, w.buf);  // no tensors: the file may end right after the metadata
   const r1::GGUFFile g(path);
   EXPECT_EQ(g.version(), 2u);
   const nlohmann::json& m = g.metadata();
@@ -333,7 +313,7 @@ TEST(GGUF, F16AndBF16Tensors) {
   w.bytes(24);
   for (float f : {1.0f, -2.0f, 0.5f, 3.0f}) w.put(r1::f32_to_bf16(f));
   const std::string path = scratch_dir() + "/half.gguf";
-  write_bytes(path, w.buf);
+  write_file(path, w.buf);
   const r1::GGUFFile g(path);
   const r1::TensorInfo h = g.tensor_info(*g.find("h"));
   EXPECT_EQ(h.dtype, r1::DType::F16);
@@ -373,13 +353,13 @@ TEST(GGUF, QuantisedSizesAreValidatedButDataRefused) {
         .align();
     w.bytes(nbytes, '\x55');
     const std::string path = dir + "/" + q.name + ".gguf";
-    write_bytes(path, w.buf);
+    write_file(path, w.buf);
     const r1::GGUFFile g(path);
     const r1::GGUFTensor& t = g.tensors()[0];
     EXPECT_EQ(t.nbytes, nbytes);
     EXPECT_EQ(t.type_name, q.name);
     EXPECT_EQ(t.shape, (std::vector<int64_t>{3, static_cast<int64_t>(2 * q.block_elems)}));
-    const std::string msg = error_of([&] { (void)g.tensor_info(t); });
+    const std::string msg = one_line_error_of([&] { (void)g.tensor_info(t); });
     expect_contains(msg, {path + ": tensor 'blk.0.attn_q.weight' has quantised type " + q.name +
                           "; only F32, F16 and BF16 are supported"});
     // One byte less of data is out of range.
@@ -392,10 +372,10 @@ TEST(GGUF, NonFloatTypeRefused) {
   GGUFWriter w;
   w.header(1, 0).tensor("ids", {4}, 26, 0).align().bytes(16);
   const std::string path = scratch_dir() + "/i32.gguf";
-  write_bytes(path, w.buf);
+  write_file(path, w.buf);
   const r1::GGUFFile g(path);
   EXPECT_EQ(g.tensors()[0].type_name, "I32");
-  expect_contains(error_of([&] { (void)g.tensor_info(g.tensors()[0]); }),
+  expect_contains(one_line_error_of([&] { (void)g.tensor_info(g.tensors()[0]); }),
                   {path, "tensor 'ids' has unsupported type I32; only F32, F16 and BF16 are supported"});
 }
 
@@ -404,7 +384,7 @@ TEST(GGUF, CustomAlignment) {
   w.header(2, 1).kv_u32("general.alignment", 64).tensor("a", {1}, 0, 0).tensor("b", {1}, 0, 64).align(64);
   w.put(1.0f).bytes(60).put(2.0f);
   const std::string path = scratch_dir() + "/align.gguf";
-  write_bytes(path, w.buf);
+  write_file(path, w.buf);
   const r1::GGUFFile g(path);
   EXPECT_EQ(g.alignment(), 64u);
   const r1::MappedFile m(path);
@@ -575,6 +555,6 @@ TEST(GGUF, NotAGGUFFile) {
   expect_bad(dir + "/empty.gguf", "", {"not a GGUF file (bad magic)"});
   expect_bad(dir + "/text.gguf", "{\"weights\": []}", {"not a GGUF file (bad magic)"});
   const std::string missing = dir + "/missing.gguf";
-  expect_contains(error_of([&] { r1::GGUFFile g(missing); }),
+  expect_contains(one_line_error_of([&] { r1::GGUFFile g(missing); }),
                   {missing, "cannot open: No such file or directory"});
 }

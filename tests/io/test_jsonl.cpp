@@ -1,30 +1,14 @@
 #include <gtest/gtest.h>
 
-#include <filesystem>
-#include <fstream>
-
 #include "core/error.h"
 #include "io/jsonl.h"
+#include "test_util.h"
 
 namespace {
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const r1::Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected an r1::Error";
-  return "";
-}
-
-std::string write_file(const std::string& name, const std::string& content) {
-  std::filesystem::create_directories(R1_TEST_TMP);
-  const std::string path = std::string(R1_TEST_TMP) + "/jsonl_" + name;
-  std::ofstream(path, std::ios::binary) << content;
-  return path;
-}
+using r1::testing::error_of;
+using r1::testing::scratch_dir;
+using r1::testing::write_file;
 
 // Every row's "i" field with the line it came from.
 std::vector<std::pair<int, size_t>> rows_and_lines(const std::string& path) {
@@ -41,7 +25,8 @@ using Rows = std::vector<std::pair<int, size_t>>;
 }  // namespace
 
 TEST(Jsonl, ReadsRowsWithLineNumbers) {
-  const auto path = write_file("basic.jsonl", "{\"i\":1}\n\n  \t\n{\"i\":2, \"text\":\"a\\nb\"}\n{\"i\":3}\n");
+  const auto path = write_file(scratch_dir() + "/basic.jsonl",
+                               "{\"i\":1}\n\n  \t\n{\"i\":2, \"text\":\"a\\nb\"}\n{\"i\":3}\n");
   EXPECT_EQ(rows_and_lines(path), (Rows{{1, 1}, {2, 4}, {3, 5}}));
   r1::JsonlReader reader(path);
   EXPECT_EQ(reader.path(), path);
@@ -49,28 +34,32 @@ TEST(Jsonl, ReadsRowsWithLineNumbers) {
 }
 
 TEST(Jsonl, CrlfBomAndNoFinalNewline) {
-  const auto path = write_file("crlf.jsonl", "\xEF\xBB\xBF{\"i\":1}\r\n\r\n{\"i\":2}\r\n{\"i\":3}");
+  const std::string dir = scratch_dir();
+  const auto path = write_file(dir + "/crlf.jsonl", "\xEF\xBB\xBF{\"i\":1}\r\n\r\n{\"i\":2}\r\n{\"i\":3}");
   EXPECT_EQ(rows_and_lines(path), (Rows{{1, 1}, {2, 3}, {3, 4}}));
-  const auto no_nl = write_file("nonl.jsonl", "{\"i\":1}\n{\"i\":2}");
+  const auto no_nl = write_file(dir + "/nonl.jsonl", "{\"i\":1}\n{\"i\":2}");
   EXPECT_EQ(rows_and_lines(no_nl), (Rows{{1, 1}, {2, 2}}));
-  const auto bom_only = write_file("bomblank.jsonl", "\xEF\xBB\xBF\n{\"i\":5}\n");
+  const auto bom_only = write_file(dir + "/bomblank.jsonl", "\xEF\xBB\xBF\n{\"i\":5}\n");
   EXPECT_EQ(rows_and_lines(bom_only), (Rows{{5, 2}}));
 }
 
 TEST(Jsonl, EmptyAndBlankFiles) {
-  EXPECT_TRUE(rows_and_lines(write_file("empty.jsonl", "")).empty());
-  EXPECT_TRUE(rows_and_lines(write_file("blank.jsonl", "\n\r\n  \n")).empty());
+  const std::string dir = scratch_dir();
+  EXPECT_TRUE(rows_and_lines(write_file(dir + "/empty.jsonl", "")).empty());
+  EXPECT_TRUE(rows_and_lines(write_file(dir + "/blank.jsonl", "\n\r\n  \n")).empty());
 }
 
 TEST(Jsonl, KeepsUtf8Text) {
-  const auto path = write_file("utf8.jsonl", "{\"text\":\"h\xC3\xA9llo \\u00e9 \xF0\x9F\x99\x82\"}\n");
+  const auto path =
+      write_file(scratch_dir() + "/utf8.jsonl", "{\"text\":\"h\xC3\xA9llo \\u00e9 \xF0\x9F\x99\x82\"}\n");
   const auto rows = r1::read_jsonl(path);
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(rows[0]["text"], "h\xC3\xA9llo \xC3\xA9 \xF0\x9F\x99\x82");
 }
 
 TEST(Jsonl, MalformedJsonNamesLine) {
-  const auto path = write_file("bad.jsonl", "{\"i\":1}\n{\"i\":2}\n{\"i\": 3,}\n");
+  const std::string dir = scratch_dir();
+  const auto path = write_file(dir + "/bad.jsonl", "{\"i\":1}\n{\"i\":2}\n{\"i\": 3,}\n");
   r1::JsonlReader reader(path);
   nlohmann::json row;
   EXPECT_TRUE(reader.next(row));
@@ -79,37 +68,38 @@ TEST(Jsonl, MalformedJsonNamesLine) {
   EXPECT_EQ(msg.rfind(path + ":3: malformed JSON: ", 0), 0u) << msg;
   EXPECT_EQ(msg.find("[json.exception"), std::string::npos) << msg;
 
-  const auto truncated = write_file("trunc.jsonl", "{\"i\":1}\r\n{\"text\":\"abc");
+  const auto truncated = write_file(dir + "/trunc.jsonl", "{\"i\":1}\r\n{\"text\":\"abc");
   const std::string msg2 = error_of([&] { r1::read_jsonl(truncated); });
   EXPECT_EQ(msg2.rfind(truncated + ":2: malformed JSON: ", 0), 0u) << msg2;
 
-  const auto two = write_file("two.jsonl", "{} {}\n");
+  const auto two = write_file(dir + "/two.jsonl", "{} {}\n");
   EXPECT_EQ(error_of([&] { r1::read_jsonl(two); }).rfind(two + ":1: malformed JSON: ", 0), 0u);
 
   // Number overflow is nlohmann's out_of_range, not a parse_error: still a data error.
-  const auto huge = write_file("huge.jsonl", "{\"x\":1e999}\n");
+  const auto huge = write_file(dir + "/huge.jsonl", "{\"x\":1e999}\n");
   const std::string msg4 = error_of([&] { r1::read_jsonl(huge); });
   EXPECT_EQ(msg4.rfind(huge + ":1: malformed JSON: number overflow", 0), 0u) << msg4;
 
-  const auto bad_utf8 = write_file("badutf8.jsonl", "{\"text\":\"\xFF\"}\n");
+  const auto bad_utf8 = write_file(dir + "/badutf8.jsonl", "{\"text\":\"\xFF\"}\n");
   const std::string msg3 = error_of([&] { r1::read_jsonl(bad_utf8); });
   EXPECT_EQ(msg3.rfind(bad_utf8 + ":1: malformed JSON: ", 0), 0u) << msg3;
 }
 
 TEST(Jsonl, RowMustBeAnObject) {
-  const auto path = write_file("notobj.jsonl", "{\"i\":1}\n[1,2]\n");
+  const std::string dir = scratch_dir();
+  const auto path = write_file(dir + "/notobj.jsonl", "{\"i\":1}\n[1,2]\n");
   const std::string msg = error_of([&] { r1::read_jsonl(path); });
   EXPECT_EQ(msg.rfind(path + ":2: expected a JSON object", 0), 0u) << msg;
-  const auto str = write_file("str.jsonl", "\n\"text\"\n");
+  const auto str = write_file(dir + "/str.jsonl", "\n\"text\"\n");
   EXPECT_EQ(error_of([&] { r1::read_jsonl(str); }).rfind(str + ":2: expected a JSON object", 0), 0u);
 }
 
 TEST(Jsonl, MissingFile) {
-  const std::string path = std::string(R1_TEST_TMP) + "/jsonl_does_not_exist.jsonl";
+  const std::string dir = scratch_dir();
+  const std::string path = dir + "/does_not_exist.jsonl";
   const std::string msg = error_of([&] { r1::JsonlReader reader(path); });
   EXPECT_EQ(msg.rfind(path + ": cannot open: ", 0), 0u) << msg;
-  std::filesystem::create_directories(R1_TEST_TMP);
-  EXPECT_NE(error_of([&] { r1::JsonlReader reader(R1_TEST_TMP); }).find("is a directory"), std::string::npos);
+  EXPECT_NE(error_of([&] { r1::JsonlReader reader(dir); }).find("is a directory"), std::string::npos);
 }
 
 TEST(Jsonl, StringField) {
@@ -126,7 +116,7 @@ TEST(Jsonl, StringField) {
 }
 
 TEST(Jsonl, StringFieldFromReader) {
-  const auto path = write_file("field.jsonl", "{\"text\":\"a\"}\n\n{\"text\":5}\n");
+  const auto path = write_file(scratch_dir() + "/field.jsonl", "{\"text\":\"a\"}\n\n{\"text\":5}\n");
   r1::JsonlReader reader(path);
   nlohmann::json row;
   ASSERT_TRUE(reader.next(row));
@@ -139,7 +129,7 @@ TEST(Jsonl, StringFieldFromReader) {
 TEST(Jsonl, StreamsManyRows) {
   std::string content;
   for (int i = 0; i < 20000; ++i) content += "{\"i\":" + std::to_string(i) + "}" + (i % 3 == 0 ? "\r\n" : "\n");
-  const auto path = write_file("many.jsonl", content);
+  const auto path = write_file(scratch_dir() + "/many.jsonl", content);
   const auto rows = rows_and_lines(path);
   ASSERT_EQ(rows.size(), 20000u);
   for (size_t k = 0; k < rows.size(); ++k) {

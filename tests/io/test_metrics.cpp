@@ -7,27 +7,13 @@
 
 #include "core/error.h"
 #include "io/metrics.h"
+#include "test_util.h"
 
 namespace {
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const r1::Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected an r1::Error";
-  return "";
-}
-
-// A fresh, empty directory per test, so leftover temporary files are easy to spot.
-std::string test_dir(const std::string& name) {
-  const std::string dir = std::string(R1_TEST_TMP) + "/metrics_" + name;
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
-}
+using r1::testing::error_of;
+using r1::testing::scratch_dir;
+using r1::testing::write_file;
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -35,8 +21,6 @@ std::string slurp(const std::string& path) {
   ss << in.rdbuf();
   return ss.str();
 }
-
-void spit(const std::string& path, const std::string& content) { std::ofstream(path, std::ios::binary) << content; }
 
 size_t files_in(const std::string& dir) {
   size_t n = 0;
@@ -47,7 +31,7 @@ size_t files_in(const std::string& dir) {
 }  // namespace
 
 TEST(Metrics, WritesCompactLinesFlushedAtOnce) {
-  const std::string path = test_dir("write") + "/metrics.jsonl";
+  const std::string path = scratch_dir() + "/metrics.jsonl";
   r1::MetricsWriter w(path, false);
   EXPECT_EQ(w.path(), path);
   w.write({{"step", 1}, {"loss", 2.5}});
@@ -58,20 +42,21 @@ TEST(Metrics, WritesCompactLinesFlushedAtOnce) {
 }
 
 TEST(Metrics, AppendContinuesAndTruncateModeStartsOver) {
-  const std::string path = test_dir("append") + "/metrics.jsonl";
+  const std::string dir = scratch_dir();
+  const std::string path = dir + "/metrics.jsonl";
   { r1::MetricsWriter(path, false).write({{"step", 1}}); }
   { r1::MetricsWriter(path, true).write({{"step", 2}}); }
   EXPECT_EQ(slurp(path), "{\"step\":1}\n{\"step\":2}\n");
   { r1::MetricsWriter(path, false).write({{"step", 9}}); }
   EXPECT_EQ(slurp(path), "{\"step\":9}\n");
-  const std::string fresh = test_dir("append_new") + "/m.jsonl";
+  const std::string fresh = dir + "/m.jsonl";
   { r1::MetricsWriter(fresh, true).write({{"step", 1}}); }
   EXPECT_EQ(slurp(fresh), "{\"step\":1}\n");
 }
 
 TEST(Metrics, AppendAfterTornLineStartsFreshLine) {
-  const std::string path = test_dir("torn") + "/metrics.jsonl";
-  spit(path, "{\"step\":1}\n{\"step\":2,\"lo");
+  const std::string path = scratch_dir() + "/metrics.jsonl";
+  write_file(path, "{\"step\":1}\n{\"step\":2,\"lo");
   { r1::MetricsWriter(path, true).write({{"step", 2}}); }
   EXPECT_EQ(slurp(path), "{\"step\":1}\n{\"step\":2,\"lo\n{\"step\":2}\n");
   r1::truncate_metrics(path, 100);  // the torn line is dropped
@@ -79,7 +64,7 @@ TEST(Metrics, AppendAfterTornLineStartsFreshLine) {
 }
 
 TEST(Metrics, NonFiniteAndBadUtf8StillWriteValidJson) {
-  const std::string path = test_dir("odd") + "/metrics.jsonl";
+  const std::string path = scratch_dir() + "/metrics.jsonl";
   r1::MetricsWriter w(path, false);
   w.write({{"loss", std::nan("")}, {"s", "a\xff"}});
   const std::string text = slurp(path);
@@ -88,22 +73,22 @@ TEST(Metrics, NonFiniteAndBadUtf8StillWriteValidJson) {
 }
 
 TEST(Metrics, OpenFailureNamesFile) {
-  const std::string path = test_dir("openfail") + "/no/such/dir/metrics.jsonl";
+  const std::string path = scratch_dir() + "/no/such/dir/metrics.jsonl";
   const std::string msg = error_of([&] { r1::MetricsWriter w(path, false); });
   EXPECT_EQ(msg.rfind(path + ": cannot open metrics file for writing: ", 0), 0u) << msg;
 }
 
 TEST(Metrics, TruncateKeepsStepsThroughCheckpoint) {
-  const std::string dir = test_dir("truncate");
+  const std::string dir = scratch_dir();
   const std::string path = dir + "/metrics.jsonl";
-  spit(path,
-       "{\"run\":\"header\"}\n"
-       "{\"step\":10,\"loss\":3}\n"
-       "\n"
-       "{\"step\":20,\"loss\":2}\r\n"
-       "{\"step\":30,\"loss\":1}\n"
-       "{\"step\":20,\"eval\":1.5}\n"
-       "{\"step\":40,\"loss\":0.5}");
+  write_file(path,
+             "{\"run\":\"header\"}\n"
+             "{\"step\":10,\"loss\":3}\n"
+             "\n"
+             "{\"step\":20,\"loss\":2}\r\n"
+             "{\"step\":30,\"loss\":1}\n"
+             "{\"step\":20,\"eval\":1.5}\n"
+             "{\"step\":40,\"loss\":0.5}");
   r1::truncate_metrics(path, 20);
   EXPECT_EQ(slurp(path),
             "{\"run\":\"header\"}\n"
@@ -119,13 +104,13 @@ TEST(Metrics, TruncateKeepsStepsThroughCheckpoint) {
 }
 
 TEST(Metrics, TruncateMissingFileIsNoOp) {
-  const std::string dir = test_dir("truncate_missing");
+  const std::string dir = scratch_dir();
   EXPECT_NO_THROW(r1::truncate_metrics(dir + "/metrics.jsonl", 5));
   EXPECT_EQ(files_in(dir), 0u);
 }
 
 TEST(Metrics, TruncateInCurrentDirectoryRelativePath) {
-  const std::string dir = test_dir("truncate_rel");
+  const std::string dir = scratch_dir();
   {
     // Restores the working directory even if truncate_metrics throws, so later tests in
     // this process are not affected.
@@ -134,7 +119,7 @@ TEST(Metrics, TruncateInCurrentDirectoryRelativePath) {
       ~Cwd() { std::filesystem::current_path(old); }
     } guard;
     std::filesystem::current_path(dir);
-    spit("m.jsonl", "{\"step\":1}\n{\"step\":2}\n");
+    write_file("m.jsonl", "{\"step\":1}\n{\"step\":2}\n");
     r1::truncate_metrics("m.jsonl", 1);
   }
   EXPECT_EQ(slurp(dir + "/m.jsonl"), "{\"step\":1}\n");

@@ -2,16 +2,19 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
 
 #include "io/dtype.h"
 #include "io/file.h"
 #include "io/safetensors.h"
 #include "model/checkpoint.h"
+#include "test_util.h"
 
 namespace fs = std::filesystem;
 
 namespace {
+
+using r1::testing::scratch_dir;
+using r1::testing::write_file;
 
 r1::ModelConfig small_config(r1::Arch arch) {
   r1::ModelConfig c;
@@ -24,20 +27,15 @@ r1::ModelConfig small_config(r1::Arch arch) {
   return c;
 }
 
-std::string tmp(const std::string& name) {
-  std::string d = std::string(R1_TEST_TMP) + "/ckpt_" + name;
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
-
 }  // namespace
 
 TEST(Checkpoint, SaveThenLoadIsBitExactForEveryArchitecture) {
+  const std::string root = scratch_dir();
   for (r1::Arch arch : {r1::Arch::Llama, r1::Arch::Qwen2, r1::Arch::Qwen3}) {
     r1::Model m(small_config(arch));
     m.init_random(3, 0.3f);
-    const std::string dir = tmp("roundtrip_" + m.config().arch_name());
+    const std::string dir = root + "/" + m.config().arch_name();
+    fs::create_directories(dir);
     r1::save_model(m, dir);
     r1::Model back = r1::load_model(dir);
     EXPECT_EQ(back.config().to_hf_json(), m.config().to_hf_json());
@@ -53,7 +51,7 @@ TEST(Checkpoint, SaveThenLoadIsBitExactForEveryArchitecture) {
 TEST(Checkpoint, HalfPrecisionAndShardedCheckpointsLoad) {
   r1::Model m(small_config(r1::Arch::Llama));
   m.init_random(4, 0.3f);
-  const std::string dir = tmp("bf16");
+  const std::string dir = scratch_dir();
   r1::save_model(m, dir);
   fs::remove(dir + "/model.safetensors");
   // Two shards: the first half of the tensors in BF16, the rest in F16, with an index.
@@ -75,7 +73,7 @@ TEST(Checkpoint, HalfPrecisionAndShardedCheckpointsLoad) {
   }
   r1::save_safetensors(dir + "/model-00001-of-00002.safetensors", s1);
   r1::save_safetensors(dir + "/model-00002-of-00002.safetensors", s2);
-  std::ofstream(dir + "/model.safetensors.index.json") << index.dump();
+  write_file(dir + "/model.safetensors.index.json", index.dump());
   r1::Model back = r1::load_model(dir);
   for (size_t i = 0; i < specs.size(); i++) {
     const bool first = i < specs.size() / 2;
@@ -89,9 +87,12 @@ TEST(Checkpoint, HalfPrecisionAndShardedCheckpointsLoad) {
 
 TEST(Checkpoint, TokenizerFilesAreCopiedAlong) {
   r1::Model m(small_config(r1::Arch::Llama));
-  const std::string src = tmp("tok_src"), dst = tmp("tok_dst");
-  std::ofstream(src + "/tokenizer.json") << "{\"x\": 1}";
-  std::ofstream(src + "/tokenizer_config.json") << "{}";
+  const std::string root = scratch_dir();
+  const std::string src = root + "/src", dst = root + "/dst";
+  fs::create_directories(src);
+  fs::create_directories(dst);
+  write_file(src + "/tokenizer.json", "{\"x\": 1}");
+  write_file(src + "/tokenizer_config.json", "{}");
   r1::save_model(m, dst, src);
   EXPECT_EQ(r1::read_file(dst + "/tokenizer.json"), "{\"x\": 1}");
   EXPECT_TRUE(fs::exists(dst + "/tokenizer_config.json"));

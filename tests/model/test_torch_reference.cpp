@@ -9,16 +9,14 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 
 #include "core/rng.h"
 #include "io/file.h"
 #include "io/safetensors.h"
 #include "model/checkpoint.h"
+#include "test_util.h"
 #include "train/optim.h"
 
-namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
@@ -122,7 +120,7 @@ void write_batch(const RefBatch& rb, const std::string& path) {
   j["cu_seqlens"] = rb.batch.cu_seqlens;
   j["targets"] = rb.batch.targets;
   j["weights"] = rb.weights;
-  std::ofstream(path) << j.dump();
+  r1::testing::write_file(path, j.dump());
 }
 
 r1::TokenLossFn weighted_ce(const std::vector<float>& w) {
@@ -136,13 +134,6 @@ r1::TokenLossFn weighted_ce(const std::vector<float>& w) {
   };
 }
 
-std::string tmpdir(const std::string& name) {
-  std::string d = std::string(R1_TEST_TMP) + "/torchref_" + name;
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
-
 const char* arch_label(r1::Arch a) { return a == r1::Arch::Llama ? "llama" : a == r1::Arch::Qwen2 ? "qwen2" : "qwen3"; }
 
 class TorchReference : public ::testing::TestWithParam<r1::Arch> {};
@@ -150,7 +141,7 @@ class TorchReference : public ::testing::TestWithParam<r1::Arch> {};
 TEST_P(TorchReference, LogitsLossAndEveryGradient) {
   if (!have_torch()) GTEST_SKIP() << "/usr/bin/python3 with torch not available (scripts/install-deps.sh installs it)";
   const r1::Arch arch = GetParam();
-  const std::string dir = tmpdir(std::string("grads_") + arch_label(arch));
+  const std::string dir = r1::testing::scratch_dir();
   r1::Model model = random_model(arch, 11);
   r1::save_model(model, dir + "/model");
   RefBatch rb = make_batch(model.config().vocab_size, 5);
@@ -189,7 +180,7 @@ TEST_P(TorchReference, LogitsLossAndEveryGradient) {
 TEST_P(TorchReference, TenAdamWStepsGiveTheSameLosses) {
   if (!have_torch()) GTEST_SKIP() << "/usr/bin/python3 with torch not available (scripts/install-deps.sh installs it)";
   const r1::Arch arch = GetParam();
-  const std::string dir = tmpdir(std::string("adamw_") + arch_label(arch));
+  const std::string dir = r1::testing::scratch_dir();
   r1::Model model = random_model(arch, 12);
   r1::save_model(model, dir + "/model");
   RefBatch rb = make_batch(model.config().vocab_size, 6);
@@ -200,7 +191,7 @@ TEST_P(TorchReference, TenAdamWStepsGiveTheSameLosses) {
   r1::AdamWConfig acfg{0.9, 0.95, 1e-8, 0.1};
   const double clip = 1.0;
   std::string lrs;
-  for (int s = 0; s < steps; s++) lrs += (s ? "," : "") + fmt::format("{:.17g}", r1::lr_at(sched, s));
+  for (int s = 0; s < steps; s++) lrs += fmt::format("{}{:.17g}", s ? "," : "", r1::lr_at(sched, s));
   ASSERT_EQ(run_ref(fmt::format("adamw --model {0}/model --batch {0}/batch.json --out {0}/ref.json --steps {1} "
                                 "--lrs {2} --beta1 0.9 --beta2 0.95 --eps 1e-8 --weight-decay 0.1 --clip {3}",
                                 dir, steps, lrs, clip)),
@@ -224,6 +215,6 @@ TEST_P(TorchReference, TenAdamWStepsGiveTheSameLosses) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Archs, TorchReference, ::testing::Values(r1::Arch::Llama, r1::Arch::Qwen2, r1::Arch::Qwen3),
-                         [](const auto& info) { return std::string(arch_label(info.param)); });
+                         [](const auto& p) { return std::string(arch_label(p.param)); });
 
 }  // namespace

@@ -5,20 +5,12 @@
 #include <set>
 
 #include "core/error.h"
+#include "test_util.h"
 #include "tokenizer/byte_tokenizer.h"
 
 namespace {
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const r1::Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected an r1::Error";
-  return "";
-}
+using r1::testing::error_of;
 
 // Number of code points in a valid UTF-8 string.
 size_t code_points(const std::string& s) {

@@ -1,26 +1,17 @@
 #include <gtest/gtest.h>
 
-#include <filesystem>
-#include <fstream>
-
+#include "test_util.h"
 #include "train/data.h"
 
 using namespace r1;
-
-namespace {
-std::string write_tmp(const std::string& name, const std::string& text) {
-  std::filesystem::create_directories(R1_TEST_TMP);
-  std::string p = std::string(R1_TEST_TMP) + "/" + name;
-  std::ofstream(p) << text;
-  return p;
-}
-}  // namespace
+using r1::testing::scratch_dir;
+using r1::testing::write_file;
 
 TEST(LmData, SftMasksThePromptAndTrainsTheCompletionAndEos) {
   auto tok = make_byte_tokenizer();
   LmDataConfig c;
   c.mode = "sft";
-  c.path = write_tmp("sft.jsonl", "{\"prompt\": \"ab\", \"completion\": \"xyz\"}\n");
+  c.path = write_file(scratch_dir() + "/sft.jsonl", "{\"prompt\": \"ab\", \"completion\": \"xyz\"}\n");
   auto ex = load_lm_examples(c, *tok);
   ASSERT_EQ(ex.size(), 1u);
   // BOS a b x y z EOS; targets only where the next token is x, y, z or EOS.
@@ -35,7 +26,9 @@ TEST(LmData, SftSkipsRowsWhosePromptFillsTheSequence) {
   LmDataConfig c;
   c.mode = "sft";
   c.seq_len = 4;
-  c.path = write_tmp("sft2.jsonl", "{\"prompt\": \"abcdef\", \"completion\": \"x\"}\n{\"prompt\": \"a\", \"completion\": \"xyzw\"}\n");
+  c.path = write_file(
+      scratch_dir() + "/sft2.jsonl",
+      "{\"prompt\": \"abcdef\", \"completion\": \"x\"}\n{\"prompt\": \"a\", \"completion\": \"xyzw\"}\n");
   int64_t skipped = 0;
   auto ex = load_lm_examples(c, *tok, &skipped);
   EXPECT_EQ(skipped, 1);
@@ -47,7 +40,7 @@ TEST(LmData, PretrainSplitsLongDocumentsWithOneTokenOverlap) {
   auto tok = make_byte_tokenizer();
   LmDataConfig c;
   c.seq_len = 4;
-  c.path = write_tmp("pt.jsonl", "{\"text\": \"abcdefg\"}\n");
+  c.path = write_file(scratch_dir() + "/pt.jsonl", "{\"text\": \"abcdefg\"}\n");
   auto ex = load_lm_examples(c, *tok);
   // BOS a b c d e f g EOS = 9 tokens -> [BOS a b c] [c d e f] [f g EOS]: every next-token pair once.
   ASSERT_EQ(ex.size(), 3u);

@@ -7,14 +7,12 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <filesystem>
 #include <fstream>
 #include <thread>
 
 #include "io/file.h"
 #include "io/safetensors.h"
-
-namespace fs = std::filesystem;
+#include "test_util.h"
 
 namespace {
 
@@ -73,9 +71,7 @@ size_t count_lines(const std::string& path) {
 }  // namespace
 
 TEST(Resume, SigkillThenResumeIsBitIdentical) {
-  const std::string root = std::string(R1_TEST_TMP) + "/resume";
-  fs::remove_all(root);
-  fs::create_directories(root);
+  const std::string root = r1::testing::scratch_dir();
   const std::string a = root + "/uninterrupted", b = root + "/killed";
 
   ASSERT_EQ(wait_exit(spawn(recipe_args(a))), 0);

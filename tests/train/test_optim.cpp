@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "model/model.h"
+#include "train/loss.h"
 #include "train/optim.h"
 
 using namespace r1;
@@ -38,25 +39,14 @@ TEST(GradAccumulation, TwoMicroBatchesEqualOnePackedBatch) {
   Model m(c);
   m.init_random(9, 0.2f);
   std::vector<int32_t> a = {1, 5, 7, 9, 11}, b = {3, 2, 8};
-  auto mean_ce = [](const Batch& batch, float w) {
-    return [&batch, w](const float* logp, const float*, float* dlogp, float*) {
-      double l = 0;
-      for (int64_t t = 0; t < batch.size(); t++) {
-        const float wt = batch.targets[t] >= 0 ? w : 0.f;
-        l -= wt * logp[t];
-        dlogp[t] = -wt;
-      }
-      return l;
-    };
-  };
   const float w = 1.f / 6.f;  // 4 + 2 target tokens
   Batch both, ba, bb;
   both.append_lm(a), both.append_lm(b), ba.append_lm(a), bb.append_lm(b);
   m.zero_grads();
-  double l1 = m.forward_backward(both, mean_ce(both, w));
+  double l1 = m.forward_backward(both, weighted_cross_entropy(both, w));
   std::vector<float> g1(m.grads(), m.grads() + m.num_params());
   m.zero_grads();
-  double l2 = m.forward_backward(ba, mean_ce(ba, w)) + m.forward_backward(bb, mean_ce(bb, w));
+  double l2 = m.forward_backward(ba, weighted_cross_entropy(ba, w)) + m.forward_backward(bb, weighted_cross_entropy(bb, w));
   EXPECT_NEAR(l1, l2, 1e-6);
   double num = 0, den = 0;
   for (size_t i = 0; i < g1.size(); i++) {

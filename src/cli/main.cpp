@@ -36,7 +36,9 @@ int run_train(const std::string& mode, const TrainArgs& a) {
   if (!a.recipe.empty()) {
     r = r1::Recipe::load(a.recipe);
   } else if (!a.resume.empty()) {
-    r = r1::Recipe::load((fs::path(a.resume) / "recipe.toml").string());
+    const fs::path saved = fs::path(a.resume) / "recipe.toml";
+    if (!fs::exists(saved)) r1::fail("{}: nothing to resume (no recipe.toml)", a.resume);
+    r = r1::Recipe::load(saved.string());
   } else if (mode == "pretrain") {
     r = r1::Recipe::parse(r1::default_pretrain_recipe(), "<built-in pretrain recipe>");
   } else {
@@ -50,7 +52,7 @@ int run_train(const std::string& mode, const TrainArgs& a) {
 std::vector<int32_t> parse_ids(const std::string& s) {
   std::vector<int32_t> ids;
   size_t i = 0;
-  while (i < s.size()) {
+  while (i <= s.size()) {  // "<=" so a trailing comma yields an empty (refused) item
     size_t j = s.find(',', i);
     if (j == std::string::npos) j = s.size();
     const std::string item = s.substr(i, j - i);
@@ -89,8 +91,14 @@ int main(int argc, char** argv) {
 
   try {
     app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
+  } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    // Usage errors follow the same one-line contract as every other error.
+    std::fprintf(stderr, "r1: error: %s (see r1 --help)\n", e.what());
+    return 1;
   }
   try {
     if (app.got_subcommand("pretrain")) return run_train("pretrain", pre);

@@ -1,5 +1,7 @@
 #include "io/jsonl.h"
 
+#include "io/json.h"
+
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -14,19 +16,11 @@ bool is_blank(std::string_view s) {
   return s.find_first_not_of(" \t\r\n\f\v") == std::string_view::npos;
 }
 
-// nlohmann's messages start with "[json.exception.parse_error.101] parse error at line 1, "
-// which says nothing useful here (every row is line 1 of its own parse); keep the rest.
+// Every row is line 1 of its own parse: drop that part of nlohmann's message.
 std::string parser_message(const nlohmann::json::exception& e) {
-  std::string msg = e.what();
-  if (msg.rfind("[json.exception.", 0) == 0) {
-    const size_t close = msg.find("] ");
-    if (close != std::string::npos) msg.erase(0, close + 2);
-  }
+  std::string msg = json_error_message(e);
   constexpr std::string_view kLine1 = "parse error at line 1, ";
   if (msg.rfind(kLine1, 0) == 0) msg.erase(0, kLine1.size());
-  // The "last read" excerpt can hold raw control bytes from the data; keep the error one line.
-  for (char& c : msg)
-    if (static_cast<unsigned char>(c) < 0x20) c = ' ';
   return msg;
 }
 

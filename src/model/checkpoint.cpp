@@ -7,6 +7,7 @@
 #include "io/dtype.h"
 #include "io/file.h"
 #include "io/gguf.h"
+#include "io/json.h"
 #include "io/safetensors.h"
 
 namespace r1 {
@@ -126,13 +127,7 @@ Model load_model(const std::string& path) {
   }
   const std::string cfg_path = (fs::path(path) / "config.json").string();
   if (!fs::exists(cfg_path)) fail("{}: no config.json in the model directory", path);
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(read_file(cfg_path));
-  } catch (const nlohmann::json::exception& e) {
-    fail("{}: malformed JSON: {}", cfg_path, e.what());
-  }
-  Model model(ModelConfig::from_hf_json(j, cfg_path));
+  Model model(ModelConfig::from_hf_json(read_json_file(cfg_path), cfg_path));
   load_weights_hf(model, path);
   return model;
 }

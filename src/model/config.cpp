@@ -1,6 +1,8 @@
 #include "model/config.h"
 
+#include <cmath>
 #include <limits>
+#include <optional>
 
 #include "core/error.h"
 #include "io/gguf.h"
@@ -59,16 +61,15 @@ T field_or(const json& j, const char* key, T def, const std::string& source) {
 std::vector<int> token_ids(const json& j, const char* key, const std::string& source) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return {};
-  if (it->is_number_integer()) return {it->get<int>()};
-  if (it->is_array()) {
-    std::vector<int> ids;
-    for (const auto& v : *it) {
-      if (!v.is_number_integer()) fail("{}: field '{}' must hold integers, got {}", source, key, v.dump());
-      ids.push_back(v.get<int>());
-    }
-    return ids;
+  const json list = it->is_array() ? *it : json::array({*it});
+  std::vector<int> ids;
+  for (const auto& v : list) {
+    const bool ok = v.is_number_unsigned() ? v.get<uint64_t>() <= uint64_t(INT32_MAX)
+                                           : v.is_number_integer() && v.get<int64_t>() >= 0 && v.get<int64_t>() <= INT32_MAX;
+    if (!ok) fail("{}: field '{}' must be a token id or a list of them, got {}", source, key, it->dump());
+    ids.push_back(v.get<int>());
   }
-  fail("{}: field '{}' must be an integer or a list of integers, got {}", source, key, it->dump());
+  return ids;
 }
 
 }  // namespace
@@ -141,8 +142,9 @@ void ModelConfig::validate(const std::string& source) const {
     fail("{}: num_attention_heads ({}) must be a multiple of num_key_value_heads ({})", source, num_heads,
          num_kv_heads);
   if (head_dim % 2 != 0) fail("{}: head_dim must be even for RoPE, got {}", source, head_dim);
-  if (!(rms_norm_eps > 0)) fail("{}: rms_norm_eps must be positive", source);
-  if (!(rope_theta > 0)) fail("{}: rope_theta must be positive", source);
+  if (!(rms_norm_eps > 0) || !std::isfinite(rms_norm_eps) || rms_norm_eps >= 1)
+    fail("{}: 'rms_norm_eps' must be in (0, 1), got {}", source, rms_norm_eps);
+  if (!(rope_theta > 0) || !std::isfinite(rope_theta)) fail("{}: 'rope_theta' must be positive and finite", source);
   // Bound sizes so a hostile config cannot ask for absurd allocations (2^31 elements per tensor).
   const double max_elems = 2147483647.0;
   if (double(vocab_size) * hidden_size > max_elems || double(intermediate_size) * hidden_size > max_elems ||
@@ -186,40 +188,47 @@ ModelConfig ModelConfig::from_gguf(const GGUFFile& gguf) {
   if (arch != "llama")
     fail("{}: GGUF architecture '{}' is not supported (only 'llama'; load Qwen models from a Hugging Face directory)",
          src, arch);
-  auto num = [&](const std::string& key) -> const json& {
+  // GGUF numbers may be stored as any integer or float type; accept whole values that fit an int.
+  auto num_or = [&](const std::string& key, std::optional<double> def) -> double {
     auto it = m.find(key);
-    if (it == m.end() || !it->is_number()) fail("{}: missing or non-numeric GGUF key '{}'", src, key);
-    return *it;
+    if (it == m.end()) {
+      if (!def) fail("{}: missing GGUF key '{}'", src, key);
+      return *def;
+    }
+    if (!it->is_number()) fail("{}: GGUF key '{}' must be a number, got {}", src, key, it->dump());
+    const double v = it->get<double>();
+    if (!std::isfinite(v)) fail("{}: GGUF key '{}' is not finite", src, key);
+    return v;
   };
-  auto num_or = [&](const std::string& key, double def) -> double {
-    auto it = m.find(key);
-    return (it != m.end() && it->is_number()) ? it->get<double>() : def;
+  auto int_or = [&](const std::string& key, std::optional<int> def) -> int {
+    const double v = num_or(key, def ? std::optional<double>(*def) : std::nullopt);
+    if (v != std::floor(v) || v < -1 || v > INT32_MAX) fail("{}: GGUF key '{}' is out of range: {}", src, key, v);
+    return static_cast<int>(v);
   };
   ModelConfig c;
   c.arch = Arch::Llama;
-  c.hidden_size = num("llama.embedding_length").get<int>();
-  c.intermediate_size = num("llama.feed_forward_length").get<int>();
-  c.num_layers = num("llama.block_count").get<int>();
-  c.num_heads = num("llama.attention.head_count").get<int>();
-  c.num_kv_heads = static_cast<int>(num_or("llama.attention.head_count_kv", c.num_heads));
-  c.head_dim = c.num_heads > 0 ? c.hidden_size / c.num_heads : 0;
-  c.head_dim = static_cast<int>(num_or("llama.attention.key_length", c.head_dim));
-  c.rms_norm_eps = static_cast<float>(num("llama.attention.layer_norm_rms_epsilon").get<double>());
+  c.hidden_size = int_or("llama.embedding_length", std::nullopt);
+  c.intermediate_size = int_or("llama.feed_forward_length", std::nullopt);
+  c.num_layers = int_or("llama.block_count", std::nullopt);
+  c.num_heads = int_or("llama.attention.head_count", std::nullopt);
+  c.num_kv_heads = int_or("llama.attention.head_count_kv", c.num_heads);
+  c.head_dim = int_or("llama.attention.key_length", c.num_heads > 0 ? c.hidden_size / c.num_heads : 0);
+  c.rms_norm_eps = static_cast<float>(num_or("llama.attention.layer_norm_rms_epsilon", std::nullopt));
   c.rope_theta = num_or("llama.rope.freq_base", 10000.0);
-  c.max_position_embeddings = static_cast<int>(num_or("llama.context_length", 2048));
-  if (int rot = static_cast<int>(num_or("llama.rope.dimension_count", c.head_dim)); rot != c.head_dim)
+  c.max_position_embeddings = int_or("llama.context_length", 2048);
+  if (int rot = int_or("llama.rope.dimension_count", c.head_dim); rot != c.head_dim)
     fail("{}: partial rotary embedding (rope.dimension_count {} != head_dim {}) is not implemented", src, rot,
          c.head_dim);
   if (m.contains("llama.rope.scaling.type") && m["llama.rope.scaling.type"] != "none")
     fail("{}: rope scaling '{}' is not implemented", src, m["llama.rope.scaling.type"].dump());
   if (m.contains("llama.vocab_size")) {
-    c.vocab_size = num("llama.vocab_size").get<int>();
+    c.vocab_size = int_or("llama.vocab_size", std::nullopt);
   } else if (const GGUFTensor* t = gguf.find("token_embd.weight"); t && t->shape.size() == 2) {
-    c.vocab_size = static_cast<int>(t->shape[0]);
+    c.vocab_size = t->shape[0] <= INT32_MAX ? static_cast<int>(t->shape[0]) : 0;
   }
   c.tie_word_embeddings = gguf.find("output.weight") == nullptr;
-  c.bos_token_id = static_cast<int>(num_or("tokenizer.ggml.bos_token_id", -1));
-  if (int eos = static_cast<int>(num_or("tokenizer.ggml.eos_token_id", -1)); eos >= 0) c.eos_token_ids = {eos};
+  c.bos_token_id = int_or("tokenizer.ggml.bos_token_id", -1);
+  if (int eos = int_or("tokenizer.ggml.eos_token_id", -1); eos >= 0) c.eos_token_ids = {eos};
   c.validate(src);
   return c;
 }

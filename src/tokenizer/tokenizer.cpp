@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "io/file.h"
+#include "io/json.h"
 #include "tokenizer/byte_tokenizer.h"
 
 namespace r1 {
@@ -35,13 +36,7 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& model_path) {
   if (fs::is_directory(model_path)) {
     const std::string tj = (fs::path(model_path) / "tokenizer.json").string();
     if (fs::exists(tj)) {
-      nlohmann::json j;
-      try {
-        j = nlohmann::json::parse(read_file(tj));
-      } catch (const nlohmann::json::parse_error& e) {
-        fail("{}: malformed JSON: {}", tj, e.what());
-      }
-      if (j == ByteTokenizer().to_hf_tokenizer_json()) return make_byte_tokenizer();
+      if (read_json_file(tj) == ByteTokenizer().to_hf_tokenizer_json()) return make_byte_tokenizer();
       fail("{}: this tokenizer is not supported yet (only r1's built-in byte tokenizer); pass token ids instead",
            tj);
     }

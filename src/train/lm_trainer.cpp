@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/progress.h"
 #include "io/file.h"
+#include "io/json.h"
 #include "io/metrics.h"
 #include "model/checkpoint.h"
 #include "train/data.h"
@@ -91,13 +92,7 @@ Model build_model(const Recipe& r, const Tokenizer& tok, bool* created) {
   ModelConfig c;
   if (r.has("model.config")) {
     const std::string cp = r.get_string("model.config");
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(read_file(cp));
-    } catch (const nlohmann::json::parse_error& e) {
-      fail("{}: malformed JSON: {}", cp, e.what());
-    }
-    c = ModelConfig::from_hf_json(j, cp);
+    c = ModelConfig::from_hf_json(read_json_file(cp), cp);
   } else {
     c.arch = arch_from_name(r.get_string("model.arch", "llama"), r.name());
     c.vocab_size = tok.vocab_size();

@@ -23,7 +23,7 @@ namespace r1 {
 namespace fs = std::filesystem;
 
 const char* default_pretrain_recipe() {
-  return R"(# r1 pretrain's built-in default: a ~0.8M-parameter Llama learns worked additions from scratch.
+  return R"(# r1 pretrain's built-in default: a 0.77M-parameter Llama learns worked additions from scratch.
 [model]
 path = ""               # a Hugging Face directory or .gguf to start from; empty: create from the keys below
 arch = "llama"
@@ -43,7 +43,7 @@ seq_len = 96
 builtin_docs = 20000
 
 [train]
-steps = 300
+steps = 600
 batch_tokens = 4096
 grad_accum = 1
 lr = 3e-3

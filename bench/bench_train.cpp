@@ -7,6 +7,7 @@
 // Model FLOPs per step use the PaLM formula (as bench/torch_train_step.py does):
 //   6 * N * tokens + 12 * L * B * T^2 * D,  N = parameters in matrix products (embedding lookup excluded).
 #include <cblas.h>
+#include <fmt/format.h>
 #include <omp.h>
 #include <sys/resource.h>
 
@@ -15,11 +16,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include "core/rng.h"
 #include "kernels/blas.h"
@@ -29,7 +28,9 @@
 
 namespace {
 
-double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+double now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -43,7 +44,8 @@ double gemm_peak_gflops(int n, int reps) {
   double best = 0;
   for (int r = 0; r < reps; r++) {
     double t0 = now();
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.f, a.data(), n, b.data(), n, 0.f, c.data(), n);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.f, a.data(), n, b.data(), n, 0.f,
+                c.data(), n);
     best = std::max(best, 2.0 * n * n * n / (now() - t0) / 1e9);
   }
   return best;
@@ -52,23 +54,34 @@ double gemm_peak_gflops(int n, int reps) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int layers = 8, hidden = 512, ffn = 1408, heads = 8, kv_heads = 8, vocab = 4096, seq = 256, batch = 8, steps = 5,
-      warmup = 2;
+  int layers = 8, hidden = 512, ffn = 1408, heads = 8, kv_heads = 8, vocab = 4096, seq = 256, batch = 8,
+      steps = 5, warmup = 2;
   bool torch = true;
   for (int i = 1; i < argc; i++) {
     std::string a = argv[i];
     auto next = [&] { return i + 1 < argc ? std::atoi(argv[++i]) : 0; };
-    if (a == "--layers") layers = next();
-    else if (a == "--hidden") hidden = next();
-    else if (a == "--ffn") ffn = next();
-    else if (a == "--heads") heads = next();
-    else if (a == "--kv-heads") kv_heads = next();
-    else if (a == "--vocab") vocab = next();
-    else if (a == "--seq-len") seq = next();
-    else if (a == "--batch") batch = next();
-    else if (a == "--steps") steps = next();
-    else if (a == "--warmup") warmup = next();
-    else if (a == "--no-torch") torch = false;
+    if (a == "--layers")
+      layers = next();
+    else if (a == "--hidden")
+      hidden = next();
+    else if (a == "--ffn")
+      ffn = next();
+    else if (a == "--heads")
+      heads = next();
+    else if (a == "--kv-heads")
+      kv_heads = next();
+    else if (a == "--vocab")
+      vocab = next();
+    else if (a == "--seq-len")
+      seq = next();
+    else if (a == "--batch")
+      batch = next();
+    else if (a == "--steps")
+      steps = next();
+    else if (a == "--warmup")
+      warmup = next();
+    else if (a == "--no-torch")
+      torch = false;
     else {
       std::fprintf(stderr, "unknown option %s\n", a.c_str());
       return 2;
@@ -76,8 +89,8 @@ int main(int argc, char** argv) {
   }
   const int threads = omp_get_max_threads();
   const double peak = gemm_peak_gflops(2048, 5);
-  std::fprintf(stderr, "fp32 GEMM peak (2048^3 sgemm, %d threads, OpenBLAS %s kernels): %.1f GFLOP/s\n", threads,
-               r1::blas_core_name(), peak);
+  std::fprintf(stderr, "fp32 GEMM peak (2048^3 sgemm, %d threads, OpenBLAS %s kernels): %.1f GFLOP/s\n",
+               threads, r1::blas_core_name(), peak);
 
   r1::ModelConfig c;
   c.vocab_size = vocab, c.hidden_size = hidden, c.intermediate_size = ffn, c.num_layers = layers;
@@ -132,7 +145,8 @@ int main(int argc, char** argv) {
                tokens / step_s, gflops, 100 * gflops / peak);
   if (torch) {
     const std::string cmd = fmt::format(
-        "/usr/bin/python3 {}/bench/torch_train_step.py --hidden {} --layers {} --heads {} --kv-heads {} --ffn {} "
+        "/usr/bin/python3 {}/bench/torch_train_step.py --hidden {} --layers {} --heads {} --kv-heads {} "
+        "--ffn {} "
         "--vocab {} --seq-len {} --batch {} --steps {} --warmup {} --threads {}",
         R1_SOURCE_DIR, hidden, layers, heads, kv_heads, ffn, vocab, seq, batch, steps, warmup, threads);
     FILE* p = popen(cmd.c_str(), "r");
@@ -146,8 +160,8 @@ int main(int argc, char** argv) {
       out["torch_tokens_per_s"] = tokens / torch_s;
       out["torch_peak_rss_mb"] = tj["peak_rss_mb"];
       out["speedup_vs_torch"] = torch_s / step_s;
-      std::fprintf(stderr, "PyTorch: %.3f s/step, %.0f tokens/s; r1.cpp is %.2fx faster\n", torch_s, tokens / torch_s,
-                   torch_s / step_s);
+      std::fprintf(stderr, "PyTorch: %.3f s/step, %.0f tokens/s; r1.cpp is %.2fx faster\n", torch_s,
+                   tokens / torch_s, torch_s / step_s);
     } else {
       std::fprintf(stderr, "PyTorch baseline unavailable (%s)\n", cmd.c_str());
     }

@@ -37,7 +37,8 @@ inline void expect_grad_close(const std::function<double()>& f, std::vector<floa
     x[i] = saved;
     const double fd = (fp - fm) / (2.0 * h);
     if (std::abs(fd - analytic[i]) > atol + rtol * std::abs(fd)) {
-      if (++bad <= 5) ADD_FAILURE() << what << "[" << i << "]: finite difference " << fd << " vs analytic " << analytic[i];
+      if (++bad <= 5)
+        ADD_FAILURE() << what << "[" << i << "]: finite difference " << fd << " vs analytic " << analytic[i];
     }
   }
   EXPECT_EQ(bad, 0) << what;

@@ -1,11 +1,10 @@
 // r1: the command-line program. Thin: parses options and calls the library.
 #include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "core/recipe.h"
@@ -75,7 +74,8 @@ int main(int argc, char** argv) {
   CLI::App app{"r1.cpp: DeepSeek-R1-style reasoning training in C++ (pretrain, SFT, generate)"};
   app.require_subcommand(1);
   TrainArgs pre, sft;
-  add_train_command(app, "pretrain", "train a language model on text (no arguments: the built-in demo run)", pre);
+  add_train_command(app, "pretrain", "train a language model on text (no arguments: the built-in demo run)",
+                    pre);
   add_train_command(app, "sft", "supervised fine-tuning on prompt/completion JSONL (prompt masked)", sft);
 
   std::string model_path, prompt, prompt_ids;
@@ -83,8 +83,10 @@ int main(int argc, char** argv) {
   bool greedy = false;
   CLI::App* gen = app.add_subcommand("generate", "greedy decoding from a model; prints one JSON line");
   gen->add_option("--model", model_path, "Hugging Face model directory or .gguf file")->required();
-  auto* popt = gen->add_option("--prompt", prompt, "prompt text (BOS is prepended when the tokenizer has one)");
-  auto* iopt = gen->add_option("--prompt-ids", prompt_ids, "prompt as comma-separated token ids, used as given");
+  auto* popt =
+      gen->add_option("--prompt", prompt, "prompt text (BOS is prepended when the tokenizer has one)");
+  auto* iopt =
+      gen->add_option("--prompt-ids", prompt_ids, "prompt as comma-separated token ids, used as given");
   popt->excludes(iopt);
   gen->add_option("--max-new-tokens", max_new, "tokens to generate at most")->check(CLI::Range(0, 1 << 20));
   gen->add_flag("--greedy", greedy, "argmax decoding (the only mode until the sampling engine lands)");

@@ -21,8 +21,8 @@ template <typename... Args>
 }
 
 // Internal invariants (programming errors, not user errors).
-#define R1_CHECK(cond)                                                                        \
-  do {                                                                                        \
+#define R1_CHECK(cond)                                                                              \
+  do {                                                                                              \
     if (!(cond)) ::r1::fail("internal error: check failed: {} ({}:{})", #cond, __FILE__, __LINE__); \
   } while (0)
 

@@ -68,8 +68,8 @@ std::string format_count(double x) {
   return trim_zeros(s) + kSuffix[unit];
 }
 
-std::string format_progress_line(std::string_view label, int64_t step, int64_t total, const ProgressFields& fields,
-                                 double elapsed_seconds, double eta_seconds) {
+std::string format_progress_line(std::string_view label, int64_t step, int64_t total,
+                                 const ProgressFields& fields, double elapsed_seconds, double eta_seconds) {
   std::string line = fmt::format("{}  step {}/{}", label, step, total);
   for (const auto& [name, value] : fields) line += fmt::format("  {} {}", name, value);
   line += "  elapsed " + format_duration(elapsed_seconds);
@@ -98,8 +98,9 @@ Progress::~Progress() {
 
 void Progress::draw(double elapsed) {
   const int64_t done = step_ - start_;
-  const double eta = done > 0 && elapsed > 0 ? elapsed / static_cast<double>(done) * static_cast<double>(total_ - step_)
-                                             : -1.0;
+  const double eta = done > 0 && elapsed > 0
+                         ? elapsed / static_cast<double>(done) * static_cast<double>(total_ - step_)
+                         : -1.0;
   const std::string line = format_progress_line(label_, step_, total_, fields_, elapsed, eta);
   if (terminal_) {
     // "\x1b[K" clears what a longer previous line left to the right of this one.

@@ -57,8 +57,8 @@ class Progress {
 
 // "pretrain  step 120/1000  loss 2.3412  elapsed 1m02s  eta 7m41s"; eta_seconds < 0 or not
 // finite shows "eta --" (not known yet).
-std::string format_progress_line(std::string_view label, int64_t step, int64_t total, const ProgressFields& fields,
-                                 double elapsed_seconds, double eta_seconds);
+std::string format_progress_line(std::string_view label, int64_t step, int64_t total,
+                                 const ProgressFields& fields, double elapsed_seconds, double eta_seconds);
 
 // "12.3s", "3m05s", "1h02m" (negative or not finite: "--").
 std::string format_duration(double seconds);

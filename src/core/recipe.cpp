@@ -47,8 +47,7 @@ std::vector<std::string_view> split_key(std::string_view key) {
 bool is_bare_key(std::string_view part) {
   if (part.empty()) return false;
   return std::all_of(part.begin(), part.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
   });
 }
 
@@ -110,13 +109,27 @@ std::string quote(std::string_view s) {
   for (const char ch : s) {
     const auto c = static_cast<unsigned char>(ch);
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
       default:
         if (c < 0x20 || c == 0x7F)
           out += fmt::format("\\u{:04X}", static_cast<unsigned>(c));
@@ -127,7 +140,9 @@ std::string quote(std::string_view s) {
   return out + "\"";
 }
 
-std::string format_key(std::string_view k) { return is_bare_key(k) ? std::string(k) : quote(k); }
+std::string format_key(std::string_view k) {
+  return is_bare_key(k) ? std::string(k) : quote(k);
+}
 
 // Shortest text that reads back as the same double (toml++'s own printer writes 17
 // significant digits here, turning 0.1 into 0.10000000000000001). TOML floats need a '.' or
@@ -143,10 +158,14 @@ std::string format_float(double d) {
 // One value as TOML text on a single line; tables inside arrays become inline tables.
 std::string format_value(const toml::node& n) {
   switch (n.type()) {
-    case toml::node_type::string: return quote(n.as_string()->get());
-    case toml::node_type::integer: return fmt::format("{}", n.as_integer()->get());
-    case toml::node_type::floating_point: return format_float(n.as_floating_point()->get());
-    case toml::node_type::boolean: return n.as_boolean()->get() ? "true" : "false";
+    case toml::node_type::string:
+      return quote(n.as_string()->get());
+    case toml::node_type::integer:
+      return fmt::format("{}", n.as_integer()->get());
+    case toml::node_type::floating_point:
+      return format_float(n.as_floating_point()->get());
+    case toml::node_type::boolean:
+      return n.as_boolean()->get() ? "true" : "false";
     case toml::node_type::array: {
       std::string out = "[";
       const toml::array& arr = *n.as_array();
@@ -173,16 +192,26 @@ std::string format_value(const toml::node& n) {
 
 const char* type_name(const toml::node& n) {
   switch (n.type()) {
-    case toml::node_type::string: return "string";
-    case toml::node_type::integer: return "integer";
-    case toml::node_type::floating_point: return "float";
-    case toml::node_type::boolean: return "boolean";
-    case toml::node_type::array: return "array";
-    case toml::node_type::table: return "table";
-    case toml::node_type::date: return "date";
-    case toml::node_type::time: return "time";
-    case toml::node_type::date_time: return "date-time";
-    case toml::node_type::none: break;
+    case toml::node_type::string:
+      return "string";
+    case toml::node_type::integer:
+      return "integer";
+    case toml::node_type::floating_point:
+      return "float";
+    case toml::node_type::boolean:
+      return "boolean";
+    case toml::node_type::array:
+      return "array";
+    case toml::node_type::table:
+      return "table";
+    case toml::node_type::date:
+      return "date";
+    case toml::node_type::time:
+      return "time";
+    case toml::node_type::date_time:
+      return "date-time";
+    case toml::node_type::none:
+      break;
   }
   return "value";
 }
@@ -319,8 +348,7 @@ void Recipe::set(std::string_view assignment) {
   const auto parts = split_key(key);
   for (const auto part : parts)
     if (!is_bare_key(part))
-      fail("override '{}': bad key '{}' (use dotted names of letters, digits, '_' and '-')", assignment,
-           key);
+      fail("override '{}': bad key '{}' (use dotted names of letters, digits, '_' and '-')", assignment, key);
 
   // Parse the value as the right-hand side of a TOML assignment. Exactly one key must come
   // out, so a value like "1\nx = 2" cannot smuggle in other keys; anything else is a bare string.
@@ -362,7 +390,9 @@ void Recipe::set(std::string_view assignment) {
   new_value->visit([&](auto& v) { cur->insert_or_assign(leaf, std::move(v)); });
 }
 
-bool Recipe::has(std::string_view key) const { return find_node(impl_->root, key) != nullptr; }
+bool Recipe::has(std::string_view key) const {
+  return find_node(impl_->root, key) != nullptr;
+}
 
 namespace {
 

@@ -20,7 +20,9 @@ inline uint64_t hash_u64(uint64_t seed, uint64_t a, uint64_t b = 0, uint64_t c =
 }
 
 // Uniform in [0, 1) with 53 random bits.
-inline double uniform01(uint64_t bits) { return static_cast<double>(bits >> 11) * 0x1.0p-53; }
+inline double uniform01(uint64_t bits) {
+  return static_cast<double>(bits >> 11) * 0x1.0p-53;
+}
 
 // Standard normal from two counter-based uniforms (Box-Muller).
 inline double normal(uint64_t seed, uint64_t a, uint64_t b) {

@@ -16,8 +16,10 @@ std::string json_error_message(const nlohmann::json::exception& e) {
   std::string out;
   for (char ch : msg) {
     const auto c = static_cast<unsigned char>(ch);
-    if (c < 0x20 || c >= 0x7f) out += fmt::format("\\x{:02X}", c);
-    else out += ch;
+    if (c < 0x20 || c >= 0x7f)
+      out += fmt::format("\\x{:02X}", c);
+    else
+      out += ch;
   }
   return out;
 }

@@ -1,12 +1,11 @@
 #include "io/jsonl.h"
 
-#include "io/json.h"
-
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 
 #include "core/error.h"
+#include "io/json.h"
 
 namespace r1 {
 
@@ -59,7 +58,8 @@ std::string jsonl_string_field(const nlohmann::json& row, std::string_view field
   if (!row.is_object()) fail("{}:{}: expected a JSON object, got {}", path, line, row.type_name());
   const auto it = row.find(field);
   if (it == row.end()) fail("{}:{}: field '{}' is missing", path, line, field);
-  if (!it->is_string()) fail("{}:{}: field '{}' must be a string, got {}", path, line, field, it->type_name());
+  if (!it->is_string())
+    fail("{}:{}: field '{}' must be a string, got {}", path, line, field, it->type_name());
   return it->get<std::string>();
 }
 

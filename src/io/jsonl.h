@@ -3,10 +3,9 @@
 // "data.jsonl:17: field 'text' is missing".
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <cstddef>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>

@@ -33,9 +33,11 @@ void select_blas_core(int, char**, char**) {
 }  // namespace
 
 // Runs before shared-library constructors (preinit_array is honoured for executables only).
-__attribute__((section(".preinit_array"), used)) static void (*const r1_preinit_blas)(int, char**, char**) =
-    select_blas_core;
+__attribute__((section(".preinit_array"),
+               used)) static void (*const r1_preinit_blas)(int, char**, char**) = select_blas_core;
 
-const char* blas_core_name() { return openblas_get_corename(); }
+const char* blas_core_name() {
+  return openblas_get_corename();
+}
 
 }  // namespace r1

@@ -37,15 +37,17 @@ void column_reduce(float* acc, int64_t R, int64_t n, RowFn row_fn) {
 
 }  // namespace
 
-void linear_forward(float* y, const float* x, const float* w, int64_t T, int64_t in, int64_t out, float beta) {
+void linear_forward(float* y, const float* x, const float* w, int64_t T, int64_t in, int64_t out,
+                    float beta) {
   if (T == 0) return;
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, out, in, 1.f, x, in, w, in, beta, y, out);
 }
 
-void linear_backward(float* dx, float* dw, const float* dy, const float* x, const float* w, int64_t T, int64_t in,
-                     int64_t out, float dx_beta) {
+void linear_backward(float* dx, float* dw, const float* dy, const float* x, const float* w, int64_t T,
+                     int64_t in, int64_t out, float dx_beta) {
   if (T == 0) return;
-  if (dx) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, in, out, 1.f, dy, out, w, in, dx_beta, dx, in);
+  if (dx)
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, in, out, 1.f, dy, out, w, in, dx_beta, dx, in);
   if (dw) cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, T, 1.f, dy, out, x, in, 1.f, dw, in);
 }
 
@@ -66,7 +68,8 @@ void bias_backward(float* db, const float* dy, int64_t T, int64_t n, int64_t ld)
 
 void embedding_forward(float* x, const float* table, const int32_t* tokens, int64_t T, int64_t D) {
 #pragma omp parallel for schedule(static) if (T * D > kParallelMin)
-  for (int64_t t = 0; t < T; t++) std::memcpy(x + t * D, table + static_cast<int64_t>(tokens[t]) * D, D * sizeof(float));
+  for (int64_t t = 0; t < T; t++)
+    std::memcpy(x + t * D, table + static_cast<int64_t>(tokens[t]) * D, D * sizeof(float));
 }
 
 void embedding_backward(float* dtable, const float* dx, const int32_t* tokens, int64_t T, int64_t D) {
@@ -93,8 +96,8 @@ void rmsnorm_forward(float* y, float* rstd, const float* x, const float* w, int6
   }
 }
 
-void rmsnorm_backward(float* dx, float* dw, const float* dy, const float* x, const float* w, const float* rstd,
-                      int64_t R, int64_t n, int64_t ld_x, int64_t ld_y, float dx_beta) {
+void rmsnorm_backward(float* dx, float* dw, const float* dy, const float* x, const float* w,
+                      const float* rstd, int64_t R, int64_t n, int64_t ld_x, int64_t ld_y, float dx_beta) {
   // xhat = x*rstd;  dw += dy*xhat;  dx = rstd * (dy*w - xhat * mean(dy*w*xhat)).
   column_reduce(dw, R, n, [&](int64_t r, float* acc) {
     const float* xr = x + r * ld_x;
@@ -123,8 +126,8 @@ void rmsnorm_backward(float* dx, float* dw, const float* dy, const float* x, con
 namespace {
 // Rotates each (x1, x2) pair of every head by the position's angle times `sign`; the rotation is
 // orthogonal, so the backward is the same rotation with sign -1.
-void rope_rotate(float* x, const int32_t* pos, const float* cos, const float* sin, int64_t T, int64_t H, int64_t hd,
-                 int64_t ld, float sign) {
+void rope_rotate(float* x, const int32_t* pos, const float* cos, const float* sin, int64_t T, int64_t H,
+                 int64_t hd, int64_t ld, float sign) {
   const int64_t half = hd / 2;
 #pragma omp parallel for schedule(static) if (T * H * hd > kParallelMin)
   for (int64_t t = 0; t < T; t++) {
@@ -154,7 +157,8 @@ void rope_backward(float* dx, const int32_t* pos, const float* cos, const float*
 }
 
 namespace {
-constexpr int64_t kAttnBlock = 64;  // query rows per block: keys beyond the block's last row are never touched
+constexpr int64_t kAttnBlock =
+    64;  // query rows per block: keys beyond the block's last row are never touched
 
 int64_t max_seqlen(const int32_t* cu, int64_t nseq) {
   int64_t m = 0;
@@ -171,8 +175,8 @@ int64_t attention_work(const int32_t* cu, int64_t nseq, int64_t H, int64_t hd) {
 }  // namespace
 
 void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,
-                       const int32_t* cu_seqlens, int64_t nseq, int64_t Hq, int64_t Hkv, int64_t hd, int64_t ldq,
-                       int64_t ldk, int64_t ldv, int64_t ldo) {
+                       const int32_t* cu_seqlens, int64_t nseq, int64_t Hq, int64_t Hkv, int64_t hd,
+                       int64_t ldq, int64_t ldk, int64_t ldv, int64_t ldo) {
   const int64_t group = Hq / Hkv;
   const float scale = 1.f / std::sqrt(static_cast<float>(hd));
   const int64_t maxlen = max_seqlen(cu_seqlens, nseq);
@@ -188,7 +192,8 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
         for (int64_t i0 = 0; i0 < n; i0 += kAttnBlock) {
           const int64_t b = std::min(kAttnBlock, n - i0), nk = i0 + b;  // rows i0..i0+b see keys 0..nk
           const float* qb = q + (t0 + i0) * ldq + h * hd;
-          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, nk, hd, scale, qb, ldq, ks, ldk, 0.f, S.data(), nk);
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, nk, hd, scale, qb, ldq, ks, ldk, 0.f,
+                      S.data(), nk);
           for (int64_t i = 0; i < b; i++) {
             float* row = S.data() + i * nk;
             const int64_t last = i0 + i;  // causal: keys 0..last
@@ -212,9 +217,10 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
   }
 }
 
-void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* out, const float* lse,
-                        const float* q, const float* k, const float* v, const int32_t* cu_seqlens, int64_t nseq,
-                        int64_t Hq, int64_t Hkv, int64_t hd, int64_t ldq, int64_t ldk, int64_t ldv, int64_t ldo) {
+void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* out,
+                        const float* lse, const float* q, const float* k, const float* v,
+                        const int32_t* cu_seqlens, int64_t nseq, int64_t Hq, int64_t Hkv, int64_t hd,
+                        int64_t ldq, int64_t ldk, int64_t ldv, int64_t ldo) {
   const int64_t group = Hq / Hkv;
   const float scale = 1.f / std::sqrt(static_cast<float>(hd));
   const int64_t maxlen = max_seqlen(cu_seqlens, nseq);
@@ -241,8 +247,8 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
             const float* dob = dout + (t0 + i0) * ldo + h * hd;
             const float* ob = out + (t0 + i0) * ldo + h * hd;
             // Recompute P = softmax(scale * q k^T) from the saved log-sum-exp.
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, nk, hd, scale, qb, ldq, ks, ldk, 0.f, P.data(),
-                        nk);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, nk, hd, scale, qb, ldq, ks, ldk, 0.f,
+                        P.data(), nk);
             for (int64_t i = 0; i < b; i++) {
               float* row = P.data() + i * nk;
               const int64_t last = i0 + i;
@@ -254,21 +260,21 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
               D[i] = d;
             }
             // dV += P^T dO
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, hd, b, 1.f, P.data(), nk, dob, ldo, 1.f, dvs,
-                        ldv);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, hd, b, 1.f, P.data(), nk, dob, ldo, 1.f,
+                        dvs, ldv);
             // dP = dO V^T;  dS = P * (dP - D) * scale (stored in dP)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, nk, hd, 1.f, dob, ldo, vs, ldv, 0.f, dP.data(),
-                        nk);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, nk, hd, 1.f, dob, ldo, vs, ldv, 0.f,
+                        dP.data(), nk);
             for (int64_t i = 0; i < b; i++) {
               const float* prow = P.data() + i * nk;
               float* row = dP.data() + i * nk;
               for (int64_t j = 0; j < nk; j++) row[j] = prow[j] * (row[j] - D[i]) * scale;
             }
             // dQ = dS K;  dK += dS^T Q
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, hd, nk, 1.f, dP.data(), nk, ks, ldk, 0.f,
-                        dq + (t0 + i0) * ldq + h * hd, ldq);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, hd, b, 1.f, dP.data(), nk, qb, ldq, 1.f, dks,
-                        ldk);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, hd, nk, 1.f, dP.data(), nk, ks, ldk,
+                        0.f, dq + (t0 + i0) * ldq + h * hd, ldq);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, hd, b, 1.f, dP.data(), nk, qb, ldq, 1.f,
+                        dks, ldk);
           }
         }
       }
@@ -305,8 +311,8 @@ void swiglu_backward(float* dgu, const float* dact, const float* gu, int64_t T, 
   }
 }
 
-void logprob_forward(float* logp, float* entropy, float* lse, const float* logits, const int32_t* target, int64_t R,
-                     int64_t V) {
+void logprob_forward(float* logp, float* entropy, float* lse, const float* logits, const int32_t* target,
+                     int64_t R, int64_t V) {
 #pragma omp parallel for schedule(static) if (R * V > kParallelMin)
   for (int64_t r = 0; r < R; r++) {
     const float* z = logits + r * V;

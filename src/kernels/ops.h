@@ -9,10 +9,11 @@ namespace r1::ops {
 
 // ---- matrix products (BLAS) ----
 // y (T,out) = x (T,in) @ w^T, w (out,in); beta: 0 overwrites y, 1 accumulates.
-void linear_forward(float* y, const float* x, const float* w, int64_t T, int64_t in, int64_t out, float beta = 0.f);
+void linear_forward(float* y, const float* x, const float* w, int64_t T, int64_t in, int64_t out,
+                    float beta = 0.f);
 // dx (T,in) (=|+=) dy (T,out) @ w;  dw (out,in) += dy^T @ x.  Either output may be null.
-void linear_backward(float* dx, float* dw, const float* dy, const float* x, const float* w, int64_t T, int64_t in,
-                     int64_t out, float dx_beta = 0.f);
+void linear_backward(float* dx, float* dw, const float* dy, const float* x, const float* w, int64_t T,
+                     int64_t in, int64_t out, float dx_beta = 0.f);
 // y (T,n) += b (n) on every row;  db (n) += column sums of dy (T,n).
 void bias_forward(float* y, const float* b, int64_t T, int64_t n, int64_t ld);
 void bias_backward(float* db, const float* dy, int64_t T, int64_t n, int64_t ld);
@@ -27,8 +28,8 @@ void embedding_backward(float* dtable, const float* dx, const int32_t* tokens, i
 void rmsnorm_forward(float* y, float* rstd, const float* x, const float* w, int64_t R, int64_t n, float eps,
                      int64_t ld_x, int64_t ld_y);
 // dx (R,n) (=|+=) per beta; dw (n) += sum over rows. dy rows at stride ld_y, dx at ld_x.
-void rmsnorm_backward(float* dx, float* dw, const float* dy, const float* x, const float* w, const float* rstd,
-                      int64_t R, int64_t n, int64_t ld_x, int64_t ld_y, float dx_beta);
+void rmsnorm_backward(float* dx, float* dw, const float* dy, const float* x, const float* w,
+                      const float* rstd, int64_t R, int64_t n, int64_t ld_x, int64_t ld_y, float dx_beta);
 
 // ---- rotary position embedding, Hugging Face rotate-half layout ----
 // x (T, H, hd) rows of stride ld; cos/sin tables (max_pos, hd/2); in place. Backward rotates back.
@@ -40,12 +41,13 @@ void rope_backward(float* dx, const int32_t* pos, const float* cos, const float*
 // ---- causal attention over a packed batch (cu_seqlens), grouped-query ----
 // q (T,Hq,hd) stride ldq; k, v (T,Hkv,hd) strides ldk, ldv; out (T,Hq,hd) stride ldo; lse (T,Hq).
 void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,
-                       const int32_t* cu_seqlens, int64_t nseq, int64_t Hq, int64_t Hkv, int64_t hd, int64_t ldq,
-                       int64_t ldk, int64_t ldv, int64_t ldo);
+                       const int32_t* cu_seqlens, int64_t nseq, int64_t Hq, int64_t Hkv, int64_t hd,
+                       int64_t ldq, int64_t ldk, int64_t ldv, int64_t ldo);
 // Overwrites dq (stride ldq), dk (ldk), dv (ldv).
-void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* out, const float* lse,
-                        const float* q, const float* k, const float* v, const int32_t* cu_seqlens, int64_t nseq,
-                        int64_t Hq, int64_t Hkv, int64_t hd, int64_t ldq, int64_t ldk, int64_t ldv, int64_t ldo);
+void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* out,
+                        const float* lse, const float* q, const float* k, const float* v,
+                        const int32_t* cu_seqlens, int64_t nseq, int64_t Hq, int64_t Hkv, int64_t hd,
+                        int64_t ldq, int64_t ldk, int64_t ldv, int64_t ldo);
 
 // ---- SwiGLU: act (T,F) = silu(gate) * up, gu (T,2F) holds [gate | up] per row ----
 void swiglu_forward(float* act, const float* gu, int64_t T, int64_t F);
@@ -54,8 +56,8 @@ void swiglu_backward(float* dgu, const float* dact, const float* gu, int64_t T, 
 // ---- log-softmax statistics over rows of logits (R,V) ----
 // For each row r with target[r] >= 0: logp[r] = log softmax(z)[target], entropy[r] = -sum p log p,
 // lse[r] = logsumexp(z). Rows with target < 0 get logp = entropy = 0 (lse still filled).
-void logprob_forward(float* logp, float* entropy, float* lse, const float* logits, const int32_t* target, int64_t R,
-                     int64_t V);
+void logprob_forward(float* logp, float* entropy, float* lse, const float* logits, const int32_t* target,
+                     int64_t R, int64_t V);
 // In place: logits (R,V) become dz = dlogp*(onehot(target) - p) + dent*(-p*(log p + H)).
 // Rows with target < 0 become 0.
 void logprob_backward(float* logits, const float* lse, const float* entropy, const int32_t* target,
@@ -63,6 +65,6 @@ void logprob_backward(float* logits, const float* lse, const float* entropy, con
 
 // ---- elementwise ----
 void add_inplace(float* y, const float* x, int64_t n);  // y += x
-double sum_squares(const float* x, int64_t n);         // deterministic for a fixed thread count
+double sum_squares(const float* x, int64_t n);          // deterministic for a fixed thread count
 
 }  // namespace r1::ops

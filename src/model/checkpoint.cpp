@@ -25,7 +25,8 @@ std::string shape_str(const std::vector<int64_t>& s) {
 // Checks dtype and shape against the parameter's spec, then converts into dst (fp32).
 void copy_tensor(const TensorInfo& t, const ParamSpec& spec, float* dst, const std::string& what) {
   if (t.dtype != DType::F32 && t.dtype != DType::F16 && t.dtype != DType::BF16)
-    fail("{}: tensor '{}' has dtype {}; only F32, F16 and BF16 are supported", t.file, t.name, dtype_name(t.dtype));
+    fail("{}: tensor '{}' has dtype {}; only F32, F16 and BF16 are supported", t.file, t.name,
+         dtype_name(t.dtype));
   if (t.shape != spec.shape)
     fail("{}: tensor '{}' has shape {} but {} implies {}", t.file, t.name, shape_str(t.shape), what,
          shape_str(spec.shape));
@@ -65,10 +66,14 @@ Model load_gguf(const std::string& path) {
       if (dot == std::string::npos) return "";
       const std::string layer = g.substr(4, dot - 4), rest = g.substr(dot + 1);
       static const std::vector<std::pair<std::string, std::string>> map = {
-          {"attn_norm.weight", "input_layernorm.weight"},  {"attn_q.weight", "self_attn.q_proj.weight"},
-          {"attn_k.weight", "self_attn.k_proj.weight"},    {"attn_v.weight", "self_attn.v_proj.weight"},
-          {"attn_output.weight", "self_attn.o_proj.weight"}, {"ffn_norm.weight", "post_attention_layernorm.weight"},
-          {"ffn_gate.weight", "mlp.gate_proj.weight"},     {"ffn_up.weight", "mlp.up_proj.weight"},
+          {"attn_norm.weight", "input_layernorm.weight"},
+          {"attn_q.weight", "self_attn.q_proj.weight"},
+          {"attn_k.weight", "self_attn.k_proj.weight"},
+          {"attn_v.weight", "self_attn.v_proj.weight"},
+          {"attn_output.weight", "self_attn.o_proj.weight"},
+          {"ffn_norm.weight", "post_attention_layernorm.weight"},
+          {"ffn_gate.weight", "mlp.gate_proj.weight"},
+          {"ffn_up.weight", "mlp.up_proj.weight"},
           {"ffn_down.weight", "mlp.down_proj.weight"}};
       for (const auto& [a, b] : map)
         if (rest == a) return "model.layers." + layer + "." + b;
@@ -77,7 +82,8 @@ Model load_gguf(const std::string& path) {
   };
   std::vector<bool> seen(model.param_specs().size(), false);
   for (const GGUFTensor& gt : gguf.tensors()) {
-    if (gt.name == "rope_freqs.weight") fail("{}: tensor 'rope_freqs.weight' (rope scaling) is not implemented", path);
+    if (gt.name == "rope_freqs.weight")
+      fail("{}: tensor 'rope_freqs.weight' (rope scaling) is not implemented", path);
     const std::string name = hf_name(gt.name);
     const ParamSpec* spec = name.empty() ? nullptr : model.find_param(name);
     if (!spec) fail("{}: unexpected tensor '{}' for a llama model", path, gt.name);
@@ -96,9 +102,9 @@ Model load_gguf(const std::string& path) {
 }  // namespace
 
 const std::vector<std::string>& tokenizer_file_names() {
-  static const std::vector<std::string> names = {"tokenizer.json",     "tokenizer_config.json", "special_tokens_map.json",
-                                                 "added_tokens.json",  "vocab.json",            "merges.txt",
-                                                 "tokenizer.model"};
+  static const std::vector<std::string> names = {
+      "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "vocab.json",
+      "merges.txt",     "tokenizer.model"};
   return names;
 }
 
@@ -112,7 +118,7 @@ void load_weights_hf(Model& model, const std::string& path) {
   }
   for (const TensorInfo* t : st.tensors()) {
     if (model.find_param(t->name)) continue;
-    if (tied && t->name == "lm_head.weight") continue;     // some tied checkpoints store it anyway
+    if (tied && t->name == "lm_head.weight") continue;        // some tied checkpoints store it anyway
     if (ends_with(t->name, "rotary_emb.inv_freq")) continue;  // a buffer, recomputed from rope_theta
     fail("{}: unexpected tensor '{}' (not part of a {} with this config.json)", t->file, t->name,
          model.config().arch_name());

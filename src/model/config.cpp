@@ -11,9 +11,12 @@ namespace r1 {
 
 std::string ModelConfig::arch_name() const {
   switch (arch) {
-    case Arch::Llama: return "LlamaForCausalLM";
-    case Arch::Qwen2: return "Qwen2ForCausalLM";
-    case Arch::Qwen3: return "Qwen3ForCausalLM";
+    case Arch::Llama:
+      return "LlamaForCausalLM";
+    case Arch::Qwen2:
+      return "Qwen2ForCausalLM";
+    case Arch::Qwen3:
+      return "Qwen3ForCausalLM";
   }
   return "?";
 }
@@ -39,9 +42,10 @@ T field(const json& j, const char* key, const std::string& source) {
     if (!it->is_boolean()) fail("{}: field '{}' must be a boolean, got {}", source, key, it->dump());
   } else if constexpr (std::is_integral_v<T>) {
     if (!it->is_number_integer()) fail("{}: field '{}' must be an integer, got {}", source, key, it->dump());
-    const bool fits = it->is_number_unsigned() ? it->get<uint64_t>() <= uint64_t(std::numeric_limits<T>::max())
-                                               : it->get<int64_t>() >= int64_t(std::numeric_limits<T>::min()) &&
-                                                     it->get<int64_t>() <= int64_t(std::numeric_limits<T>::max());
+    const bool fits = it->is_number_unsigned()
+                          ? it->get<uint64_t>() <= uint64_t(std::numeric_limits<T>::max())
+                          : it->get<int64_t>() >= int64_t(std::numeric_limits<T>::min()) &&
+                                it->get<int64_t>() <= int64_t(std::numeric_limits<T>::max());
     if (!fits) fail("{}: field '{}' is out of range: {}", source, key, it->dump());
   } else if constexpr (std::is_floating_point_v<T>) {
     if (!it->is_number()) fail("{}: field '{}' must be a number, got {}", source, key, it->dump());
@@ -64,8 +68,9 @@ std::vector<int> token_ids(const json& j, const char* key, const std::string& so
   const json list = it->is_array() ? *it : json::array({*it});
   std::vector<int> ids;
   for (const auto& v : list) {
-    const bool ok = v.is_number_unsigned() ? v.get<uint64_t>() <= uint64_t(INT32_MAX)
-                                           : v.is_number_integer() && v.get<int64_t>() >= 0 && v.get<int64_t>() <= INT32_MAX;
+    const bool ok = v.is_number_unsigned()
+                        ? v.get<uint64_t>() <= uint64_t(INT32_MAX)
+                        : v.is_number_integer() && v.get<int64_t>() >= 0 && v.get<int64_t>() <= INT32_MAX;
     if (!ok) fail("{}: field '{}' must be a token id or a list of them, got {}", source, key, it->dump());
     ids.push_back(v.get<int>());
   }
@@ -78,7 +83,8 @@ ModelConfig ModelConfig::from_hf_json(const json& j, const std::string& source) 
   if (!j.is_object()) fail("{}: expected a JSON object", source);
   ModelConfig c;
   std::string arch_name;
-  if (auto it = j.find("architectures"); it != j.end() && it->is_array() && !it->empty() && (*it)[0].is_string()) {
+  if (auto it = j.find("architectures");
+      it != j.end() && it->is_array() && !it->empty() && (*it)[0].is_string()) {
     arch_name = (*it)[0].get<std::string>();
   } else if (auto mt = j.find("model_type"); mt != j.end() && mt->is_string()) {
     arch_name = mt->get<std::string>();
@@ -95,7 +101,8 @@ ModelConfig ModelConfig::from_hf_json(const json& j, const std::string& source) 
   c.head_dim = field_or<int>(j, "head_dim", c.num_heads > 0 ? c.hidden_size / c.num_heads : 0, source);
   c.rms_norm_eps = static_cast<float>(field_or<double>(j, "rms_norm_eps", 1e-6, source));
   c.rope_theta = field_or<double>(j, "rope_theta", 10000.0, source);
-  c.tie_word_embeddings = field_or<bool>(j, "tie_word_embeddings", false, source);  // default of all three families
+  c.tie_word_embeddings =
+      field_or<bool>(j, "tie_word_embeddings", false, source);  // default of all three families
   c.max_position_embeddings = field_or<int>(j, "max_position_embeddings", 2048, source);
   c.bos_token_id = field_or<int>(j, "bos_token_id", -1, source);
   c.eos_token_ids = token_ids(j, "eos_token_id", source);
@@ -121,7 +128,8 @@ ModelConfig ModelConfig::from_hf_json(const json& j, const std::string& source) 
   if (double prf = field_or<double>(j, "partial_rotary_factor", 1.0, source); prf != 1.0)
     fail("{}: partial_rotary_factor {} is not implemented", source, prf);
   for (const char* moe : {"num_experts", "num_local_experts", "n_routed_experts"}) {
-    if (j.contains(moe) && !j[moe].is_null()) fail("{}: mixture of experts ('{}') is not implemented", source, moe);
+    if (j.contains(moe) && !j[moe].is_null())
+      fail("{}: mixture of experts ('{}') is not implemented", source, moe);
   }
   c.validate(source);
   return c;
@@ -144,7 +152,8 @@ void ModelConfig::validate(const std::string& source) const {
   if (head_dim % 2 != 0) fail("{}: head_dim must be even for RoPE, got {}", source, head_dim);
   if (!(rms_norm_eps > 0) || !std::isfinite(rms_norm_eps) || rms_norm_eps >= 1)
     fail("{}: 'rms_norm_eps' must be in (0, 1), got {}", source, rms_norm_eps);
-  if (!(rope_theta > 0) || !std::isfinite(rope_theta)) fail("{}: 'rope_theta' must be positive and finite", source);
+  if (!(rope_theta > 0) || !std::isfinite(rope_theta))
+    fail("{}: 'rope_theta' must be positive and finite", source);
   // Bound sizes so a hostile config cannot ask for absurd allocations (2^31 elements per tensor).
   const double max_elems = 2147483647.0;
   if (double(vocab_size) * hidden_size > max_elems || double(intermediate_size) * hidden_size > max_elems ||
@@ -186,8 +195,10 @@ ModelConfig ModelConfig::from_gguf(const GGUFFile& gguf) {
                          ? m["general.architecture"].get<std::string>()
                          : std::string("(missing general.architecture)");
   if (arch != "llama")
-    fail("{}: GGUF architecture '{}' is not supported (only 'llama'; load Qwen models from a Hugging Face directory)",
-         src, arch);
+    fail(
+        "{}: GGUF architecture '{}' is not supported (only 'llama'; load Qwen models from a Hugging Face "
+        "directory)",
+        src, arch);
   // GGUF numbers may be stored as any integer or float type; accept whole values that fit an int.
   auto num_or = [&](const std::string& key, std::optional<double> def) -> double {
     auto it = m.find(key);
@@ -202,7 +213,8 @@ ModelConfig ModelConfig::from_gguf(const GGUFFile& gguf) {
   };
   auto int_or = [&](const std::string& key, std::optional<int> def) -> int {
     const double v = num_or(key, def ? std::optional<double>(*def) : std::nullopt);
-    if (v != std::floor(v) || v < -1 || v > INT32_MAX) fail("{}: GGUF key '{}' is out of range: {}", src, key, v);
+    if (v != std::floor(v) || v < -1 || v > INT32_MAX)
+      fail("{}: GGUF key '{}' is out of range: {}", src, key, v);
     return static_cast<int>(v);
   };
   ModelConfig c;

@@ -17,7 +17,8 @@ std::vector<int32_t> greedy_generate(Model& model, const std::vector<int32_t>& p
     batch.append(seq, std::vector<int32_t>(seq.size(), -1));
     model.forward_last_logits(batch, logits.data());
     // First maximum wins on ties, as torch.argmax does.
-    const int32_t next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    const int32_t next =
+        static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
     out.push_back(next);
     seq.push_back(next);
     if (std::find(stop_ids.begin(), stop_ids.end(), next) != stop_ids.end()) break;

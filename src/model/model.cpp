@@ -59,12 +59,13 @@ struct Model::Activations {
     auto add = [&](const std::vector<float>& v) { n += v.capacity() * sizeof(float); };
     for (const auto& r : resid) add(r);
     for (const auto& l : layers) {
-      for (const auto* v : {&l.rstd1, &l.xn1, &l.qkv, &l.qn_rstd, &l.kn_rstd, &l.qr, &l.kr, &l.o, &l.lse, &l.x_mid,
-                            &l.rstd2, &l.xn2, &l.gu, &l.act})
+      for (const auto* v : {&l.rstd1, &l.xn1, &l.qkv, &l.qn_rstd, &l.kn_rstd, &l.qr, &l.kr, &l.o, &l.lse,
+                            &l.x_mid, &l.rstd2, &l.xn2, &l.gu, &l.act})
         add(*v);
     }
-    for (const auto* v : {&rstdf, &xnf, &dx, &dxn, &dact, &dgu, &do_, &dqr, &dkr, &dqkv, &dxnf, &logp, &ent, &lse,
-                          &dlogp, &dent, &xg, &z, &dxg, &lp_c, &ent_c, &lse_c, &dlp_c, &dent_c})
+    for (const auto* v :
+         {&rstdf, &xnf, &dx,    &dxn,  &dact, &dgu, &do_, &dqr,  &dkr,   &dqkv,  &dxnf,  &logp,
+          &ent,   &lse, &dlogp, &dent, &xg,   &z,   &dxg, &lp_c, &ent_c, &lse_c, &dlp_c, &dent_c})
       add(*v);
     return n;
   }
@@ -96,7 +97,8 @@ Model::Model(const ModelConfig& config) : config_(config), acts_(new Activations
            {p + "self_attn.k_proj.weight", {kvd, D}},
            {p + "self_attn.v_proj.weight", {kvd, D}}});
     if (c.attention_bias)
-      group({{p + "self_attn.q_proj.bias", {qd}}, {p + "self_attn.k_proj.bias", {kvd}},
+      group({{p + "self_attn.q_proj.bias", {qd}},
+             {p + "self_attn.k_proj.bias", {kvd}},
              {p + "self_attn.v_proj.bias", {kvd}}});
     group({{p + "self_attn.o_proj.weight", {D, qd}}});
     if (c.qk_norm) group({{p + "self_attn.q_norm.weight", {hd}}, {p + "self_attn.k_norm.weight", {hd}}});
@@ -109,7 +111,9 @@ Model::Model(const ModelConfig& config) : config_(config), acts_(new Activations
   params_.assign((offset + 15) / 16 * 16, 0.f);
 }
 
-Model::Model(Model&& o) noexcept { *this = std::move(o); }
+Model::Model(Model&& o) noexcept {
+  *this = std::move(o);
+}
 Model& Model::operator=(Model&& o) noexcept {
   if (this != &o) {
     delete acts_;
@@ -124,7 +128,9 @@ Model& Model::operator=(Model&& o) noexcept {
   }
   return *this;
 }
-Model::~Model() { delete acts_; }
+Model::~Model() {
+  delete acts_;
+}
 
 const ParamSpec* Model::find_param(const std::string& name) const {
   for (const auto& s : specs_)
@@ -157,7 +163,9 @@ float* Model::grads() {
   return grads_.data();
 }
 
-void Model::zero_grads() { std::fill(grads_.begin(), grads_.end(), 0.f); }
+void Model::zero_grads() {
+  std::fill(grads_.begin(), grads_.end(), 0.f);
+}
 
 void Model::init_random(uint64_t seed, float std) {
   for (size_t i = 0; i < specs_.size(); i++) {
@@ -172,7 +180,9 @@ void Model::init_random(uint64_t seed, float std) {
   }
 }
 
-size_t Model::activation_bytes() const { return acts_->bytes(); }
+size_t Model::activation_bytes() const {
+  return acts_->bytes();
+}
 
 // ---------------------------------------------------------------------------------------------
 // Forward
@@ -248,11 +258,11 @@ void Model::run_layers(const Batch& b, bool train) {
     if (c.qk_norm) {
       a.qn_rstd.resize(T * Hq), a.kn_rstd.resize(T * Hkv);
       for (int64_t h = 0; h < Hq; h++)
-        ops::rmsnorm_forward(a.qr.data() + h * hd, a.qn_rstd.data() + h * T, a.qkv.data() + h * hd, w.q_norm, T, hd,
-                             c.rms_norm_eps, qkvd, qd);
+        ops::rmsnorm_forward(a.qr.data() + h * hd, a.qn_rstd.data() + h * T, a.qkv.data() + h * hd, w.q_norm,
+                             T, hd, c.rms_norm_eps, qkvd, qd);
       for (int64_t h = 0; h < Hkv; h++)
-        ops::rmsnorm_forward(a.kr.data() + h * hd, a.kn_rstd.data() + h * T, a.qkv.data() + qd + h * hd, w.k_norm,
-                             T, hd, c.rms_norm_eps, qkvd, kvd);
+        ops::rmsnorm_forward(a.kr.data() + h * hd, a.kn_rstd.data() + h * T, a.qkv.data() + qd + h * hd,
+                             w.k_norm, T, hd, c.rms_norm_eps, qkvd, kvd);
     } else {
 #pragma omp parallel for schedule(static)
       for (int64_t t = 0; t < T; t++) {
@@ -268,7 +278,8 @@ void Model::run_layers(const Batch& b, bool train) {
     ops::linear_forward(a.x_mid.data(), a.o.data(), w.wo, T, qd, D, 1.f);
 
     // MLP block: x_out = x_mid + down(silu(gate(n)) * up(n)), n = rmsnorm(x_mid)
-    ops::rmsnorm_forward(a.xn2.data(), a.rstd2.data(), a.x_mid.data(), w.mlp_norm, T, D, c.rms_norm_eps, D, D);
+    ops::rmsnorm_forward(a.xn2.data(), a.rstd2.data(), a.x_mid.data(), w.mlp_norm, T, D, c.rms_norm_eps, D,
+                         D);
     ops::linear_forward(a.gu.data(), a.xn2.data(), w.wgu, T, D, 2 * F);
     ops::swiglu_forward(a.act.data(), a.gu.data(), T, F);
     std::memcpy(x_out, a.x_mid.data(), T * D * sizeof(float));
@@ -349,7 +360,8 @@ int64_t Model::head_forward(const Batch& b) {
 // ---------------------------------------------------------------------------------------------
 // Training step: forward, per-token loss, backward.
 
-double Model::forward_backward(const Batch& b, const TokenLossFn& loss_fn, float* logp_out, float* entropy_out) {
+double Model::forward_backward(const Batch& b, const TokenLossFn& loss_fn, float* logp_out,
+                               float* entropy_out) {
   run_layers(b, true);
   const ModelConfig& c = config_;
   const int64_t T = b.size(), D = c.hidden_size, F = c.intermediate_size, V = c.vocab_size, hd = c.head_dim;
@@ -376,18 +388,20 @@ double Model::forward_backward(const Batch& b, const TokenLossFn& loss_fn, float
       const int64_t t = rows[r0 + i];
       A.lse_c[i] = A.lse[t], A.ent_c[i] = A.ent[t], A.dlp_c[i] = A.dlogp[t], A.dent_c[i] = A.dent[t];
     }
-    ops::logprob_backward(A.z.data(), A.lse_c.data(), A.ent_c.data(), A.tg.data(), A.dlp_c.data(), A.dent_c.data(),
-                          n, V);
+    ops::logprob_backward(A.z.data(), A.lse_c.data(), A.ent_c.data(), A.tg.data(), A.dlp_c.data(),
+                          A.dent_c.data(), n, V);
     ops::linear_backward(A.dxg.data(), G.lm_head, A.z.data(), A.xg.data(), W.lm_head, n, D, V);
     for (int64_t i = 0; i < n; i++)
       std::memcpy(A.dxnf.data() + rows[r0 + i] * D, A.dxg.data() + i * D, D * sizeof(float));
   }
 
   // ---- final norm ----
-  A.dx.resize(T * D), A.dxn.resize(T * D), A.dact.resize(T * F), A.dgu.resize(T * 2 * F), A.do_.resize(T * qd);
+  A.dx.resize(T * D), A.dxn.resize(T * D), A.dact.resize(T * F), A.dgu.resize(T * 2 * F),
+      A.do_.resize(T * qd);
   A.dqr.resize(T * qd), A.dkr.resize(T * kvd), A.dqkv.resize(T * qkvd);
   float* dx = A.dx.data();
-  ops::rmsnorm_backward(dx, G.norm, A.dxnf.data(), A.resid[L].data(), W.norm, A.rstdf.data(), T, D, D, D, 0.f);
+  ops::rmsnorm_backward(dx, G.norm, A.dxnf.data(), A.resid[L].data(), W.norm, A.rstdf.data(), T, D, D, D,
+                        0.f);
 
   // ---- layers in reverse; dx is the gradient of the residual stream ----
   for (int64_t l = L - 1; l >= 0; l--) {
@@ -398,12 +412,13 @@ double Model::forward_backward(const Batch& b, const TokenLossFn& loss_fn, float
     ops::linear_backward(A.dact.data(), g.wdown, dx, a.act.data(), w.wdown, T, F, D);
     ops::swiglu_backward(A.dgu.data(), A.dact.data(), a.gu.data(), T, F);
     ops::linear_backward(A.dxn.data(), g.wgu, A.dgu.data(), a.xn2.data(), w.wgu, T, D, 2 * F);
-    ops::rmsnorm_backward(dx, g.mlp_norm, A.dxn.data(), a.x_mid.data(), w.mlp_norm, a.rstd2.data(), T, D, D, D, 1.f);
+    ops::rmsnorm_backward(dx, g.mlp_norm, A.dxn.data(), a.x_mid.data(), w.mlp_norm, a.rstd2.data(), T, D, D,
+                          D, 1.f);
     // attention
     ops::linear_backward(A.do_.data(), g.wo, dx, a.o.data(), w.wo, T, qd, D);
     ops::attention_backward(A.dqr.data(), A.dkr.data(), A.dqkv.data() + qd + kvd, A.do_.data(), a.o.data(),
-                            a.lse.data(), a.qr.data(), a.kr.data(), a.qkv.data() + qd + kvd, b.cu_seqlens.data(), nseq,
-                            Hq, Hkv, hd, qd, kvd, qkvd, qd);
+                            a.lse.data(), a.qr.data(), a.kr.data(), a.qkv.data() + qd + kvd,
+                            b.cu_seqlens.data(), nseq, Hq, Hkv, hd, qd, kvd, qkvd, qd);
     ops::rope_backward(A.dqr.data(), b.positions.data(), rope_cos_.data(), rope_sin_.data(), T, Hq, hd, qd);
     ops::rope_backward(A.dkr.data(), b.positions.data(), rope_cos_.data(), rope_sin_.data(), T, Hkv, hd, kvd);
     if (c.qk_norm) {
@@ -413,7 +428,8 @@ double Model::forward_backward(const Batch& b, const TokenLossFn& loss_fn, float
                               w.q_norm, a.qn_rstd.data() + h * T, T, hd, qkvd, qd, 0.f);
       for (int64_t h = 0; h < Hkv; h++)
         ops::rmsnorm_backward(A.dqkv.data() + qd + h * hd, g.k_norm, A.dkr.data() + h * hd,
-                              a.qkv.data() + qd + h * hd, w.k_norm, a.kn_rstd.data() + h * T, T, hd, qkvd, kvd, 0.f);
+                              a.qkv.data() + qd + h * hd, w.k_norm, a.kn_rstd.data() + h * T, T, hd, qkvd,
+                              kvd, 0.f);
     } else {
 #pragma omp parallel for schedule(static)
       for (int64_t t = 0; t < T; t++) {
@@ -423,8 +439,8 @@ double Model::forward_backward(const Batch& b, const TokenLossFn& loss_fn, float
     }
     if (g.bqkv) ops::bias_backward(g.bqkv, A.dqkv.data(), T, qkvd, qkvd);
     ops::linear_backward(A.dxn.data(), g.wqkv, A.dqkv.data(), a.xn1.data(), w.wqkv, T, D, qkvd);
-    ops::rmsnorm_backward(dx, g.attn_norm, A.dxn.data(), A.resid[l].data(), w.attn_norm, a.rstd1.data(), T, D, D, D,
-                          1.f);
+    ops::rmsnorm_backward(dx, g.attn_norm, A.dxn.data(), A.resid[l].data(), w.attn_norm, a.rstd1.data(), T, D,
+                          D, D, 1.f);
   }
   ops::embedding_backward(G.embed, dx, b.tokens.data(), T, D);
   return loss;

@@ -60,7 +60,8 @@ struct Batch {
 // The per-token loss is supplied by the trainer: given log-probs and entropies of all T tokens it
 // returns the loss and fills dL/dlogp and dL/dentropy. SFT's weighted cross-entropy and GRPO's
 // clipped surrogate are both of this form.
-using TokenLossFn = std::function<double(const float* logp, const float* entropy, float* dlogp, float* dentropy)>;
+using TokenLossFn =
+    std::function<double(const float* logp, const float* entropy, float* dlogp, float* dentropy)>;
 
 class Model {
  public:

@@ -64,7 +64,9 @@ std::string ByteTokenizer::decode(const std::vector<int32_t>& ids) const {
   return out;
 }
 
-std::string ByteTokenizer::token_text(int32_t id) const { return decode({id}); }
+std::string ByteTokenizer::token_text(int32_t id) const {
+  return decode({id});
+}
 
 nlohmann::json ByteTokenizer::to_hf_tokenizer_json() const {
   using json = nlohmann::json;
@@ -96,16 +98,11 @@ nlohmann::json ByteTokenizer::to_hf_tokenizer_json() const {
                 {"merges", json::array()}};
   // use_regex false: the whole text is one word, so no GPT-2 word splitting happens and
   // every byte becomes one token, exactly as encode() does.
-  json byte_level = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false}, {"use_regex", false}};
-  return json{{"version", "1.0"},
-              {"truncation", nullptr},
-              {"padding", nullptr},
-              {"added_tokens", added},
-              {"normalizer", nullptr},
-              {"pre_tokenizer", byte_level},
-              {"post_processor", nullptr},
-              {"decoder", byte_level},
-              {"model", model}};
+  json byte_level = {
+      {"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false}, {"use_regex", false}};
+  return json{{"version", "1.0"},          {"truncation", nullptr}, {"padding", nullptr},
+              {"added_tokens", added},     {"normalizer", nullptr}, {"pre_tokenizer", byte_level},
+              {"post_processor", nullptr}, {"decoder", byte_level}, {"model", model}};
 }
 
 }  // namespace r1

@@ -3,9 +3,8 @@
 // (including invalid UTF-8) encodes and decodes back exactly.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>

@@ -30,15 +30,19 @@ class BuiltinByteTokenizer : public Tokenizer {
 
 }  // namespace
 
-std::unique_ptr<Tokenizer> make_byte_tokenizer() { return std::make_unique<BuiltinByteTokenizer>(); }
+std::unique_ptr<Tokenizer> make_byte_tokenizer() {
+  return std::make_unique<BuiltinByteTokenizer>();
+}
 
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& model_path) {
   if (fs::is_directory(model_path)) {
     const std::string tj = (fs::path(model_path) / "tokenizer.json").string();
     if (fs::exists(tj)) {
       if (read_json_file(tj) == ByteTokenizer().to_hf_tokenizer_json()) return make_byte_tokenizer();
-      fail("{}: this tokenizer is not supported yet (only r1's built-in byte tokenizer); pass token ids instead",
-           tj);
+      fail(
+          "{}: this tokenizer is not supported yet (only r1's built-in byte tokenizer); pass token ids "
+          "instead",
+          tj);
     }
     fail("{}: no tokenizer.json in the model directory", model_path);
   }

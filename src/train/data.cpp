@@ -29,7 +29,8 @@ std::vector<std::string> builtin_arith_corpus(int64_t docs, uint64_t seed) {
       const int64_t da = i < sa.size() ? sa[sa.size() - 1 - i] - '0' : 0;
       const int64_t db = i < sb.size() ? sb[sb.size() - 1 - i] - '0' : 0;
       const int64_t s = da + db + carry;
-      work += std::to_string(da) + "+" + std::to_string(db) + (carry ? "+1" : "") + "=" + std::to_string(s) + " ";
+      work +=
+          std::to_string(da) + "+" + std::to_string(db) + (carry ? "+1" : "") + "=" + std::to_string(s) + " ";
       carry = s / 10;
     }
     out.push_back(text + " " + work + "so " + std::to_string(a + b) + "\n");
@@ -80,7 +81,8 @@ std::vector<LmExample> load_lm_examples(const LmDataConfig& cfg, const Tokenizer
   };
 
   if (cfg.path.rfind("builtin:", 0) == 0) {
-    if (cfg.path != "builtin:arith") fail("data: unknown built-in corpus '{}' (available: builtin:arith)", cfg.path);
+    if (cfg.path != "builtin:arith")
+      fail("data: unknown built-in corpus '{}' (available: builtin:arith)", cfg.path);
     if (cfg.mode != "pretrain") fail("data: the built-in corpus is for pretraining");
     for (const std::string& doc : builtin_arith_corpus(cfg.builtin_docs, cfg.seed)) add_text(doc);
   } else {

@@ -19,20 +19,21 @@ struct LmExample {
 };
 
 struct LmDataConfig {
-  std::string path;                     // JSONL file, or "builtin:arith"
-  std::string mode = "pretrain";        // "pretrain": a text field; "sft": prompt + completion
+  std::string path;               // JSONL file, or "builtin:arith"
+  std::string mode = "pretrain";  // "pretrain": a text field; "sft": prompt + completion
   std::string text_field = "text";
   std::string prompt_field = "prompt";
   std::string completion_field = "completion";
-  int64_t seq_len = 256;                // maximum tokens per example
-  int64_t builtin_docs = 20000;         // size of a built-in corpus
+  int64_t seq_len = 256;         // maximum tokens per example
+  int64_t builtin_docs = 20000;  // size of a built-in corpus
   uint64_t seed = 1;
 };
 
 // Pretraining: BOS + text + EOS, split into pieces of at most seq_len tokens.
 // SFT: BOS + prompt + completion + EOS, loss on the completion (and EOS) only; truncated to
 // seq_len; rows whose prompt leaves no room for the completion are skipped and counted.
-std::vector<LmExample> load_lm_examples(const LmDataConfig& cfg, const Tokenizer& tok, int64_t* skipped = nullptr);
+std::vector<LmExample> load_lm_examples(const LmDataConfig& cfg, const Tokenizer& tok,
+                                        int64_t* skipped = nullptr);
 
 // The built-in corpus: worked multi-digit additions, as plain text documents.
 std::vector<std::string> builtin_arith_corpus(int64_t docs, uint64_t seed);

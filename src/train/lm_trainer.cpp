@@ -66,23 +66,51 @@ overwrite = true
 }
 
 const std::vector<std::string>& lm_recipe_keys() {
-  static const std::vector<std::string> keys = {
-      "model.path", "model.arch", "model.hidden_size", "model.intermediate_size", "model.num_layers",
-      "model.num_heads", "model.num_kv_heads", "model.head_dim", "model.rope_theta", "model.rms_norm_eps",
-      "model.tie_word_embeddings", "model.init_std", "model.config",
-      "data.path", "data.seq_len", "data.builtin_docs", "data.text_field", "data.prompt_field",
-      "data.completion_field",
-      "train.steps", "train.batch_tokens", "train.grad_accum", "train.lr", "train.schedule", "train.warmup_steps",
-      "train.min_lr_ratio", "train.weight_decay", "train.beta1", "train.beta2", "train.eps", "train.grad_clip",
-      "train.seed", "train.threads",
-      "output.dir", "output.save_every", "output.overwrite"};
+  static const std::vector<std::string> keys = {"model.path",
+                                                "model.arch",
+                                                "model.hidden_size",
+                                                "model.intermediate_size",
+                                                "model.num_layers",
+                                                "model.num_heads",
+                                                "model.num_kv_heads",
+                                                "model.head_dim",
+                                                "model.rope_theta",
+                                                "model.rms_norm_eps",
+                                                "model.tie_word_embeddings",
+                                                "model.init_std",
+                                                "model.config",
+                                                "data.path",
+                                                "data.seq_len",
+                                                "data.builtin_docs",
+                                                "data.text_field",
+                                                "data.prompt_field",
+                                                "data.completion_field",
+                                                "train.steps",
+                                                "train.batch_tokens",
+                                                "train.grad_accum",
+                                                "train.lr",
+                                                "train.schedule",
+                                                "train.warmup_steps",
+                                                "train.min_lr_ratio",
+                                                "train.weight_decay",
+                                                "train.beta1",
+                                                "train.beta2",
+                                                "train.eps",
+                                                "train.grad_clip",
+                                                "train.seed",
+                                                "train.threads",
+                                                "output.dir",
+                                                "output.save_every",
+                                                "output.overwrite"};
   return keys;
 }
 
 namespace {
 
 std::atomic<int> g_signal{0};
-extern "C" void on_signal(int sig) { g_signal.store(sig); }
+extern "C" void on_signal(int sig) {
+  g_signal.store(sig);
+}
 
 // Either the model to fine-tune (model.path) or a fresh one from the recipe's keys.
 Model build_model(const Recipe& r, const Tokenizer& tok, bool* created) {
@@ -113,9 +141,11 @@ Model build_model(const Recipe& r, const Tokenizer& tok, bool* created) {
     c.validate(r.name());
   }
   if (c.vocab_size < tok.vocab_size())
-    fail("{}: the model's vocab_size {} is smaller than the tokenizer's {}", r.name(), c.vocab_size, tok.vocab_size());
+    fail("{}: the model's vocab_size {} is smaller than the tokenizer's {}", r.name(), c.vocab_size,
+         tok.vocab_size());
   Model m(c);
-  m.init_random(static_cast<uint64_t>(r.get_int("train.seed", 1)), static_cast<float>(r.get_float("model.init_std", 0.02)));
+  m.init_random(static_cast<uint64_t>(r.get_int("train.seed", 1)),
+                static_cast<float>(r.get_float("model.init_std", 0.02)));
   return m;
 }
 
@@ -133,7 +163,8 @@ int run_lm_training(const std::string& mode, Recipe r, bool resume) {
     fs::remove(state_path);
     fs::remove(metrics_path);
   }
-  if (int threads = static_cast<int>(r.get_int("train.threads", 0)); threads > 0) omp_set_num_threads(threads);
+  if (int threads = static_cast<int>(r.get_int("train.threads", 0)); threads > 0)
+    omp_set_num_threads(threads);
 
   // Tokenizer: the model's own when fine-tuning, else the built-in byte tokenizer.
   const std::string model_path = r.get_string("model.path", "");
@@ -153,18 +184,22 @@ int run_lm_training(const std::string& mode, Recipe r, bool resume) {
   dc.seed = seed;
   int64_t skipped = 0;
   auto examples = load_lm_examples(dc, *tok, &skipped);
-  if (skipped > 0) std::fprintf(stderr, "%s: skipped %lld rows whose prompt fills seq_len\n", dc.path.c_str(), (long long)skipped);
+  if (skipped > 0)
+    std::fprintf(stderr, "%s: skipped %lld rows whose prompt fills seq_len\n", dc.path.c_str(),
+                 (long long)skipped);
   for (const auto& ex : examples)
     for (int32_t id : ex.tokens)
-      if (id >= model.config().vocab_size) fail("{}: token id {} exceeds the model's vocabulary", dc.path, id);
+      if (id >= model.config().vocab_size)
+        fail("{}: token id {} exceeds the model's vocabulary", dc.path, id);
   const size_t n_examples = examples.size();
   LmDataStream stream(std::move(examples), r.get_int("train.batch_tokens", 4096), seed);
 
-  AdamWConfig ac{r.get_float("train.beta1", 0.9), r.get_float("train.beta2", 0.95), r.get_float("train.eps", 1e-8),
-                 r.get_float("train.weight_decay", 0.0)};
+  AdamWConfig ac{r.get_float("train.beta1", 0.9), r.get_float("train.beta2", 0.95),
+                 r.get_float("train.eps", 1e-8), r.get_float("train.weight_decay", 0.0)};
   AdamW opt(ac, model.num_params());
   ScheduleConfig sc{r.get_string("train.schedule", "cosine"), r.get_float("train.lr", 3e-4),
-                    r.get_int("train.warmup_steps", 0), r.get_int("train.steps"), r.get_float("train.min_lr_ratio", 0.1)};
+                    r.get_int("train.warmup_steps", 0), r.get_int("train.steps"),
+                    r.get_float("train.min_lr_ratio", 0.1)};
   lr_at(sc, 0);  // validates the schedule name before any work
   const int64_t steps = sc.total_steps, accum = std::max<int64_t>(1, r.get_int("train.grad_accum", 1));
   const double clip = r.get_float("train.grad_clip", 1.0);
@@ -193,7 +228,8 @@ int run_lm_training(const std::string& mode, Recipe r, bool resume) {
 
   std::fprintf(stderr, "%s: %s model, %.2fM parameters, %zu examples, %s\n", mode.c_str(),
                model.config().arch_name().c_str(), model.num_params() / 1e6, n_examples,
-               resume ? fmt::format("resuming at step {}", st.step).c_str() : (created ? "from scratch" : "fine-tuning"));
+               resume ? fmt::format("resuming at step {}", st.step).c_str()
+                      : (created ? "from scratch" : "fine-tuning"));
   g_signal.store(0);
   auto old_int = std::signal(SIGINT, on_signal), old_term = std::signal(SIGTERM, on_signal);
   Progress progress(mode, steps, st.step);
@@ -217,14 +253,20 @@ int run_lm_training(const std::string& mode, Recipe r, bool resume) {
     const double norm = clip_grad_norm(model.grads(), model.num_params(), clip);
     const double lr = lr_at(sc, st.step);
     if (!std::isfinite(loss) || !std::isfinite(norm))
-      fail("step {}: loss or gradient norm is not finite (loss {}, norm {}); lower train.lr", st.step + 1, loss, norm);
+      fail("step {}: loss or gradient norm is not finite (loss {}, norm {}); lower train.lr", st.step + 1,
+           loss, norm);
     opt.step(model, lr);
     st.step++;
     tokens_seen += n_tokens;
     const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
-    metrics.write({{"step", st.step}, {"loss", loss}, {"lr", lr}, {"grad_norm", norm}, {"tokens", n_tokens},
-                   {"tokens_per_s", n_tokens / std::max(dt, 1e-9)}, {"elapsed_s", elapsed},
+    metrics.write({{"step", st.step},
+                   {"loss", loss},
+                   {"lr", lr},
+                   {"grad_norm", norm},
+                   {"tokens", n_tokens},
+                   {"tokens_per_s", n_tokens / std::max(dt, 1e-9)},
+                   {"elapsed_s", elapsed},
                    {"epoch", stream.position().epoch}});
     progress.update(st.step, {{"loss", fmt::format("{:.4f}", loss)},
                               {"lr", fmt::format("{:.2e}", lr)},
@@ -233,8 +275,8 @@ int run_lm_training(const std::string& mode, Recipe r, bool resume) {
     if (g_signal.load() != 0) {
       progress.finish();
       save(true);
-      std::fprintf(stderr, "%s: interrupted at step %lld; state saved. Continue with --resume.\n", mode.c_str(),
-                   (long long)st.step);
+      std::fprintf(stderr, "%s: interrupted at step %lld; state saved. Continue with --resume.\n",
+                   mode.c_str(), (long long)st.step);
       rc = 130;
       break;
     }

@@ -8,7 +8,8 @@
 
 namespace r1 {
 
-AdamW::AdamW(const AdamWConfig& cfg, size_t num_params) : cfg_(cfg), m_(num_params, 0.f), v_(num_params, 0.f) {}
+AdamW::AdamW(const AdamWConfig& cfg, size_t num_params)
+    : cfg_(cfg), m_(num_params, 0.f), v_(num_params, 0.f) {}
 
 void AdamW::step(Model& model, double lr) {
   R1_CHECK(m_.size() == model.num_params());

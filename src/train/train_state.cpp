@@ -48,7 +48,8 @@ TrainState load_train_state(const std::string& path, Model& model, AdamW& opt) {
   auto load = [&](const std::string& name, const ParamSpec& s, float* dst) {
     const TensorInfo* t = f.find(name);
     if (!t) fail("{}: missing tensor '{}'", path, name);
-    if (t->dtype != DType::F32 || t->shape != s.shape) fail("{}: tensor '{}' has the wrong dtype or shape", path, name);
+    if (t->dtype != DType::F32 || t->shape != s.shape)
+      fail("{}: tensor '{}' has the wrong dtype or shape", path, name);
     std::memcpy(dst, t->data, s.numel * sizeof(float));
   };
   for (const ParamSpec& s : model.param_specs()) {

@@ -14,8 +14,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -25,6 +23,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
 #include <stdexcept>
@@ -103,7 +102,8 @@ RunResult run_r1(const std::vector<std::string>& args, int timeout_s = 120) {
   std::string* sinks[2] = {&r.out, &r.err};
   int open_fds = 2;
   while (open_fds > 0) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
       r.timed_out = true;
       kill(pid, SIGKILL);
@@ -138,7 +138,9 @@ RunResult run_r1(const std::vector<std::string>& args, int timeout_s = 120) {
 // The contract for a refused input: status 1, nothing on stdout, and stderr exactly one line
 // "r1: error: ..." containing every one of `needles`.
 ::testing::AssertionResult IsOneLineError(const RunResult& r, const std::vector<std::string>& needles) {
-  auto bad = [&](const std::string& why) { return ::testing::AssertionFailure() << why << "\n" << describe(r); };
+  auto bad = [&](const std::string& why) {
+    return ::testing::AssertionFailure() << why << "\n" << describe(r);
+  };
   if (r.timed_out) return bad("the command timed out");
   if (r.signal != 0) return bad("the command died by a signal");
   if (r.exit_code != 1) return bad("expected exit status 1");
@@ -220,12 +222,18 @@ struct StFile {
     for (const auto& t : tensors) add(t);
   }
   void add(const StTensor& t) {
-    header[t.name] = {{"dtype", t.dtype}, {"shape", t.shape}, {"data_offsets", {data.size(), data.size() + t.bytes.size()}}};
+    header[t.name] = {{"dtype", t.dtype},
+                      {"shape", t.shape},
+                      {"data_offsets", {data.size(), data.size() + t.bytes.size()}}};
     data += t.bytes;
   }
   ojson& operator[](const std::string& name) { return header.at(name); }
-  uint64_t begin(const std::string& name) const { return header.at(name).at("data_offsets")[0].get<uint64_t>(); }
-  uint64_t end(const std::string& name) const { return header.at(name).at("data_offsets")[1].get<uint64_t>(); }
+  uint64_t begin(const std::string& name) const {
+    return header.at(name).at("data_offsets")[0].get<uint64_t>();
+  }
+  uint64_t end(const std::string& name) const {
+    return header.at(name).at("data_offsets")[1].get<uint64_t>();
+  }
   std::string header_text() const {
     std::string text = header.dump();
     text.append((8 - text.size() % 8) % 8, ' ');
@@ -292,10 +300,14 @@ std::string gguf_name(const std::string& hf) {
   if (hf == "model.norm.weight") return "output_norm.weight";
   if (hf == "lm_head.weight") return "output.weight";
   static const std::map<std::string, std::string> layer = {
-      {"input_layernorm.weight", "attn_norm.weight"},   {"self_attn.q_proj.weight", "attn_q.weight"},
-      {"self_attn.k_proj.weight", "attn_k.weight"},     {"self_attn.v_proj.weight", "attn_v.weight"},
-      {"self_attn.o_proj.weight", "attn_output.weight"}, {"post_attention_layernorm.weight", "ffn_norm.weight"},
-      {"mlp.gate_proj.weight", "ffn_gate.weight"},      {"mlp.up_proj.weight", "ffn_up.weight"},
+      {"input_layernorm.weight", "attn_norm.weight"},
+      {"self_attn.q_proj.weight", "attn_q.weight"},
+      {"self_attn.k_proj.weight", "attn_k.weight"},
+      {"self_attn.v_proj.weight", "attn_v.weight"},
+      {"self_attn.o_proj.weight", "attn_output.weight"},
+      {"post_attention_layernorm.weight", "ffn_norm.weight"},
+      {"mlp.gate_proj.weight", "ffn_gate.weight"},
+      {"mlp.up_proj.weight", "ffn_up.weight"},
       {"mlp.down_proj.weight", "ffn_down.weight"}};
   const std::string pre = "model.layers.";
   if (hf.rfind(pre, 0) == 0) {
@@ -512,18 +524,30 @@ class CliBadInput : public ::testing::Test {
 
   static std::vector<std::string> tiny_pretrain_args(const std::string& out_dir) {
     return {"pretrain",
-            "--set", "output.dir=" + out_dir,
-            "--set", "train.steps=1",
-            "--set", "train.threads=1",
-            "--set", "train.batch_tokens=256",
-            "--set", "data.seq_len=32",
-            "--set", "data.builtin_docs=200",
-            "--set", "model.num_layers=1",
-            "--set", "model.hidden_size=32",
-            "--set", "model.intermediate_size=64",
-            "--set", "model.num_heads=2",
-            "--set", "model.num_kv_heads=1",
-            "--set", "model.head_dim=16"};
+            "--set",
+            "output.dir=" + out_dir,
+            "--set",
+            "train.steps=1",
+            "--set",
+            "train.threads=1",
+            "--set",
+            "train.batch_tokens=256",
+            "--set",
+            "data.seq_len=32",
+            "--set",
+            "data.builtin_docs=200",
+            "--set",
+            "model.num_layers=1",
+            "--set",
+            "model.hidden_size=32",
+            "--set",
+            "model.intermediate_size=64",
+            "--set",
+            "model.num_heads=2",
+            "--set",
+            "model.num_kv_heads=1",
+            "--set",
+            "model.head_dim=16"};
   }
 
   void SetUp() override {
@@ -540,7 +564,8 @@ class CliBadInput : public ::testing::Test {
                         const std::optional<std::string>& config_text = std::nullopt) const {
     const std::string d = dir_ + "/" + name;
     fs::create_directories(d);
-    for (const char* f : {"tokenizer.json", "generation_config.json"}) fs::copy_file(tiny_ + "/" + f, d + "/" + f);
+    for (const char* f : {"tokenizer.json", "generation_config.json"})
+      fs::copy_file(tiny_ + "/" + f, d + "/" + f);
     write_bytes(d + "/config.json", config_text.value_or(tiny_config_.dump(2)));
     write_bytes(d + "/model.safetensors", safetensors.value_or(read_bytes(tiny_ + "/model.safetensors")));
     return d;
@@ -556,7 +581,8 @@ class CliBadInput : public ::testing::Test {
   }
 
   // A fine-tuning recipe for the tiny model; extra TOML lines go into [train].
-  std::string sft_recipe(const std::string& name, const std::string& data_path, const std::string& extra_train = "") const {
+  std::string sft_recipe(const std::string& name, const std::string& data_path,
+                         const std::string& extra_train = "") const {
     const std::string p = dir_ + "/" + name;
     write_bytes(p, "[model]\npath = " + toml_str(tiny_) + "\n\n[data]\npath = " + toml_str(data_path) +
                        "\nseq_len = 32\n\n[train]\nsteps = 1\nbatch_tokens = 64\nlr = 1e-3\nthreads = 1\n" +
@@ -604,11 +630,27 @@ TEST_F(CliBadInput, HelperSeesSignalsAndErrors) {
   EXPECT_TRUE(IsOneLineError(missing, {"nope"}));
   EXPECT_FALSE(IsOneLineError(generate(tiny_), {}));
   // A process killed by a signal is reported as such, not as an exit status.
-  const RunResult killed = run_r1({"pretrain", "--set", "output.dir=" + dir_ + "/sig", "--set", "train.steps=1000000",
-                                   "--set", "train.threads=1", "--set", "data.builtin_docs=50", "--set",
-                                   "model.num_layers=1", "--set", "model.hidden_size=32", "--set",
-                                   "model.intermediate_size=64", "--set", "model.num_heads=2", "--set",
-                                   "model.num_kv_heads=1", "--set", "model.head_dim=16"},
+  const RunResult killed = run_r1({"pretrain",
+                                   "--set",
+                                   "output.dir=" + dir_ + "/sig",
+                                   "--set",
+                                   "train.steps=1000000",
+                                   "--set",
+                                   "train.threads=1",
+                                   "--set",
+                                   "data.builtin_docs=50",
+                                   "--set",
+                                   "model.num_layers=1",
+                                   "--set",
+                                   "model.hidden_size=32",
+                                   "--set",
+                                   "model.intermediate_size=64",
+                                   "--set",
+                                   "model.num_heads=2",
+                                   "--set",
+                                   "model.num_kv_heads=1",
+                                   "--set",
+                                   "model.head_dim=16"},
                                   /*timeout_s=*/1);
   EXPECT_TRUE(killed.timed_out);
   EXPECT_EQ(killed.signal, SIGKILL);
@@ -678,7 +720,8 @@ TEST_F(CliBadInput, DataOffsetsOutOfRange) {
     std::string phrase;
   };
   const std::vector<Case> cases = {
-      {"past_end", data_size - n + 4, data_size + 4, "exceeds the data section (" + std::to_string(data_size) + " bytes)"},
+      {"past_end", data_size - n + 4, data_size + 4,
+       "exceeds the data section (" + std::to_string(data_size) + " bytes)"},
       {"far_past_end", uint64_t{1} << 40, (uint64_t{1} << 40) + n, "exceeds the data section"},
       {"max_end", ~uint64_t{0} - n, ~uint64_t{0}, "exceeds the data section"},
       {"reversed", 64, 32, "begin > end"},
@@ -720,7 +763,8 @@ TEST_F(CliBadInput, DtypeDisagreesWithDataSize) {
   StFile st(tiny_tensors_);
   st[kEmbed]["dtype"] = "I32";
   std::string d = model_dir("dtype_I32", st.bytes());
-  EXPECT_TRUE(IsOneLineError(generate(d), {d + "/model.safetensors", kEmbed, "dtype I32", "only F32, F16 and BF16"}));
+  EXPECT_TRUE(
+      IsOneLineError(generate(d), {d + "/model.safetensors", kEmbed, "dtype I32", "only F32, F16 and BF16"}));
   // A dtype no safetensors writer knows.
   st[kEmbed]["dtype"] = "F13";
   d = model_dir("dtype_F13", st.bytes());
@@ -730,18 +774,19 @@ TEST_F(CliBadInput, DtypeDisagreesWithDataSize) {
 TEST_F(CliBadInput, TensorShapeDisagreesWithConfig) {
   const auto shape = tensor(kGate).shape;  // [intermediate, hidden]
   ASSERT_EQ(shape, (std::vector<int64_t>{64, 32}));
-  for (const std::vector<int64_t>& bad : {std::vector<int64_t>{32, 64}, std::vector<int64_t>{2048},
-                                          std::vector<int64_t>{2, 32, 32}}) {
+  for (const std::vector<int64_t>& bad :
+       {std::vector<int64_t>{32, 64}, std::vector<int64_t>{2048}, std::vector<int64_t>{2, 32, 32}}) {
     StFile st(tiny_tensors_);
     st[kGate]["shape"] = bad;  // same byte size
     const std::string shown = json(bad).dump();
     SCOPED_TRACE(shown);
-    const std::string d = model_dir("shape" + std::to_string(bad.size()) + "_" + std::to_string(bad[0]), st.bytes());
+    const std::string d =
+        model_dir("shape" + std::to_string(bad.size()) + "_" + std::to_string(bad[0]), st.bytes());
     std::string want = "[";
     for (size_t i = 0; i < bad.size(); ++i) want += (i ? ", " : "") + std::to_string(bad[i]);
     want += "]";
-    EXPECT_TRUE(IsOneLineError(generate(d), {d + "/model.safetensors", kGate, "has shape " + want,
-                                             "config.json implies [64, 32]"}));
+    EXPECT_TRUE(IsOneLineError(
+        generate(d), {d + "/model.safetensors", kGate, "has shape " + want, "config.json implies [64, 32]"}));
   }
 }
 
@@ -754,7 +799,8 @@ TEST_F(CliBadInput, ConfigHiddenSizeDisagreesWithTensors) {
   cfg = tiny_config_;
   cfg["intermediate_size"] = 96;
   const std::string d2 = model_dir_with_config("inter96", cfg);
-  EXPECT_TRUE(IsOneLineError(generate(d2), {d2 + "/model.safetensors", kGate, "config.json implies [96, 32]"}));
+  EXPECT_TRUE(
+      IsOneLineError(generate(d2), {d2 + "/model.safetensors", kGate, "config.json implies [96, 32]"}));
 }
 
 TEST_F(CliBadInput, MissingTensor) {
@@ -769,14 +815,14 @@ TEST_F(CliBadInput, MissingTensor) {
 }
 
 TEST_F(CliBadInput, UnexpectedExtraTensor) {
-  for (const std::string extra : {"model.layers.1.input_layernorm.weight", "model.layers.0.self_attn.q_norm.weight",
-                                  "some.other.weight"}) {
+  for (const std::string extra : {"model.layers.1.input_layernorm.weight",
+                                  "model.layers.0.self_attn.q_norm.weight", "some.other.weight"}) {
     SCOPED_TRACE(extra);
     StFile st(tiny_tensors_);
     st.add({extra, "F32", {32}, std::string(128, '\0')});
     const std::string d = model_dir("extra_" + extra, st.bytes());
-    EXPECT_TRUE(IsOneLineError(generate(d), {d + "/model.safetensors", "unexpected tensor '" + extra + "'",
-                                             "LlamaForCausalLM"}));
+    EXPECT_TRUE(IsOneLineError(
+        generate(d), {d + "/model.safetensors", "unexpected tensor '" + extra + "'", "LlamaForCausalLM"}));
   }
 }
 
@@ -788,7 +834,8 @@ TEST_F(CliBadInput, ConfigUnknownArchitecture) {
   cfg["architectures"] = {"GPT2LMHeadModel"};
   cfg["model_type"] = "gpt2";
   const std::string d = model_dir_with_config("gpt2", cfg);
-  EXPECT_TRUE(IsOneLineError(generate(d), {d + "/config.json", "unsupported architecture 'GPT2LMHeadModel'"}));
+  EXPECT_TRUE(
+      IsOneLineError(generate(d), {d + "/config.json", "unsupported architecture 'GPT2LMHeadModel'"}));
 }
 
 TEST_F(CliBadInput, ConfigMalformedJson) {
@@ -812,10 +859,12 @@ TEST_F(CliBadInput, ConfigRopeScalingYarn) {
   json cfg = tiny_config_;
   cfg["rope_scaling"] = {{"type", "yarn"}, {"factor", 4.0}};
   std::string d = model_dir_with_config("yarn_type", cfg);
-  EXPECT_TRUE(IsOneLineError(generate(d), {d + "/config.json", "rope_scaling of type 'yarn' is not implemented"}));
+  EXPECT_TRUE(
+      IsOneLineError(generate(d), {d + "/config.json", "rope_scaling of type 'yarn' is not implemented"}));
   cfg["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 4.0}};
   d = model_dir_with_config("yarn_rope_type", cfg);
-  EXPECT_TRUE(IsOneLineError(generate(d), {d + "/config.json", "rope_scaling of type 'yarn' is not implemented"}));
+  EXPECT_TRUE(
+      IsOneLineError(generate(d), {d + "/config.json", "rope_scaling of type 'yarn' is not implemented"}));
 }
 
 TEST_F(CliBadInput, ConfigUseSlidingWindow) {
@@ -823,7 +872,8 @@ TEST_F(CliBadInput, ConfigUseSlidingWindow) {
   cfg["use_sliding_window"] = true;
   cfg["sliding_window"] = 16;
   const std::string d = model_dir_with_config("swa", cfg);
-  EXPECT_TRUE(IsOneLineError(generate(d), {d + "/config.json", "sliding-window attention", "not implemented"}));
+  EXPECT_TRUE(
+      IsOneLineError(generate(d), {d + "/config.json", "sliding-window attention", "not implemented"}));
 }
 
 TEST_F(CliBadInput, ConfigHeadsNotMultipleOfKvHeads) {
@@ -831,8 +881,9 @@ TEST_F(CliBadInput, ConfigHeadsNotMultipleOfKvHeads) {
   cfg["num_attention_heads"] = 3;
   cfg["num_key_value_heads"] = 2;
   const std::string d = model_dir_with_config("heads3kv2", cfg);
-  EXPECT_TRUE(IsOneLineError(generate(d), {d + "/config.json",
-                                           "num_attention_heads (3) must be a multiple of num_key_value_heads (2)"}));
+  EXPECT_TRUE(IsOneLineError(
+      generate(d),
+      {d + "/config.json", "num_attention_heads (3) must be a multiple of num_key_value_heads (2)"}));
 }
 
 TEST_F(CliBadInput, ConfigMissingHiddenSize) {
@@ -870,10 +921,12 @@ TEST_F(CliBadInput, ConfigStringWhereNumberBelongs) {
 
 TEST_F(CliBadInput, ConfigIntegerOutOfRange) {
   // Values past int's range must not wrap (2^32 + 32 would otherwise read as 32).
-  for (const auto& [field, value] : std::vector<std::pair<std::string, json>>{
-           {"hidden_size", uint64_t{4294967328}}, {"vocab_size", uint64_t{4294967555}},
-           {"num_attention_heads", int64_t{-4294967294}}, {"head_dim", uint64_t{18446744073709551615u}},
-           {"bos_token_id", int64_t{-4294967296}}}) {
+  for (const auto& [field, value] :
+       std::vector<std::pair<std::string, json>>{{"hidden_size", uint64_t{4294967328}},
+                                                 {"vocab_size", uint64_t{4294967555}},
+                                                 {"num_attention_heads", int64_t{-4294967294}},
+                                                 {"head_dim", uint64_t{18446744073709551615u}},
+                                                 {"bos_token_id", int64_t{-4294967296}}}) {
     SCOPED_TRACE(field);
     json cfg = tiny_config_;
     cfg[field] = value;
@@ -945,15 +998,16 @@ TEST_F(CliBadInput, GgufTruncatedStories260K) {
 void expect_q4_0_refused(const std::string& original, const std::string& path, const std::string& ids) {
   const GgufLayout L = parse_gguf_layout(original);
   size_t i = 0;
-  while (i < L.ne.size() && (L.ne[i].empty() || L.ne[i][0] % 32 != 0)) ++i;  // Q4_0 rows are 32-element blocks
+  while (i < L.ne.size() && (L.ne[i].empty() || L.ne[i][0] % 32 != 0))
+    ++i;  // Q4_0 rows are 32-element blocks
   ASSERT_LT(i, L.ne.size()) << "no tensor with a row length that is a multiple of 32";
   std::string bytes = original;
   const uint32_t q4_0 = 2;
   std::memcpy(bytes.data() + L.type_fields[i], &q4_0, 4);
   write_bytes(path, bytes);
   SCOPED_TRACE("patched tensor " + L.names[i]);
-  EXPECT_TRUE(IsOneLineError(generate(path, ids), {path, "'" + L.names[i] + "'", "quantised type Q4_0",
-                                                              "only F32, F16 and BF16"}));
+  EXPECT_TRUE(IsOneLineError(
+      generate(path, ids), {path, "'" + L.names[i] + "'", "quantised type Q4_0", "only F32, F16 and BF16"}));
 }
 
 TEST_F(CliBadInput, GgufQuantisedTensorType) {
@@ -998,9 +1052,17 @@ TEST_F(CliBadInput, DirectoryWithoutConfigJson) {
 // 11: --prompt-ids.
 
 TEST_F(CliBadInput, PromptIdsNotANumber) {
-  for (const auto& [ids, item] : std::vector<std::pair<std::string, std::string>>{
-           {"1,x,3", "x"}, {"abc", "abc"}, {"1,,2", ""}, {",1", ""}, {"-1", "-1"}, {"1.5", "1.5"},
-           {"1 2", "1 2"}, {"0x10", "0x10"}, {"99999999999", "99999999999"}, {"2147483648", "2147483648"}}) {
+  for (const auto& [ids, item] :
+       std::vector<std::pair<std::string, std::string>>{{"1,x,3", "x"},
+                                                        {"abc", "abc"},
+                                                        {"1,,2", ""},
+                                                        {",1", ""},
+                                                        {"-1", "-1"},
+                                                        {"1.5", "1.5"},
+                                                        {"1 2", "1 2"},
+                                                        {"0x10", "0x10"},
+                                                        {"99999999999", "99999999999"},
+                                                        {"2147483648", "2147483648"}}) {
     SCOPED_TRACE("--prompt-ids " + ids);
     EXPECT_TRUE(IsOneLineError(generate(tiny_, ids), {"--prompt-ids", "'" + item + "' is not a token id"}));
   }
@@ -1016,8 +1078,8 @@ TEST_F(CliBadInput, PromptIdOutsideVocabulary) {
   }
   // The same check for a GGUF model.
   const std::string g = tiny_gguf("tiny.gguf");
-  EXPECT_TRUE(IsOneLineError(generate(g, std::to_string(vocab)), {"prompt token id " + std::to_string(vocab),
-                                                                  "outside the vocabulary"}));
+  EXPECT_TRUE(IsOneLineError(generate(g, std::to_string(vocab)),
+                             {"prompt token id " + std::to_string(vocab), "outside the vocabulary"}));
   // And an empty prompt.
   EXPECT_TRUE(IsOneLineError(generate(tiny_, ""), {"--prompt-ids", "is not a token id"}));
 }
@@ -1028,7 +1090,8 @@ TEST_F(CliBadInput, PromptIdOutsideVocabulary) {
 TEST_F(CliBadInput, SftRecipeBaselineRuns) {
   // The recipe the cases below break runs as written.
   const std::string data = dir_ + "/ok.jsonl";
-  write_bytes(data, "{\"prompt\":\"1+1=\",\"completion\":\"2\"}\n{\"prompt\":\"2+2=\",\"completion\":\"4\"}\n");
+  write_bytes(data,
+              "{\"prompt\":\"1+1=\",\"completion\":\"2\"}\n{\"prompt\":\"2+2=\",\"completion\":\"4\"}\n");
   const RunResult r = run_r1({"sft", sft_recipe("ok.toml", data)});
   EXPECT_EQ(r.exit_code, 0) << describe(r);
   EXPECT_EQ(r.signal, 0) << describe(r);
@@ -1037,33 +1100,40 @@ TEST_F(CliBadInput, SftRecipeBaselineRuns) {
 
 TEST_F(CliBadInput, SftMalformedJsonlNamesLine) {
   const std::string data = dir_ + "/bad.jsonl";
-  write_bytes(data, "{\"prompt\":\"a\",\"completion\":\"b\"}\n{\"prompt\":\"c\",\"completion\":\"d\"}\n"
-                    "{\"prompt\": oops, \"completion\": \"e\"}\n{\"prompt\":\"f\",\"completion\":\"g\"}\n");
+  write_bytes(data,
+              "{\"prompt\":\"a\",\"completion\":\"b\"}\n{\"prompt\":\"c\",\"completion\":\"d\"}\n"
+              "{\"prompt\": oops, \"completion\": \"e\"}\n{\"prompt\":\"f\",\"completion\":\"g\"}\n");
   EXPECT_TRUE(IsOneLineError(run_r1({"sft", sft_recipe("r.toml", data)}), {data + ":3:", "malformed JSON"}));
   // A truncated last line (no closing brace) and a row that is not an object.
   write_bytes(data, "{\"prompt\":\"a\",\"completion\":\"b\"}\n\n{\"prompt\":\"c\",\"comp");
   EXPECT_TRUE(IsOneLineError(run_r1({"sft", sft_recipe("r.toml", data)}), {data + ":3:", "malformed JSON"}));
   write_bytes(data, "{\"prompt\":\"a\",\"completion\":\"b\"}\n[\"c\", \"d\"]\n");
-  EXPECT_TRUE(IsOneLineError(run_r1({"sft", sft_recipe("r.toml", data)}), {data + ":2:", "expected a JSON object"}));
+  EXPECT_TRUE(
+      IsOneLineError(run_r1({"sft", sft_recipe("r.toml", data)}), {data + ":2:", "expected a JSON object"}));
   // A number too large for a double.
-  write_bytes(data, "{\"prompt\":\"a\",\"completion\":\"b\"}\n{\"prompt\":\"c\",\"completion\":\"d\",\"w\":1e400}\n");
-  EXPECT_TRUE(IsOneLineError(run_r1({"sft", sft_recipe("r.toml", data)}), {data + ":2:", "malformed JSON", "number overflow"}));
+  write_bytes(
+      data, "{\"prompt\":\"a\",\"completion\":\"b\"}\n{\"prompt\":\"c\",\"completion\":\"d\",\"w\":1e400}\n");
+  EXPECT_TRUE(IsOneLineError(run_r1({"sft", sft_recipe("r.toml", data)}),
+                             {data + ":2:", "malformed JSON", "number overflow"}));
 }
 
 TEST_F(CliBadInput, SftRowMissingPromptField) {
   const std::string data = dir_ + "/missing.jsonl";
   write_bytes(data, "{\"prompt\":\"a\",\"completion\":\"b\"}\n{\"question\":\"c\",\"completion\":\"d\"}\n");
-  EXPECT_TRUE(IsOneLineError(run_r1({"sft", sft_recipe("r.toml", data)}), {data + ":2:", "field 'prompt' is missing"}));
+  EXPECT_TRUE(IsOneLineError(run_r1({"sft", sft_recipe("r.toml", data)}),
+                             {data + ":2:", "field 'prompt' is missing"}));
   // The field name comes from the recipe when set there.
   write_bytes(data, "{\"question\":\"a\",\"completion\":\"b\"}\n{\"prompt\":\"c\",\"completion\":\"d\"}\n");
-  EXPECT_TRUE(IsOneLineError(run_r1({"sft", sft_recipe("r.toml", data), "--set", "data.prompt_field=question"}),
-                             {data + ":2:", "field 'question' is missing"}));
+  EXPECT_TRUE(
+      IsOneLineError(run_r1({"sft", sft_recipe("r.toml", data), "--set", "data.prompt_field=question"}),
+                     {data + ":2:", "field 'question' is missing"}));
 }
 
 TEST_F(CliBadInput, SftFieldOfWrongType) {
   const std::string data = dir_ + "/types.jsonl";
-  write_bytes(data, "{\"prompt\":\"a\",\"completion\":\"b\"}\n{\"prompt\":\"c\",\"completion\":\"d\"}\n"
-                    "{\"prompt\":\"e\",\"completion\":[\"f\"]}\n");
+  write_bytes(data,
+              "{\"prompt\":\"a\",\"completion\":\"b\"}\n{\"prompt\":\"c\",\"completion\":\"d\"}\n"
+              "{\"prompt\":\"e\",\"completion\":[\"f\"]}\n");
   EXPECT_TRUE(IsOneLineError(run_r1({"sft", sft_recipe("r.toml", data)}),
                              {data + ":3:", "field 'completion' must be a string, got array"}));
   write_bytes(data, "{\"prompt\":5,\"completion\":\"b\"}\n");
@@ -1071,12 +1141,12 @@ TEST_F(CliBadInput, SftFieldOfWrongType) {
                              {data + ":1:", "field 'prompt' must be a string, got number"}));
   // pretrain reads the text field the same way.
   write_bytes(data, "{\"text\":\"hello\"}\n{\"text\":null}\n");
-  EXPECT_TRUE(IsOneLineError(run_r1({"pretrain", "--set", "data.path=" + data, "--set", "output.dir=" + dir_ + "/pre",
-                                     "--set", "train.steps=1", "--set", "model.num_layers=1", "--set",
-                                     "model.hidden_size=32", "--set", "model.intermediate_size=64", "--set",
-                                     "model.num_heads=2", "--set", "model.num_kv_heads=1", "--set",
-                                     "model.head_dim=16"}),
-                             {data + ":2:", "field 'text' must be a string, got null"}));
+  EXPECT_TRUE(IsOneLineError(
+      run_r1({"pretrain", "--set", "data.path=" + data, "--set", "output.dir=" + dir_ + "/pre", "--set",
+              "train.steps=1", "--set", "model.num_layers=1", "--set", "model.hidden_size=32", "--set",
+              "model.intermediate_size=64", "--set", "model.num_heads=2", "--set", "model.num_kv_heads=1",
+              "--set", "model.head_dim=16"}),
+      {data + ":2:", "field 'text' must be a string, got null"}));
 }
 
 TEST_F(CliBadInput, RecipeUnknownKeySuggestsTheRightOne) {
@@ -1086,7 +1156,8 @@ TEST_F(CliBadInput, RecipeUnknownKeySuggestsTheRightOne) {
   const std::string recipe = dir_ + "/typo.toml";
   write_bytes(recipe, "[model]\npath = " + toml_str(tiny_) + "\n[data]\npath = " + toml_str(data) +
                           "\n[trian]\nlr = 1e-3\n[output]\ndir = " + toml_str(dir_ + "/run") + "\n");
-  EXPECT_TRUE(IsOneLineError(run_r1({"sft", recipe}), {recipe, "unknown key 'trian.lr'", "did you mean 'train.lr'?"}));
+  EXPECT_TRUE(IsOneLineError(run_r1({"sft", recipe}),
+                             {recipe, "unknown key 'trian.lr'", "did you mean 'train.lr'?"}));
   // In an override.
   const std::string ok = sft_recipe("ok.toml", data);
   EXPECT_TRUE(IsOneLineError(run_r1({"sft", ok, "--set", "trian.lr=1e-3"}),
@@ -1104,15 +1175,18 @@ TEST_F(CliBadInput, RecipeTomlSyntaxError) {
   write_bytes(recipe, "[train]\nlr = 1e-3\nlr = 2e-3\n");  // a key defined twice
   EXPECT_TRUE(IsOneLineError(run_r1({"pretrain", recipe}), {recipe + ":3:"}));
   // A recipe that does not exist.
-  EXPECT_TRUE(IsOneLineError(run_r1({"sft", dir_ + "/nope.toml"}), {dir_ + "/nope.toml", "cannot open recipe"}));
+  EXPECT_TRUE(
+      IsOneLineError(run_r1({"sft", dir_ + "/nope.toml"}), {dir_ + "/nope.toml", "cannot open recipe"}));
 }
 
 TEST_F(CliBadInput, SetWithoutEquals) {
-  EXPECT_TRUE(IsOneLineError(run_r1({"pretrain", "--set", "train.lr"}), {"override 'train.lr'", "missing '='"}));
+  EXPECT_TRUE(
+      IsOneLineError(run_r1({"pretrain", "--set", "train.lr"}), {"override 'train.lr'", "missing '='"}));
   const std::string data = dir_ + "/ok.jsonl";
   write_bytes(data, "{\"prompt\":\"a\",\"completion\":\"b\"}\n");
-  EXPECT_TRUE(IsOneLineError(run_r1({"sft", sft_recipe("r.toml", data), "--set", "train.steps", "--set", "x=1"}),
-                             {"override 'train.steps'", "missing '='"}));
+  EXPECT_TRUE(
+      IsOneLineError(run_r1({"sft", sft_recipe("r.toml", data), "--set", "train.steps", "--set", "x=1"}),
+                     {"override 'train.steps'", "missing '='"}));
   EXPECT_TRUE(IsOneLineError(run_r1({"pretrain", "--set", "=3"}), {"override '=3'", "empty key"}));
 }
 
@@ -1126,7 +1200,8 @@ TEST_F(CliBadInput, ResumeDirectoryWithoutRun) {
   EXPECT_TRUE(IsOneLineError(run_r1({"sft", recipe, "--resume", empty}), {empty, "nothing to resume"}));
   // Without one, the recipe is read from the run directory, which has none.
   EXPECT_TRUE(IsOneLineError(run_r1({"pretrain", "--resume", empty}), {empty, "nothing to resume"}));
-  EXPECT_TRUE(IsOneLineError(run_r1({"pretrain", "--resume", dir_ + "/absent"}), {dir_ + "/absent", "nothing to resume"}));
+  EXPECT_TRUE(IsOneLineError(run_r1({"pretrain", "--resume", dir_ + "/absent"}),
+                             {dir_ + "/absent", "nothing to resume"}));
   // A run directory with its recipe but no state (a run stopped before its first save).
   write_bytes(empty + "/recipe.toml", read_bytes(recipe));
   EXPECT_TRUE(IsOneLineError(run_r1({"sft", "--resume", empty}), {empty, "nothing to resume"}));
@@ -1140,7 +1215,8 @@ TEST_F(CliBadInput, RunDirectoryAlreadyHoldsRun) {
   // pretrain's built-in recipe overwrites by default; output.overwrite=false refuses.
   std::vector<std::string> again = tiny_pretrain_args(run);
   again.insert(again.end(), {"--set", "output.overwrite=false"});
-  EXPECT_TRUE(IsOneLineError(run_r1(again), {run, "already holds a run", "--resume", "output.overwrite=true"}));
+  EXPECT_TRUE(
+      IsOneLineError(run_r1(again), {run, "already holds a run", "--resume", "output.overwrite=true"}));
   // An sft recipe without output.overwrite refuses too.
   const std::string data = dir_ + "/ok.jsonl";
   write_bytes(data, "{\"prompt\":\"a\",\"completion\":\"b\"}\n");
@@ -1156,8 +1232,8 @@ TEST_F(CliBadInput, RunDirectoryAlreadyHoldsRun) {
 // config.json values out of range: rms_norm_eps 1e300 would become inf through the float
 // conversion, and eos_token_id 2^32 + 2 would wrap to 2.
 TEST_F(CliBadInput, ConfigNarrowedValues) {
-  for (const auto& [field, value] :
-       std::vector<std::pair<std::string, json>>{{"rms_norm_eps", 1e300}, {"eos_token_id", uint64_t{4294967298}}}) {
+  for (const auto& [field, value] : std::vector<std::pair<std::string, json>>{
+           {"rms_norm_eps", 1e300}, {"eos_token_id", uint64_t{4294967298}}}) {
     SCOPED_TRACE(field);
     json cfg = tiny_config_;
     cfg[field] = value;
@@ -1185,9 +1261,11 @@ TEST_F(CliBadInput, GgufIntegerOutOfRange) {
 
 // Option errors found by CLI11 follow the one-line contract and exit with status 1.
 TEST_F(CliBadInput, UsageErrorsAreOneLine) {
-  EXPECT_TRUE(IsOneLineError(run_r1({"generate", "--model", tiny_, "--prompt-ids", "1", "--max-new-tokens", "abc"}),
-                             {"--max-new-tokens"}));
-  EXPECT_TRUE(IsOneLineError(run_r1({"generate", "--model", tiny_, "--prompt-ids", "1", "--bogus"}), {"--bogus"}));
+  EXPECT_TRUE(
+      IsOneLineError(run_r1({"generate", "--model", tiny_, "--prompt-ids", "1", "--max-new-tokens", "abc"}),
+                     {"--max-new-tokens"}));
+  EXPECT_TRUE(
+      IsOneLineError(run_r1({"generate", "--model", tiny_, "--prompt-ids", "1", "--bogus"}), {"--bogus"}));
   EXPECT_TRUE(IsOneLineError(run_r1({"generate", "--prompt-ids", "1"}), {"--model"}));
   EXPECT_TRUE(IsOneLineError(run_r1({}), {"subcommand"}));
 }

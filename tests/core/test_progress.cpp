@@ -73,8 +73,9 @@ TEST(Progress, FormatCount) {
 }
 
 TEST(Progress, FormatLine) {
-  EXPECT_EQ(r1::format_progress_line("pretrain", 120, 1000, {{"loss", "2.3412"}, {"tok/s", "12.3k"}}, 62, 461),
-            "pretrain  step 120/1000  loss 2.3412  tok/s 12.3k  elapsed 1m02s  eta 7m41s");
+  EXPECT_EQ(
+      r1::format_progress_line("pretrain", 120, 1000, {{"loss", "2.3412"}, {"tok/s", "12.3k"}}, 62, 461),
+      "pretrain  step 120/1000  loss 2.3412  tok/s 12.3k  elapsed 1m02s  eta 7m41s");
   EXPECT_EQ(r1::format_progress_line("sft", 0, 10, {}, 0, -1), "sft  step 0/10  elapsed 0.0s  eta --");
 }
 

@@ -191,8 +191,9 @@ TEST(Recipe, SetErrors) {
 }
 
 TEST(Recipe, CheckKnownSuggestsClosestKey) {
-  const std::vector<std::string> known = {"name", "model.dim", "model.layers", "model.tied", "train.lr",
-                                          "train.steps", "train.warmup", "train.betas", "train.schedule"};
+  const std::vector<std::string> known = {"name",         "model.dim",   "model.layers",
+                                          "model.tied",   "train.lr",    "train.steps",
+                                          "train.warmup", "train.betas", "train.schedule"};
   auto r = r1::Recipe::parse(kRecipe, "recipe.toml");
   EXPECT_NO_THROW(r.check_known(known));
 

@@ -128,7 +128,8 @@ TEST(Jsonl, StringFieldFromReader) {
 
 TEST(Jsonl, StreamsManyRows) {
   std::string content;
-  for (int i = 0; i < 20000; ++i) content += "{\"i\":" + std::to_string(i) + "}" + (i % 3 == 0 ? "\r\n" : "\n");
+  for (int i = 0; i < 20000; ++i)
+    content += "{\"i\":" + std::to_string(i) + "}" + (i % 3 == 0 ? "\r\n" : "\n");
   const auto path = write_file(scratch_dir() + "/many.jsonl", content);
   const auto rows = rows_and_lines(path);
   ASSERT_EQ(rows.size(), 20000u);

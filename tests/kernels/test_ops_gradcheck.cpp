@@ -14,7 +14,10 @@ TEST(OpsGrad, Linear) {
   const int64_t T = 5, in = 7, out = 3;
   auto x = random_vector(T * in, 1), w = random_vector(out * in, 2), R = random_vector(T * out, 3);
   std::vector<float> y(T * out);
-  auto f = [&] { ops::linear_forward(y.data(), x.data(), w.data(), T, in, out); return dot(y, R); };
+  auto f = [&] {
+    ops::linear_forward(y.data(), x.data(), w.data(), T, in, out);
+    return dot(y, R);
+  };
   std::vector<float> dx(T * in), dw(out * in, 0.f);
   ops::linear_backward(dx.data(), dw.data(), R.data(), x.data(), w.data(), T, in, out);
   expect_grad_close(f, x, dx, "dx");
@@ -25,14 +28,21 @@ TEST(OpsGrad, BiasAndEmbedding) {
   const int64_t T = 6, n = 5, V = 4;
   auto b = random_vector(n, 1), y0 = random_vector(T * n, 2), R = random_vector(T * n, 3);
   std::vector<float> y(T * n);
-  auto fb = [&] { y = y0; ops::bias_forward(y.data(), b.data(), T, n, n); return dot(y, R); };
+  auto fb = [&] {
+    y = y0;
+    ops::bias_forward(y.data(), b.data(), T, n, n);
+    return dot(y, R);
+  };
   std::vector<float> db(n, 0.f);
   ops::bias_backward(db.data(), R.data(), T, n, n);
   expect_grad_close(fb, b, db, "db");
 
   auto table = random_vector(V * n, 4);
   std::vector<int32_t> tok = {2, 0, 2, 3, 2, 1};  // repeats accumulate
-  auto fe = [&] { ops::embedding_forward(y.data(), table.data(), tok.data(), T, n); return dot(y, R); };
+  auto fe = [&] {
+    ops::embedding_forward(y.data(), table.data(), tok.data(), T, n);
+    return dot(y, R);
+  };
   std::vector<float> dt(V * n, 0.f);
   ops::embedding_backward(dt.data(), R.data(), tok.data(), T, n);
   expect_grad_close(fe, table, dt, "dtable");
@@ -50,7 +60,8 @@ TEST(OpsGrad, RmsNormStrided) {
   };
   f();
   std::vector<float> dx(Rows * ldx, 0.f), dw(n, 0.f);
-  ops::rmsnorm_backward(dx.data(), dw.data(), R.data(), x.data(), w.data(), rstd.data(), Rows, n, ldx, ldy, 0.f);
+  ops::rmsnorm_backward(dx.data(), dw.data(), R.data(), x.data(), w.data(), rstd.data(), Rows, n, ldx, ldy,
+                        0.f);
   expect_grad_close(f, x, dx, "dx");
   expect_grad_close(f, w, dw, "dw");
 }
@@ -92,14 +103,14 @@ TEST(OpsGrad, AttentionPackedGqa) {
     for (int64_t j = Hq * hd; j < ldo; j++) R[t * ldo + j] = 0.f;
   std::vector<float> out(T * ldo, 0.f), lse(T * Hq);
   auto f = [&] {
-    ops::attention_forward(out.data(), lse.data(), q.data(), k.data(), v.data(), cu.data(), nseq, Hq, Hkv, hd, ldq,
-                           ldk, ldv, ldo);
+    ops::attention_forward(out.data(), lse.data(), q.data(), k.data(), v.data(), cu.data(), nseq, Hq, Hkv, hd,
+                           ldq, ldk, ldv, ldo);
     return dot(out, R);
   };
   f();
   std::vector<float> dq(T * ldq, 0.f), dk(T * ldk, 0.f), dv(T * ldv, 0.f);
-  ops::attention_backward(dq.data(), dk.data(), dv.data(), R.data(), out.data(), lse.data(), q.data(), k.data(),
-                          v.data(), cu.data(), nseq, Hq, Hkv, hd, ldq, ldk, ldv, ldo);
+  ops::attention_backward(dq.data(), dk.data(), dv.data(), R.data(), out.data(), lse.data(), q.data(),
+                          k.data(), v.data(), cu.data(), nseq, Hq, Hkv, hd, ldq, ldk, ldv, ldo);
   // Padding columns of the strided buffers are not part of the op: zero their analytic value and
   // the finite difference is zero there too.
   auto zero_pad = [](std::vector<float>& g, int64_t ld, int64_t width) {
@@ -118,10 +129,11 @@ TEST(OpsGrad, AttentionIsCausalWithinSequences) {
   const int64_t T = 12, H = 2, hd = 4, ld = H * hd;
   auto q = random_vector(T * ld, 1), k = random_vector(T * ld, 2), v = random_vector(T * ld, 3);
   std::vector<float> out(T * ld), out2(T * ld), lse(T * H);
-  ops::attention_forward(out.data(), lse.data(), q.data(), k.data(), v.data(), cu.data(), 2, H, H, hd, ld, ld, ld, ld);
+  ops::attention_forward(out.data(), lse.data(), q.data(), k.data(), v.data(), cu.data(), 2, H, H, hd, ld, ld,
+                         ld, ld);
   for (int64_t j = 0; j < ld; j++) k[3 * ld + j] += 1.f, v[3 * ld + j] -= 1.f, v[8 * ld + j] += 2.f;
-  ops::attention_forward(out2.data(), lse.data(), q.data(), k.data(), v.data(), cu.data(), 2, H, H, hd, ld, ld, ld,
-                         ld);
+  ops::attention_forward(out2.data(), lse.data(), q.data(), k.data(), v.data(), cu.data(), 2, H, H, hd, ld,
+                         ld, ld, ld);
   for (int64_t t : {0, 1, 2, 5, 6, 7})
     for (int64_t j = 0; j < ld; j++) EXPECT_EQ(out[t * ld + j], out2[t * ld + j]) << "t=" << t;
   for (int64_t j = 0; j < ld; j++) EXPECT_NE(out[3 * ld + j], out2[3 * ld + j]);
@@ -131,7 +143,10 @@ TEST(OpsGrad, SwiGlu) {
   const int64_t T = 4, F = 6;
   auto gu = random_vector(T * 2 * F, 1, 2.f), R = random_vector(T * F, 2);
   std::vector<float> act(T * F);
-  auto f = [&] { ops::swiglu_forward(act.data(), gu.data(), T, F); return dot(act, R); };
+  auto f = [&] {
+    ops::swiglu_forward(act.data(), gu.data(), T, F);
+    return dot(act, R);
+  };
   std::vector<float> dgu(T * 2 * F);
   ops::swiglu_backward(dgu.data(), R.data(), gu.data(), T, F);
   expect_grad_close(f, gu, dgu, "dgu");

@@ -40,7 +40,8 @@ TEST(Checkpoint, SaveThenLoadIsBitExactForEveryArchitecture) {
     r1::Model back = r1::load_model(dir);
     EXPECT_EQ(back.config().to_hf_json(), m.config().to_hf_json());
     ASSERT_EQ(back.num_params(), m.num_params());
-    EXPECT_EQ(std::memcmp(back.params(), m.params(), m.num_params() * sizeof(float)), 0) << m.config().arch_name();
+    EXPECT_EQ(std::memcmp(back.params(), m.params(), m.num_params() * sizeof(float)), 0)
+        << m.config().arch_name();
     // Saving the loaded model again gives the same bytes.
     const std::string dir2 = dir + "_again";
     r1::save_model(back, dir2);
@@ -67,9 +68,11 @@ TEST(Checkpoint, HalfPrecisionAndShardedCheckpointsLoad) {
       h[j] = first ? r1::f32_to_bf16(v) : r1::f32_to_f16(v);
     }
     store.push_back(std::move(h));
-    (first ? s1 : s2).push_back({specs[i].name, specs[i].shape, first ? r1::DType::BF16 : r1::DType::F16,
-                                 store.back().data()});
-    index["weight_map"][specs[i].name] = first ? "model-00001-of-00002.safetensors" : "model-00002-of-00002.safetensors";
+    (first ? s1 : s2)
+        .push_back(
+            {specs[i].name, specs[i].shape, first ? r1::DType::BF16 : r1::DType::F16, store.back().data()});
+    index["weight_map"][specs[i].name] =
+        first ? "model-00001-of-00002.safetensors" : "model-00002-of-00002.safetensors";
   }
   r1::save_safetensors(dir + "/model-00001-of-00002.safetensors", s1);
   r1::save_safetensors(dir + "/model-00002-of-00002.safetensors", s2);

@@ -2,10 +2,10 @@
 // ids exactly, loaded from the GGUF file (interleaved RoPE rows converted on load) and from the
 // Hugging Face directory.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "model/checkpoint.h"
 #include "model/generate.h"
@@ -38,8 +38,12 @@ void expect_golden(const std::string& path) {
 
 }  // namespace
 
-TEST(Stories260K, GreedyFromGguf) { expect_golden(kDir + "/stories260K.gguf"); }
-TEST(Stories260K, GreedyFromHfDirectory) { expect_golden(kDir + "/hf"); }
+TEST(Stories260K, GreedyFromGguf) {
+  expect_golden(kDir + "/stories260K.gguf");
+}
+TEST(Stories260K, GreedyFromHfDirectory) {
+  expect_golden(kDir + "/hf");
+}
 
 TEST(Stories260K, GgufAndHfWeightsAgreeExactly) {
   if (!std::filesystem::exists(kDir)) GTEST_SKIP() << "shared fixtures not found at " << kDir;

@@ -1,14 +1,13 @@
 // The engine against the PyTorch oracle (tests/reference/r1ref.py, float64): logits, log-probs,
 // entropies, the weighted cross-entropy loss and every parameter gradient on packed batches, for
 // tiny random Llama, Qwen2 and Qwen3 models; then ten AdamW steps with clipping and a schedule.
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
-
 #include <fmt/format.h>
+#include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <nlohmann/json.hpp>
 
 #include "core/rng.h"
 #include "io/file.h"
@@ -84,7 +83,8 @@ r1::Model random_model(r1::Arch arch, uint64_t seed) {
     const bool norm = s.name.find("norm") != std::string::npos, bias = s.name.ends_with(".bias");
     if (!norm && !bias) continue;
     for (size_t i = 0; i < s.numel; i++)
-      m.params()[s.offset + i] = (norm ? 1.f : 0.f) + 0.1f * static_cast<float>(r1::normal(seed, 99 + s.offset, i));
+      m.params()[s.offset + i] =
+          (norm ? 1.f : 0.f) + 0.1f * static_cast<float>(r1::normal(seed, 99 + s.offset, i));
   }
   return m;
 }
@@ -134,19 +134,23 @@ r1::TokenLossFn weighted_ce(const std::vector<float>& w) {
   };
 }
 
-const char* arch_label(r1::Arch a) { return a == r1::Arch::Llama ? "llama" : a == r1::Arch::Qwen2 ? "qwen2" : "qwen3"; }
+const char* arch_label(r1::Arch a) {
+  return a == r1::Arch::Llama ? "llama" : a == r1::Arch::Qwen2 ? "qwen2" : "qwen3";
+}
 
 class TorchReference : public ::testing::TestWithParam<r1::Arch> {};
 
 TEST_P(TorchReference, LogitsLossAndEveryGradient) {
-  if (!have_torch()) GTEST_SKIP() << "/usr/bin/python3 with torch not available (scripts/install-deps.sh installs it)";
+  if (!have_torch())
+    GTEST_SKIP() << "/usr/bin/python3 with torch not available (scripts/install-deps.sh installs it)";
   const r1::Arch arch = GetParam();
   const std::string dir = r1::testing::scratch_dir();
   r1::Model model = random_model(arch, 11);
   r1::save_model(model, dir + "/model");
   RefBatch rb = make_batch(model.config().vocab_size, 5);
   write_batch(rb, dir + "/batch.json");
-  ASSERT_EQ(run_ref("grads --model " + dir + "/model --batch " + dir + "/batch.json --out " + dir + "/ref.safetensors"),
+  ASSERT_EQ(run_ref("grads --model " + dir + "/model --batch " + dir + "/batch.json --out " + dir +
+                    "/ref.safetensors"),
             "");
   r1::SafetensorsFile ref(dir + "/ref.safetensors");
 
@@ -178,7 +182,8 @@ TEST_P(TorchReference, LogitsLossAndEveryGradient) {
 }
 
 TEST_P(TorchReference, TenAdamWStepsGiveTheSameLosses) {
-  if (!have_torch()) GTEST_SKIP() << "/usr/bin/python3 with torch not available (scripts/install-deps.sh installs it)";
+  if (!have_torch())
+    GTEST_SKIP() << "/usr/bin/python3 with torch not available (scripts/install-deps.sh installs it)";
   const r1::Arch arch = GetParam();
   const std::string dir = r1::testing::scratch_dir();
   r1::Model model = random_model(arch, 12);
@@ -192,10 +197,11 @@ TEST_P(TorchReference, TenAdamWStepsGiveTheSameLosses) {
   const double clip = 1.0;
   std::string lrs;
   for (int s = 0; s < steps; s++) lrs += fmt::format("{}{:.17g}", s ? "," : "", r1::lr_at(sched, s));
-  ASSERT_EQ(run_ref(fmt::format("adamw --model {0}/model --batch {0}/batch.json --out {0}/ref.json --steps {1} "
-                                "--lrs {2} --beta1 0.9 --beta2 0.95 --eps 1e-8 --weight-decay 0.1 --clip {3}",
-                                dir, steps, lrs, clip)),
-            "");
+  ASSERT_EQ(
+      run_ref(fmt::format("adamw --model {0}/model --batch {0}/batch.json --out {0}/ref.json --steps {1} "
+                          "--lrs {2} --beta1 0.9 --beta2 0.95 --eps 1e-8 --weight-decay 0.1 --clip {3}",
+                          dir, steps, lrs, clip)),
+      "");
   json ref = json::parse(r1::read_file(dir + "/ref.json"));
 
   r1::AdamW opt(acfg, model.num_params());
@@ -214,7 +220,8 @@ TEST_P(TorchReference, TenAdamWStepsGiveTheSameLosses) {
     EXPECT_LT(rel_err(model.params() + s.offset, read_f64(fin, s.name)), 1e-4) << s.name;
 }
 
-INSTANTIATE_TEST_SUITE_P(Archs, TorchReference, ::testing::Values(r1::Arch::Llama, r1::Arch::Qwen2, r1::Arch::Qwen3),
+INSTANTIATE_TEST_SUITE_P(Archs, TorchReference,
+                         ::testing::Values(r1::Arch::Llama, r1::Arch::Qwen2, r1::Arch::Qwen3),
                          [](const auto& p) { return std::string(arch_label(p.param)); });
 
 }  // namespace

@@ -46,7 +46,7 @@ TEST(ByteTok, RoundTripsEveryByte) {
 TEST(ByteTok, RoundTripsInvalidUtf8AndRandomBytes) {
   const r1::ByteTokenizer tok;
   for (const std::string& s : {std::string("\xFF\xFE"), std::string("\xC3("), std::string("a\0b", 3),
-                              std::string("\xED\xA0\x80"), std::string("\xF0\x9F\x99")})
+                               std::string("\xED\xA0\x80"), std::string("\xF0\x9F\x99")})
     EXPECT_EQ(tok.decode(tok.encode(s)), s);
   std::mt19937 rng(1234);
   for (int trial = 0; trial < 50; ++trial) {
@@ -65,9 +65,12 @@ TEST(ByteTok, SpecialsDecodeToText) {
 
 TEST(ByteTok, OutOfRangeIdsFail) {
   const r1::ByteTokenizer tok;
-  EXPECT_EQ(error_of([&] { tok.decode({'a', 259}); }),
+  EXPECT_EQ(error_of([&] {
+              tok.decode({'a', 259});
+            }),
             "byte tokenizer: token id 259 at position 1 is out of range [0, 259)");
-  EXPECT_EQ(error_of([&] { tok.decode({-1}); }), "byte tokenizer: token id -1 at position 0 is out of range [0, 259)");
+  EXPECT_EQ(error_of([&] { tok.decode({-1}); }),
+            "byte tokenizer: token id -1 at position 0 is out of range [0, 259)");
 }
 
 TEST(ByteTok, ByteLevelCharsFollowGpt2) {
@@ -121,7 +124,8 @@ TEST(ByteTok, HfTokenizerJson) {
   // lookup per character, as there are no merges) gives exactly encode()'s ids, and its
   // decoder maps them back to the bytes.
   std::map<std::string, uint8_t> to_byte;
-  for (int b = 0; b < 256; ++b) to_byte[r1::byte_level_char(static_cast<uint8_t>(b))] = static_cast<uint8_t>(b);
+  for (int b = 0; b < 256; ++b)
+    to_byte[r1::byte_level_char(static_cast<uint8_t>(b))] = static_cast<uint8_t>(b);
   const std::string text = "Hello, world!\n\t\xC3\xA9\xFF end";
   std::vector<int32_t> ids;
   std::string back;

@@ -53,7 +53,8 @@ TEST(LmData, PretrainSplitsLongDocumentsWithOneTokenOverlap) {
 
 TEST(LmData, StreamPacksUnderTheBudgetAndResumesFromAPosition) {
   std::vector<LmExample> ex;
-  for (int i = 0; i < 10; i++) ex.push_back({std::vector<int32_t>(3 + i % 4, i), std::vector<int32_t>(3 + i % 4, -1)});
+  for (int i = 0; i < 10; i++)
+    ex.push_back({std::vector<int32_t>(3 + i % 4, i), std::vector<int32_t>(3 + i % 4, -1)});
   LmDataStream s(ex, 12, 7);
   Batch b;
   std::vector<std::vector<int32_t>> seen;

@@ -46,7 +46,8 @@ TEST(GradAccumulation, TwoMicroBatchesEqualOnePackedBatch) {
   double l1 = m.forward_backward(both, weighted_cross_entropy(both, w));
   std::vector<float> g1(m.grads(), m.grads() + m.num_params());
   m.zero_grads();
-  double l2 = m.forward_backward(ba, weighted_cross_entropy(ba, w)) + m.forward_backward(bb, weighted_cross_entropy(bb, w));
+  double l2 = m.forward_backward(ba, weighted_cross_entropy(ba, w)) +
+              m.forward_backward(bb, weighted_cross_entropy(bb, w));
   EXPECT_NEAR(l1, l2, 1e-6);
   double num = 0, den = 0;
   for (size_t i = 0; i < g1.size(); i++) {

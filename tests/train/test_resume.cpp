@@ -1,13 +1,13 @@
 // A pretraining run killed with SIGKILL mid-run and resumed ends bit-identical to an
 // uninterrupted run with the same seed: parameters, AdamW moments, and the logged losses.
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "io/file.h"
@@ -18,19 +18,32 @@ namespace {
 
 std::vector<std::string> recipe_args(const std::string& dir) {
   return {"pretrain",
-          "--set", "output.dir=" + dir,
-          "--set", "train.steps=40",
-          "--set", "output.save_every=4",
-          "--set", "train.batch_tokens=1024",
-          "--set", "train.lr=1e-2",
-          "--set", "data.builtin_docs=500",
-          "--set", "data.seq_len=64",
-          "--set", "model.hidden_size=64",
-          "--set", "model.intermediate_size=160",
-          "--set", "model.num_layers=2",
-          "--set", "model.num_heads=4",
-          "--set", "model.num_kv_heads=2",
-          "--set", "model.head_dim=16"};
+          "--set",
+          "output.dir=" + dir,
+          "--set",
+          "train.steps=40",
+          "--set",
+          "output.save_every=4",
+          "--set",
+          "train.batch_tokens=1024",
+          "--set",
+          "train.lr=1e-2",
+          "--set",
+          "data.builtin_docs=500",
+          "--set",
+          "data.seq_len=64",
+          "--set",
+          "model.hidden_size=64",
+          "--set",
+          "model.intermediate_size=160",
+          "--set",
+          "model.num_layers=2",
+          "--set",
+          "model.num_heads=4",
+          "--set",
+          "model.num_kv_heads=2",
+          "--set",
+          "model.head_dim=16"};
 }
 
 pid_t spawn(const std::vector<std::string>& args) {
@@ -65,7 +78,8 @@ std::vector<double> losses(const std::string& metrics) {
 
 size_t count_lines(const std::string& path) {
   std::ifstream f(path);
-  return static_cast<size_t>(std::count(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>(), '\n'));
+  return static_cast<size_t>(
+      std::count(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>(), '\n'));
 }
 
 }  // namespace

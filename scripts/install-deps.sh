@@ -2,7 +2,7 @@
 # Installs the Debian packages r1.cpp needs to build, test and benchmark. Idempotent.
 set -euo pipefail
 PKGS=(
-  build-essential cmake ninja-build pkg-config git
+  build-essential cmake ninja-build pkg-config git clang-format
   libopenblas-openmp-dev          # BLAS for matrix products (OpenMP threading, shares our pool)
   nlohmann-json3-dev              # JSON
   libtomlplusplus-dev             # TOML recipes

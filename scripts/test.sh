@@ -12,6 +12,9 @@ run_suite() {  # build-dir, extra cmake args...
   (cd "$dir" && ctest --output-on-failure -j1 --timeout 900)
 }
 
+echo "== format check (clang-format) =="
+git ls-files '*.cpp' '*.h' | xargs clang-format --dry-run --Werror
+
 echo "== optimised build =="
 run_suite build
 if [ "${1:-}" != "--no-sanitize" ]; then

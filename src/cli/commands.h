@@ -1,0 +1,20 @@
+// The r1 subcommands. Each command file adds its options to the app and returns the function
+// that runs it; main() runs the one the user chose. Errors are thrown as r1::Error.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace r1::cli {
+
+struct Command {
+  CLI::App* app;             // the parsed subcommand
+  std::function<int()> run;  // returns the exit status
+};
+
+void add_train_commands(CLI::App& app, std::vector<Command>& out);  // pretrain, sft
+void add_generate_command(CLI::App& app, std::vector<Command>& out);
+
+}  // namespace r1::cli

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/strings.h"
 
 namespace r1 {
 
@@ -94,21 +95,6 @@ constexpr std::array<GGMLType, 40> kGGMLTypes{{
     {"IQ4_NL_8_8", 0, 0, true},  // 38 (removed)
     {"MXFP4", 32, 17, true},     // 39
 }};
-
-// Names from the file may hold any bytes; keep messages on one short line.
-std::string printable(std::string_view s) {
-  std::string out;
-  const size_t limit = 200;
-  for (size_t i = 0; i < s.size() && i < limit; ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x20 || c == 0x7f)
-      out += fmt::format("\\x{:02x}", c);
-    else
-      out += static_cast<char>(c);
-  }
-  if (s.size() > limit) out += "...";
-  return out;
-}
 
 // Bounds-checked little-endian reader over the mapped file. `where` describes the current
 // position for messages, e.g. "metadata at key 12 ('tokenizer.ggml.tokens')".

@@ -1,8 +1,7 @@
 #include "io/json.h"
 
-#include <fmt/format.h>
-
 #include "core/error.h"
+#include "core/strings.h"
 #include "io/file.h"
 
 namespace r1 {
@@ -13,15 +12,7 @@ std::string json_error_message(const nlohmann::json::exception& e) {
     const size_t close = msg.find("] ");
     if (close != std::string::npos) msg.erase(0, close + 2);
   }
-  std::string out;
-  for (char ch : msg) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c < 0x20 || c >= 0x7f)
-      out += fmt::format("\\x{:02X}", c);
-    else
-      out += ch;
-  }
-  return out;
+  return printable(msg, msg.size(), /*ascii_only=*/true);
 }
 
 nlohmann::json read_json_file(const std::string& path) {

@@ -12,6 +12,7 @@
 #include <system_error>
 
 #include "core/error.h"
+#include "core/strings.h"
 
 namespace r1 {
 
@@ -25,21 +26,6 @@ using nlohmann::json;
 constexpr uint64_t kMaxHeaderBytes = 100'000'000;
 // Real headers nest 3 levels; the limit bounds parser and destructor work on hostile input.
 constexpr int kMaxJsonDepth = 32;
-
-// Names come from the file and may hold any character; keep messages on one short line.
-std::string printable(std::string_view s) {
-  std::string out;
-  const size_t limit = 200;
-  for (size_t i = 0; i < s.size() && i < limit; ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x20 || c == 0x7f)
-      out += fmt::format("\\x{:02x}", c);
-    else
-      out += static_cast<char>(c);
-  }
-  if (s.size() > limit) out += "...";
-  return out;
-}
 
 std::string shape_str(const std::vector<int64_t>& shape) {
   return fmt::format("[{}]", fmt::join(shape, ", "));

@@ -1,0 +1,20 @@
+#include "core/strings.h"
+
+#include <fmt/format.h>
+
+namespace r1 {
+
+std::string printable(std::string_view s, size_t limit, bool ascii_only) {
+  std::string out;
+  for (size_t i = 0; i < s.size() && i < limit; ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == 0x7f || (ascii_only && c > 0x7f))
+      out += fmt::format("\\x{:02x}", c);
+    else
+      out += static_cast<char>(c);
+  }
+  if (s.size() > limit) out += "...";
+  return out;
+}
+
+}  // namespace r1

@@ -230,8 +230,7 @@ int run_lm_training(const std::string& mode, Recipe r, bool resume) {
                model.config().arch_name().c_str(), model.num_params() / 1e6, n_examples,
                resume ? fmt::format("resuming at step {}", st.step).c_str()
                       : (created ? "from scratch" : "fine-tuning"));
-  g_signal.store(0);
-  auto old_int = std::signal(SIGINT, on_signal), old_term = std::signal(SIGTERM, on_signal);
+  StopSignals signals;
   Progress progress(mode, steps, st.step);
   const auto t_start = std::chrono::steady_clock::now();
   int64_t tokens_seen = 0;
@@ -272,7 +271,7 @@ int run_lm_training(const std::string& mode, Recipe r, bool resume) {
                               {"lr", fmt::format("{:.2e}", lr)},
                               {"tok/s", format_count(tokens_seen / std::max(elapsed, 1e-9))}});
     if (save_every > 0 && st.step % save_every == 0 && st.step < steps) save(false);
-    if (g_signal.load() != 0) {
+    if (signals.raised()) {
       progress.finish();
       save(true);
       std::fprintf(stderr, "%s: interrupted at step %lld; state saved. Continue with --resume.\n",
@@ -281,8 +280,6 @@ int run_lm_training(const std::string& mode, Recipe r, bool resume) {
       break;
     }
   }
-  std::signal(SIGINT, old_int);
-  std::signal(SIGTERM, old_term);
   if (rc == 0) {
     progress.finish();
     save(true);

@@ -112,6 +112,26 @@ extern "C" void on_signal(int sig) {
   g_signal.store(sig);
 }
 
+// SIGINT/SIGTERM only set a flag while training runs (the loop saves and stops at the end of the
+// step); the previous handlers come back however the run ends, errors included.
+class StopSignals {
+ public:
+  StopSignals() : int_(std::signal(SIGINT, on_signal)), term_(std::signal(SIGTERM, on_signal)) {
+    g_signal.store(0);
+  }
+  ~StopSignals() {
+    std::signal(SIGINT, int_);
+    std::signal(SIGTERM, term_);
+  }
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+  bool raised() const { return g_signal.load() != 0; }
+
+ private:
+  void (*int_)(int);
+  void (*term_)(int);
+};
+
 // Either the model to fine-tune (model.path) or a fresh one from the recipe's keys.
 Model build_model(const Recipe& r, const Tokenizer& tok, bool* created) {
   const std::string path = r.get_string("model.path", "");

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -124,4 +125,21 @@ TEST(Resume, SigkillThenResumeIsBitIdentical) {
   }
   EXPECT_EQ(sa.metadata().at("step"), "40");
   EXPECT_EQ(r1::read_file(a + "/model/model.safetensors"), r1::read_file(b + "/model/model.safetensors"));
+}
+
+TEST(Resume, SigintSavesAndExitsWith130) {
+  const std::string root = r1::testing::scratch_dir();
+  const std::string dir = root + "/run";
+  std::vector<std::string> args = recipe_args(dir);
+  args.insert(args.end(), {"--set", "train.steps=100000"});  // would run for hours
+  pid_t pid = spawn(args);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (count_lines(dir + "/metrics.jsonl") < 3 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_EQ(kill(pid, SIGINT), 0);
+  EXPECT_EQ(wait_exit(pid), 130);
+  // The state holds exactly the steps that were logged, and the model was exported.
+  r1::SafetensorsFile st(dir + "/state.safetensors");
+  EXPECT_EQ(std::stoul(st.metadata().at("step")), count_lines(dir + "/metrics.jsonl"));
+  EXPECT_TRUE(std::filesystem::exists(dir + "/model/model.safetensors"));
 }

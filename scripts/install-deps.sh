@@ -8,8 +8,11 @@ PKGS=(
   libtomlplusplus-dev             # TOML recipes
   libcli11-dev                    # command line
   libfmt-dev                      # formatting
+  libpcre2-dev                    # tokenizer regexes (Unicode classes, JIT)
+  libicu-dev                      # tokenizer Unicode normalisation (NFC)
   libgtest-dev libgmock-dev       # tests
   python3 python3-torch python3-numpy   # the PyTorch reference the tests compare against
+  python3-jinja2                  # the chat-template oracle (tests/tokenizer/render_jinja2.py)
 )
 missing=()
 for p in "${PKGS[@]}"; do

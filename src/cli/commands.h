@@ -16,5 +16,6 @@ struct Command {
 
 void add_train_commands(CLI::App& app, std::vector<Command>& out);  // pretrain, sft
 void add_generate_command(CLI::App& app, std::vector<Command>& out);
+void add_tokenize_command(CLI::App& app, std::vector<Command>& out);  // tokenize
 
 }  // namespace r1::cli

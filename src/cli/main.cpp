@@ -9,11 +9,12 @@
 #include "core/error.h"
 
 int main(int argc, char** argv) {
-  CLI::App app{"r1.cpp: DeepSeek-R1-style reasoning training in C++ (pretrain, SFT, generate)"};
+  CLI::App app{"r1.cpp: DeepSeek-R1-style reasoning training in C++"};
   app.require_subcommand(1);
   std::vector<r1::cli::Command> commands;
   r1::cli::add_train_commands(app, commands);
   r1::cli::add_generate_command(app, commands);
+  r1::cli::add_tokenize_command(app, commands);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

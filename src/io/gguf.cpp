@@ -19,7 +19,6 @@ namespace {
 
 using nlohmann::json;
 
-constexpr uint64_t kDefaultAlignment = 32;
 constexpr uint32_t kMaxDims = 4;                       // GGML_MAX_DIMS
 constexpr int kMaxArrayDepth = 8;                      // real files nest at most 1; bounds recursion
 constexpr size_t kMinKVBytes = 8 + 4 + 1;              // empty key, type, 1-byte value

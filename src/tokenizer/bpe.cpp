@@ -119,7 +119,8 @@ BpeModel::BpeModel(const std::vector<std::string>& vocab,
 
   merges_.init(merges.size());
   for (size_t i = 0; i < merges.size(); ++i) {
-    const auto& [a, b] = merges[i];
+    const std::string& a = merges[i].first;  // not a structured binding: lambdas capture it
+    const std::string& b = merges[i].second;
     const auto missing = [&](const std::string& t) {
       fail("{}[{}] '{} {}': token '{}' is not in the vocabulary", where, i, utf8::printable(a),
            utf8::printable(b), utf8::printable(t));

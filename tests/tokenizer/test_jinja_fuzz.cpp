@@ -25,20 +25,100 @@ namespace {
 using ojson = nlohmann::ordered_json;
 
 // Syntax the mutator inserts (libFuzzer-dictionary style).
-const std::vector<std::string> kTokens = {
-    "{{", "}}", "{%", "%}", "{#", "#}", "{%-", "-%}", "{{-", "-}}", "{%+", "+%}", "{% raw %}",
-    "{% endraw %}", "{% if x %}", "{% elif", "{% else %}", "{% endif %}", "{% for m in messages %}",
-    "{% endfor %}", "{% break %}", "{% continue %}", "{% set ns = namespace(a=1) %}",
-    "{% set x %}", "{% endset %}", "{% macro f(a, b=2) %}", "{% endmacro %}", "{{ f(1) }}",
-    "{% filter upper %}", "{% endfilter %}", "{% with y = 1 %}", "{% endwith %}",
-    "{% generation %}", "{% endgeneration %}", "loop.index0", "loop.last", "loop.cycle(1, 2)",
-    "messages", "message.content", "messages[-1]", " not ", " and ", " or ", " is ", " defined",
-    " none", " string", " mapping", " sequence", "true", "false", "|tojson", "|length", "|join(",
-    "|trim", "|map(attribute='role')", "|selectattr('role', 'equalto', 'user')", "|default(",
-    "|items", "|list", "|replace('a', 'bb')", "|sort", ".split(", ".strip(", ".startswith(",
-    "[::-1]", "[-1]", "[1:]", "range(", "raise_exception(", "~", "**", "//", "==", "!=", "(", ")",
-    "[", "]", "{", "}", ",", ":", "'", "\"", "\\", "1e308", "-9223372036854775808", "99999999999",
-    "\n", " ", "ns.a", "x * 1000", "'ab' * 100000"};
+const std::vector<std::string> kTokens = {"{{",
+                                          "}}",
+                                          "{%",
+                                          "%}",
+                                          "{#",
+                                          "#}",
+                                          "{%-",
+                                          "-%}",
+                                          "{{-",
+                                          "-}}",
+                                          "{%+",
+                                          "+%}",
+                                          "{% raw %}",
+                                          "{% endraw %}",
+                                          "{% if x %}",
+                                          "{% elif",
+                                          "{% else %}",
+                                          "{% endif %}",
+                                          "{% for m in messages %}",
+                                          "{% endfor %}",
+                                          "{% break %}",
+                                          "{% continue %}",
+                                          "{% set ns = namespace(a=1) %}",
+                                          "{% set x %}",
+                                          "{% endset %}",
+                                          "{% macro f(a, b=2) %}",
+                                          "{% endmacro %}",
+                                          "{{ f(1) }}",
+                                          "{% filter upper %}",
+                                          "{% endfilter %}",
+                                          "{% with y = 1 %}",
+                                          "{% endwith %}",
+                                          "{% generation %}",
+                                          "{% endgeneration %}",
+                                          "loop.index0",
+                                          "loop.last",
+                                          "loop.cycle(1, 2)",
+                                          "messages",
+                                          "message.content",
+                                          "messages[-1]",
+                                          " not ",
+                                          " and ",
+                                          " or ",
+                                          " is ",
+                                          " defined",
+                                          " none",
+                                          " string",
+                                          " mapping",
+                                          " sequence",
+                                          "true",
+                                          "false",
+                                          "|tojson",
+                                          "|length",
+                                          "|join(",
+                                          "|trim",
+                                          "|map(attribute='role')",
+                                          "|selectattr('role', 'equalto', 'user')",
+                                          "|default(",
+                                          "|items",
+                                          "|list",
+                                          "|replace('a', 'bb')",
+                                          "|sort",
+                                          ".split(",
+                                          ".strip(",
+                                          ".startswith(",
+                                          "[::-1]",
+                                          "[-1]",
+                                          "[1:]",
+                                          "range(",
+                                          "raise_exception(",
+                                          "~",
+                                          "**",
+                                          "//",
+                                          "==",
+                                          "!=",
+                                          "(",
+                                          ")",
+                                          "[",
+                                          "]",
+                                          "{",
+                                          "}",
+                                          ",",
+                                          ":",
+                                          "'",
+                                          "\"",
+                                          "\\",
+                                          "1e308",
+                                          "-9223372036854775808",
+                                          "99999999999",
+                                          "\n",
+                                          " ",
+                                          "ns.a",
+                                          "x * 1000",
+                                          "'ab' * 100000"};
 
 // A small template of our own when ../shared is absent.
 const char* kFallbackTemplate =
@@ -103,7 +183,8 @@ TEST(JinjaFuzz, MutatedTemplatesRenderOrFailCleanly) {
   const char* env = std::getenv("R1_JINJA_FUZZ_SECONDS");
   const double seconds = env ? std::atof(env) : 2.0;
   const auto seeds = seed_templates();
-  if (seeds.size() == 1) std::printf("JinjaFuzz: %s is absent, fuzzing the fallback template only\n", R1_SHARED_DIR);
+  if (seeds.size() == 1)
+    std::printf("JinjaFuzz: %s is absent, fuzzing the fallback template only\n", R1_SHARED_DIR);
   r1::jinja::Limits limits;
   limits.max_output_bytes = size_t{1} << 20;
   limits.max_steps = 200'000;
@@ -127,7 +208,7 @@ TEST(JinjaFuzz, MutatedTemplatesRenderOrFailCleanly) {
   }
   // The unmutated seeds render through the chat-template front end too.
   for (const auto& s : seeds) EXPECT_NO_THROW(r1::ChatTemplate(s, "seed").render(kVars["messages"]));
-  std::printf("JinjaFuzz: %zu templates in %.0f s, %zu rendered, the rest failed cleanly\n", cases,
-              seconds, rendered);
+  std::printf("JinjaFuzz: %zu templates in %.0f s, %zu rendered, the rest failed cleanly\n", cases, seconds,
+              rendered);
   EXPECT_GT(rendered, 0u);
 }

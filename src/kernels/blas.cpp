@@ -2,9 +2,15 @@
 
 #include <cblas.h>
 #include <cpuid.h>
+#include <immintrin.h>
+#include <omp.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
+
+#include "io/dtype.h"
 
 namespace r1 {
 
@@ -25,19 +31,202 @@ const char* avx512_core() {
   return bf16 ? "Cooperlake" : "SkylakeX";
 }
 
-void select_blas_core(int, char**, char**) {
-  if (std::getenv("OPENBLAS_CORETYPE")) return;  // the user's choice wins
-  if (const char* core = avx512_core()) setenv("OPENBLAS_CORETYPE", core, 0);
+// Environment defaults for the libraries, set before they read it; a user's setting wins.
+//  - OPENBLAS_CORETYPE: the AVX-512 kernels Debian's OpenBLAS does not pick by itself.
+//  - OMP_WAIT_POLICY=passive: threads waiting at a barrier sleep instead of spinning. On a
+//    shared machine a spinning thread burns the time slice its descheduled partner needs, and
+//    every small parallel region then costs a whole slice: decoding stories260K at batch 64 on
+//    this 2-core machine under load took 13.3 s with libgomp's default and 0.69 s with passive
+//    waiting (0.34 s on one thread).
+void set_library_defaults(int, char**, char**) {
+  if (!std::getenv("OPENBLAS_CORETYPE"))
+    if (const char* core = avx512_core()) setenv("OPENBLAS_CORETYPE", core, 0);
+  setenv("OMP_WAIT_POLICY", "passive", 0);
 }
 
 }  // namespace
 
 // Runs before shared-library constructors (preinit_array is honoured for executables only).
 __attribute__((section(".preinit_array"),
-               used)) static void (*const r1_preinit_blas)(int, char**, char**) = select_blas_core;
+               used)) static void (*const r1_preinit_env)(int, char**, char**) = set_library_defaults;
 
 const char* blas_core_name() {
   return openblas_get_corename();
+}
+
+namespace {
+
+#define R1_BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+
+constexpr int64_t kPanel = 64;  // output columns per packed panel (4 zmm of 16 fp32)
+constexpr int64_t kMR = 6;      // rows per micro-tile: 6 x 4 accumulators
+constexpr int64_t kKc = 128;    // k-pairs per cache block: a 32 KiB slice of a panel stays in L1
+constexpr int64_t kMc = 96;     // rows per chunk (16 micro-tiles): its x rows stay in L2
+
+const bool g_bf16_hw = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
+
+R1_BF16_TARGET void f32_to_bf16_avx512(const float* src, uint16_t* dst, int64_t n) {
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + i + 16), _mm512_loadu_ps(src + i));
+    _mm512_storeu_si512(dst + i, (__m512i)v);
+  }
+  for (; i < n; i += 16) {
+    const int64_t r = std::min<int64_t>(16, n - i);
+    const __mmask16 k = static_cast<__mmask16>((1u << r) - 1);
+    const __m256bh v = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(k, src + i));
+    _mm256_mask_storeu_epi16(dst + i, k, (__m256i)v);
+  }
+}
+
+void f32_to_bf16_serial(const float* src, uint16_t* dst, int64_t n) {
+  if (g_bf16_hw) return f32_to_bf16_avx512(src, dst, n);
+  for (int64_t i = 0; i < n; i++) dst[i] = r1::f32_to_bf16(src[i]);
+}
+
+// acc (MR rows x NR*16 columns) += x rows . panel slice over kp k-pairs, then C = acc (+ beta C).
+// x: MR rows of stride ldx (bf16, at the slice's first k); w: the slice, (kp, NR*16, 2).
+template <int MR, int NR>
+R1_BF16_TARGET void micro_tile(const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t kp, float* y,
+                               int64_t ldy, int64_t ncols, bool load_c, float beta) {
+  __m512 acc[MR][NR];
+  for (int r = 0; r < MR; r++)
+    for (int j = 0; j < NR; j++) acc[r][j] = _mm512_setzero_ps();
+  for (int64_t p = 0; p < kp; p++) {
+    __m512bh wv[NR];
+    for (int j = 0; j < NR; j++) wv[j] = (__m512bh)_mm512_loadu_si512(w + p * NR * 32 + j * 32);
+    for (int r = 0; r < MR; r++) {
+      int32_t pair;
+      std::memcpy(&pair, x + r * ldx + 2 * p, sizeof(pair));
+      const __m512bh xv = (__m512bh)_mm512_set1_epi32(pair);
+      for (int j = 0; j < NR; j++) acc[r][j] = _mm512_dpbf16_ps(acc[r][j], wv[j], xv);
+    }
+  }
+  for (int j = 0; j < NR; j++) {
+    const int64_t left = ncols - j * 16;
+    const __mmask16 k = left >= 16 ? __mmask16(0xffff) : static_cast<__mmask16>((1u << left) - 1);
+    for (int r = 0; r < MR; r++) {
+      float* dst = y + r * ldy + j * 16;
+      __m512 v = acc[r][j];
+      if (load_c) v = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, dst), _mm512_set1_ps(beta), v);
+      _mm512_mask_storeu_ps(dst, k, v);
+    }
+  }
+}
+
+using TileFn = void (*)(const uint16_t*, int64_t, const uint16_t*, int64_t, float*, int64_t, int64_t, bool,
+                        float);
+template <int MR>
+constexpr TileFn tile_for(int nr) {
+  return nr == 1   ? micro_tile<MR, 1>
+         : nr == 2 ? micro_tile<MR, 2>
+         : nr == 3 ? micro_tile<MR, 3>
+                   : micro_tile<MR, 4>;
+}
+TileFn tile_fn(int64_t mr, int64_t nr) {
+  switch (mr) {
+    case 1:
+      return tile_for<1>(int(nr));
+    case 2:
+      return tile_for<2>(int(nr));
+    case 3:
+      return tile_for<3>(int(nr));
+    case 4:
+      return tile_for<4>(int(nr));
+    case 5:
+      return tile_for<5>(int(nr));
+    default:
+      return tile_for<6>(int(nr));
+  }
+}
+
+}  // namespace
+
+int64_t bf16_packed_size(int64_t out, int64_t in) {
+  return (out + 15) / 16 * 16 * bf16_ld(in);
+}
+
+void pack_bf16_weights(const float* w, int64_t out, int64_t in, uint16_t* dst) {
+  const int64_t kp = bf16_ld(in) / 2, panels = (out + kPanel - 1) / kPanel;
+#pragma omp parallel for schedule(static) if (out * in > (1 << 18))
+  for (int64_t q = 0; q < panels; q++) {
+    const int64_t c0 = q * kPanel, width = std::min(kPanel, (out - c0 + 15) / 16 * 16);
+    uint16_t* pd = dst + c0 * 2 * kp;  // every earlier panel is full
+    for (int64_t p = 0; p < kp; p++)
+      for (int64_t c = 0; c < width; c++)
+        for (int64_t e = 0; e < 2; e++) {
+          const int64_t col = c0 + c, k = 2 * p + e;
+          pd[(p * width + c) * 2 + e] = col < out && k < in ? r1::f32_to_bf16(w[col * in + k]) : uint16_t(0);
+        }
+  }
+}
+
+void f32_to_bf16_rows(const float* x, int64_t T, int64_t in, uint16_t* dst) {
+  const int64_t ld = bf16_ld(in);
+  if (ld == in) return f32_to_bf16(x, dst, T * in);
+#pragma omp parallel for schedule(static) if (T * in > (1 << 17))
+  for (int64_t t = 0; t < T; t++) {
+    f32_to_bf16_serial(x + t * in, dst + t * ld, in);
+    dst[t * ld + in] = 0;
+  }
+}
+
+bool bf16_kernels_available() {
+  return g_bf16_hw;
+}
+
+void linear_forward_bf16(float* y, const uint16_t* x, const uint16_t* wpacked, int64_t T, int64_t in,
+                         int64_t out, float beta) {
+  if (T == 0 || out == 0) return;
+  const int64_t ldx = bf16_ld(in), kp = ldx / 2, panels = (out + kPanel - 1) / kPanel;
+  if (!g_bf16_hw) {  // scalar fallback over the packed layout
+#pragma omp parallel for schedule(static)
+    for (int64_t col = 0; col < out; col++) {
+      const int64_t q = col / kPanel, c0 = q * kPanel, width = std::min(kPanel, (out - c0 + 15) / 16 * 16);
+      const uint16_t* pw = wpacked + c0 * 2 * kp + (col - c0) * 2;
+      for (int64_t t = 0; t < T; t++) {
+        float acc = 0;
+        for (int64_t k = 0; k < ldx; k++)
+          acc += r1::bf16_to_f32(pw[(k / 2) * width * 2 + (k & 1)]) * r1::bf16_to_f32(x[t * ldx + k]);
+        y[t * out + col] = acc + (beta != 0.f ? beta * y[t * out + col] : 0.f);
+      }
+    }
+    return;
+  }
+  // Work items: (panel) x (chunk of up to kMc rows): a panel (in x 64 columns) stays in L2 while
+  // the row chunks pass it, and within a chunk each k-block slice of it stays in L1 while the
+  // chunk's rows (also L1/L2) pass; each output element sums its k-blocks in order.
+  const int64_t chunks = (T + kMc - 1) / kMc;
+  const bool par = T * in * out > (1 << 16) && chunks * panels > 1;
+#pragma omp parallel for collapse(2) schedule(static) if (par)
+  for (int64_t q = 0; q < panels; q++)
+    for (int64_t ch = 0; ch < chunks; ch++) {
+      const int64_t c0 = q * kPanel, ncols = std::min(kPanel, out - c0), nr = (ncols + 15) / 16;
+      const int64_t t0 = ch * kMc, t1 = std::min(T, t0 + kMc);
+      const uint16_t* panel = wpacked + c0 * 2 * kp;
+      for (int64_t p0 = 0; p0 < kp; p0 += kKc) {
+        const int64_t kc = std::min(kKc, kp - p0);
+        const bool load_c = p0 > 0 || beta != 0.f;
+        const float b = p0 > 0 ? 1.f : beta;
+        for (int64_t r0 = t0; r0 < t1; r0 += kMR) {
+          const int64_t mr = std::min(kMR, t1 - r0);
+          tile_fn(mr, nr)(x + r0 * ldx + 2 * p0, ldx, panel + p0 * nr * 32, kc, y + r0 * out + c0, out, ncols,
+                          load_c, b);
+        }
+      }
+    }
+}
+
+void f32_to_bf16(const float* src, uint16_t* dst, int64_t n) {
+  constexpr int64_t kChunk = 1 << 16;  // below this one thread is faster than waking the team
+  if (n <= 2 * kChunk || omp_get_max_threads() == 1) return f32_to_bf16_serial(src, dst, n);
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for schedule(static)
+  for (int64_t c = 0; c < chunks; c++) {
+    const int64_t a = c * kChunk;
+    f32_to_bf16_serial(src + a, dst + a, std::min(kChunk, n - a));
+  }
 }
 
 }  // namespace r1

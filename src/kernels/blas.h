@@ -6,9 +6,41 @@
 // blas_core_name() links this in.
 #pragma once
 
+#include <cstdint>
+
 namespace r1 {
 
 // The kernel family OpenBLAS runs with ("Cooperlake", "SkylakeX", "Haswell", ...).
 const char* blas_core_name();
+
+// bf16 matrix products: bf16 inputs, exact fp32 products, fp32 sums and output (AVX-512 BF16
+// VDPBF16PS). Debian's OpenBLAS 0.3.21 is built without its bfloat16 routines (no sbgemm), so
+// r1 has its own kernel. bf16 values are the top 16 bits of an IEEE float32 (uint16_t).
+//
+// The weight matrix (out, in) is packed once (pack_bf16_weights) into panels of 64 output columns,
+// each panel k-pair-major ([in/2][64][2]), so the kernel streams one panel contiguously and
+// multiplies 2 k-values per instruction. Activations are plain row-major bf16 with a row stride of
+// bf16_ld(in) (in rounded up to even; the pad element must be 0, as f32_to_bf16_rows writes it).
+
+// Row stride of bf16 activations with `in` columns.
+inline int64_t bf16_ld(int64_t in) {
+  return in + (in & 1);
+}
+// Elements (uint16_t) of a packed (out, in) weight matrix.
+int64_t bf16_packed_size(int64_t out, int64_t in);
+// dst (bf16_packed_size) = w (out, in) fp32, rounded to nearest even and packed.
+void pack_bf16_weights(const float* w, int64_t out, int64_t in, uint16_t* dst);
+// dst (T, bf16_ld(in)) = x (T, in) fp32 rounded to nearest even, the pad column zeroed.
+void f32_to_bf16_rows(const float* x, int64_t T, int64_t in, uint16_t* dst);
+// y (T, out) = x (T, in) . w (out, in)^T + beta * y; x as f32_to_bf16_rows wrote it, w packed.
+// Parallel over 64-column panels. Needs AVX-512 BF16 for speed (a scalar loop otherwise).
+void linear_forward_bf16(float* y, const uint16_t* x, const uint16_t* wpacked, int64_t T, int64_t in,
+                         int64_t out, float beta = 0.f);
+// Whether this CPU runs linear_forward_bf16 with AVX-512 BF16 (else the slow scalar loop).
+bool bf16_kernels_available();
+
+// dst[i] = bf16(src[i]), round to nearest, ties to even (NaN stays NaN; VCVTNEPS2BF16, which
+// also flushes fp32 subnormals to zero, where available). Large conversions use all threads.
+void f32_to_bf16(const float* src, uint16_t* dst, int64_t n);
 
 }  // namespace r1

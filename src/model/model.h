@@ -95,6 +95,12 @@ class Model {
   // Bytes of activation memory the last call used (for benchmarks).
   size_t activation_bytes() const;
 
+  // RoPE tables (positions, hd/2), rotate-half layout; valid for positions < max_pos after
+  // ensure_rope(max_pos). Shared with the cached forward (model/infer.h).
+  void ensure_rope(int64_t max_pos);
+  const float* rope_cos() const { return rope_cos_.data(); }
+  const float* rope_sin() const { return rope_sin_.data(); }
+
  private:
   struct Activations;
   Weights view(float* base) const;
@@ -104,7 +110,6 @@ class Model {
   // of at most `chunk` rows; returns the chunk size.
   int64_t head_forward(const Batch& batch);
   void head_gather(const Batch& batch, const float* lm_head, int64_t r0, int64_t n);
-  void ensure_rope(int64_t max_pos);
 
   ModelConfig config_;
   std::vector<ParamSpec> specs_;

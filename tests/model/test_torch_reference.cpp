@@ -14,6 +14,7 @@
 #include "io/safetensors.h"
 #include "model/checkpoint.h"
 #include "test_util.h"
+#include "tiny_model.h"
 #include "train/optim.h"
 
 using nlohmann::json;
@@ -52,42 +53,7 @@ double rel_err(const A* a, const std::vector<double>& b) {
   return num / std::max(den, 1e-30);
 }
 
-r1::ModelConfig tiny(r1::Arch arch) {
-  r1::ModelConfig c;
-  c.arch = arch;
-  c.num_layers = 2;
-  c.rms_norm_eps = 1e-5f;
-  c.rope_theta = 10000.0;
-  switch (arch) {
-    case r1::Arch::Llama:  // GQA 4 over 2, untied
-      c.vocab_size = 67, c.hidden_size = 32, c.intermediate_size = 48, c.num_heads = 4, c.num_kv_heads = 2;
-      c.head_dim = 8;
-      break;
-    case r1::Arch::Qwen2:  // q/k/v bias, tied embeddings, 6 heads over 2
-      c.vocab_size = 61, c.hidden_size = 24, c.intermediate_size = 40, c.num_heads = 6, c.num_kv_heads = 2;
-      c.head_dim = 4, c.attention_bias = true, c.tie_word_embeddings = true, c.rope_theta = 1e6;
-      break;
-    case r1::Arch::Qwen3:  // q/k norm, head_dim 12 != hidden/heads, one kv head
-      c.vocab_size = 53, c.hidden_size = 32, c.intermediate_size = 40, c.num_heads = 4, c.num_kv_heads = 1;
-      c.head_dim = 12, c.qk_norm = true;
-      break;
-  }
-  return c;
-}
-
-r1::Model random_model(r1::Arch arch, uint64_t seed) {
-  r1::Model m(tiny(arch));
-  m.init_random(seed, 0.2f);
-  // Non-trivial norm weights and biases so their gradients are exercised.
-  for (const auto& s : m.param_specs()) {
-    const bool norm = s.name.find("norm") != std::string::npos, bias = s.name.ends_with(".bias");
-    if (!norm && !bias) continue;
-    for (size_t i = 0; i < s.numel; i++)
-      m.params()[s.offset + i] =
-          (norm ? 1.f : 0.f) + 0.1f * static_cast<float>(r1::normal(seed, 99 + s.offset, i));
-  }
-  return m;
-}
+using r1::testing::tiny_model;
 
 // Three sequences (13, 1 and 70 tokens: the last crosses the 64-row attention block) with random
 // targets; some targets masked (-1), weights in [0, 1) with some zeros.
@@ -145,7 +111,7 @@ TEST_P(TorchReference, LogitsLossAndEveryGradient) {
     GTEST_SKIP() << "/usr/bin/python3 with torch not available (scripts/install-deps.sh installs it)";
   const r1::Arch arch = GetParam();
   const std::string dir = r1::testing::scratch_dir();
-  r1::Model model = random_model(arch, 11);
+  r1::Model model = tiny_model(arch, 11);
   r1::save_model(model, dir + "/model");
   RefBatch rb = make_batch(model.config().vocab_size, 5);
   write_batch(rb, dir + "/batch.json");
@@ -186,7 +152,7 @@ TEST_P(TorchReference, TenAdamWStepsGiveTheSameLosses) {
     GTEST_SKIP() << "/usr/bin/python3 with torch not available (scripts/install-deps.sh installs it)";
   const r1::Arch arch = GetParam();
   const std::string dir = r1::testing::scratch_dir();
-  r1::Model model = random_model(arch, 12);
+  r1::Model model = tiny_model(arch, 12);
   r1::save_model(model, dir + "/model");
   RefBatch rb = make_batch(model.config().vocab_size, 6);
   write_batch(rb, dir + "/batch.json");

@@ -1,0 +1,271 @@
+#include "model/infer.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "core/error.h"
+#include "kernels/blas.h"
+#include "kernels/ops.h"
+
+namespace r1 {
+
+namespace {
+// Query vectors (rows x heads of one kv group) per attention task: enough to reuse each K/V
+// block from L1 several times, small enough that a prefill chunk still splits across threads.
+constexpr int64_t kTaskQueries = 16;
+}  // namespace
+
+CachedForward::CachedForward(Model& model, DType compute) : model_(model), compute_(compute) {
+  if (compute != DType::F32 && compute != DType::BF16)
+    fail("cached forward: compute dtype {} is not supported (F32 or BF16)", dtype_name(compute));
+  sync_weights();
+}
+
+void CachedForward::sync_weights() {
+  if (compute_ != DType::BF16) return;
+  const ModelConfig& c = model_.config();
+  const int64_t D = c.hidden_size, F = c.intermediate_size, V = c.vocab_size, qd = c.q_dim(),
+                qkvd = c.qkv_dim();
+  const Weights W = model_.weights();
+  size_t total = 0;
+  auto place = [&](int64_t out, int64_t in) {
+    const size_t at = total;
+    total += size_t(bf16_packed_size(out, in));
+    return at;
+  };
+  layer_bf16_.clear();
+  for (int l = 0; l < c.num_layers; l++) {
+    LayerBf16 o;
+    o.wqkv = place(qkvd, D), o.wo = place(D, qd), o.wgu = place(2 * F, D), o.wdown = place(D, F);
+    layer_bf16_.push_back(o);
+  }
+  head_bf16_ = place(V, D);
+  wbf_.resize(total);
+  for (int l = 0; l < c.num_layers; l++) {
+    const LayerWeights& w = W.layers[l];
+    const LayerBf16& o = layer_bf16_[l];
+    pack_bf16_weights(w.wqkv, qkvd, D, wbf_.data() + o.wqkv);
+    pack_bf16_weights(w.wo, D, qd, wbf_.data() + o.wo);
+    pack_bf16_weights(w.wgu, 2 * F, D, wbf_.data() + o.wgu);
+    pack_bf16_weights(w.wdown, D, F, wbf_.data() + o.wdown);
+  }
+  pack_bf16_weights(W.lm_head, V, D, wbf_.data() + head_bf16_);
+}
+
+void CachedForward::linear(float* y, const float* x, const float* w, size_t wb, int64_t T, int64_t in,
+                           int64_t out, float beta) {
+  if (compute_ == DType::F32) return ops::linear_forward(y, x, w, T, in, out, beta);
+  xbf_.resize(size_t(T * bf16_ld(in)));
+  f32_to_bf16_rows(x, T, in, xbf_.data());
+  linear_forward_bf16(y, xbf_.data(), wbf_.data() + wb, T, in, out, beta);
+}
+
+bool CachedForward::run(KvCache& cache, std::span<const SeqTokens> batch, float* logits, bool all_positions) {
+  const ModelConfig& c = model_.config();
+  const int64_t D = c.hidden_size, F = c.intermediate_size, V = c.vocab_size, hd = c.head_dim;
+  const int64_t Hq = c.num_heads, Hkv = c.num_kv_heads, qd = c.q_dim(), kvd = c.kv_dim(), qkvd = c.qkv_dim();
+  const int L = c.num_layers;
+  if (cache.num_layers() != L || cache.kv_heads() != Hkv || cache.head_dim() != hd)
+    fail(
+        "cached forward: the KV cache ({} layers, {} kv heads, head_dim {}) does not match the model "
+        "({}, {}, {})",
+        cache.num_layers(), cache.kv_heads(), cache.head_dim(), L, Hkv, hd);
+  const int64_t n = static_cast<int64_t>(batch.size());
+  std::vector<KvCache::SeqId> ids;
+  int64_t need = 0;
+  for (int64_t i = 0; i < n; i++) {
+    const SeqTokens& it = batch[i];
+    if (!cache.alive(it.seq)) fail("cached forward: item {}: sequence {} does not exist", i, it.seq);
+    if (it.tokens.empty()) fail("cached forward: item {}: no new tokens for sequence {}", i, it.seq);
+    for (int32_t t : it.tokens)
+      if (t < 0 || t >= V)
+        fail("cached forward: item {}: token id {} is outside the vocabulary (size {})", i, t, V);
+    ids.push_back(it.seq);
+    need += cache.blocks_needed(it.seq, static_cast<int64_t>(it.tokens.size()));
+  }
+  std::sort(ids.begin(), ids.end());
+  if (std::adjacent_find(ids.begin(), ids.end()) != ids.end())
+    fail("cached forward: a sequence appears twice in one batch");
+  if (need > cache.free_blocks()) return false;
+
+  // Lay out the packed batch: rows of item i take positions length(seq) onwards.
+  tokens_.clear(), pos_.clear(), row_item_.clear(), tables_.clear(), tasks_.clear();
+  std::vector<int64_t> last_row(n);
+  int32_t max_pos = 0;
+  for (int64_t i = 0; i < n; i++) {
+    const SeqTokens& it = batch[i];
+    const int64_t start = cache.length(it.seq), cnt = static_cast<int64_t>(it.tokens.size());
+    R1_CHECK(cache.append(it.seq, cnt));
+    const int64_t r0 = static_cast<int64_t>(tokens_.size());
+    for (int64_t j = 0; j < cnt; j++) {
+      tokens_.push_back(it.tokens[j]);
+      pos_.push_back(static_cast<int32_t>(start + j));
+      row_item_.push_back(static_cast<int32_t>(i));
+    }
+    last_row[i] = r0 + cnt - 1;
+    max_pos = std::max(max_pos, pos_.back());
+    const int64_t rows_per_task = std::max<int64_t>(1, kTaskQueries / (Hq / Hkv));
+    for (int64_t a = r0; a < r0 + cnt; a += rows_per_task)
+      for (int h = 0; h < Hkv; h++) tasks_.push_back({i, a, std::min(r0 + cnt, a + rows_per_task), h});
+  }
+  for (int64_t i = 0; i < n; i++) tables_.push_back(cache.block_table(batch[i].seq).data());
+  model_.ensure_rope(max_pos + 1);
+
+  const int64_t T = static_cast<int64_t>(tokens_.size());
+  x_.resize(T * D), x_mid_.resize(T * D), xn_.resize(T * D), rstd_.resize(T), qkv_.resize(T * qkvd);
+  q_.resize(T * qd), k_.resize(T * kvd), o_.resize(T * qd), gu_.resize(T * 2 * F), act_.resize(T * F);
+  if (c.qk_norm) qk_rstd_.resize(T * (Hq + Hkv));
+  Weights W = model_.weights();
+  const bool bf16 = compute_ == DType::BF16;
+
+  ops::embedding_forward(x_.data(), W.embed, tokens_.data(), T, D);
+  for (int l = 0; l < L; l++) {
+    const LayerWeights& w = W.layers[l];
+    const LayerBf16 wb = bf16 ? layer_bf16_[l] : LayerBf16{};
+    // attention block: x_mid = x + o_proj(attn(rope(q), rope(k), v)), K/V through the cache
+    ops::rmsnorm_forward(xn_.data(), rstd_.data(), x_.data(), w.attn_norm, T, D, c.rms_norm_eps, D, D);
+    linear(qkv_.data(), xn_.data(), w.wqkv, wb.wqkv, T, D, qkvd);
+    if (w.bqkv) ops::bias_forward(qkv_.data(), w.bqkv, T, qkvd, qkvd);
+    prepare_qkv(cache, l, w);
+    attention(cache, l);
+    std::memcpy(x_mid_.data(), x_.data(), T * D * sizeof(float));
+    linear(x_mid_.data(), o_.data(), w.wo, wb.wo, T, qd, D, 1.f);
+
+    // MLP block: x = x_mid + down(silu(gate(n)) * up(n)), n = rmsnorm(x_mid)
+    ops::rmsnorm_forward(xn_.data(), rstd_.data(), x_mid_.data(), w.mlp_norm, T, D, c.rms_norm_eps, D, D);
+    linear(gu_.data(), xn_.data(), w.wgu, wb.wgu, T, D, 2 * F);
+    ops::swiglu_forward(act_.data(), gu_.data(), T, F);
+    std::memcpy(x_.data(), x_mid_.data(), T * D * sizeof(float));
+    linear(x_.data(), act_.data(), w.wdown, wb.wdown, T, F, D, 1.f);
+  }
+
+  // Final norm and LM head, only on the rows whose logits are wanted.
+  const int64_t R = all_positions ? T : n;
+  last_.resize(R * D), last_rstd_.resize(R);
+  if (all_positions) {
+    ops::rmsnorm_forward(last_.data(), last_rstd_.data(), x_.data(), W.norm, T, D, c.rms_norm_eps, D, D);
+  } else {
+    for (int64_t i = 0; i < n; i++)
+      ops::rmsnorm_forward(last_.data() + i * D, last_rstd_.data() + i, x_.data() + last_row[i] * D, W.norm,
+                           1, D, c.rms_norm_eps, D, D);
+  }
+  linear(logits, last_.data(), W.lm_head, head_bf16_, R, D, V);
+  return true;
+}
+
+// One parallel pass over the rows (one fork-join instead of four): split q and k out of qkv
+// (through the q/k norms where the model has them), rotate them, and write K (transposed (hd, B)
+// tile of its block) and V ((B, hd) tile) into the cache. Every step is per row, calling the same
+// ops as on all rows at once, so the results are the same bits.
+void CachedForward::prepare_qkv(KvCache& cache, int layer, const LayerWeights& w) {
+  const ModelConfig& c = model_.config();
+  const int64_t T = static_cast<int64_t>(tokens_.size()), B = cache.block_size(), hd = c.head_dim;
+  const int64_t Hq = c.num_heads, Hkv = c.num_kv_heads, qd = c.q_dim(), kvd = c.kv_dim(), qkvd = c.qkv_dim();
+  const float *cos = model_.rope_cos(), *sin = model_.rope_sin();
+#pragma omp parallel for schedule(static) if (T * qkvd > (1 << 15))
+  for (int64_t t = 0; t < T; t++) {
+    const float* row = qkv_.data() + t * qkvd;
+    float *q = q_.data() + t * qd, *k = k_.data() + t * kvd;
+    if (c.qk_norm) {
+      for (int64_t h = 0; h < Hq; h++)
+        ops::rmsnorm_forward(q + h * hd, qk_rstd_.data() + h * T + t, row + h * hd, w.q_norm, 1, hd,
+                             c.rms_norm_eps, qkvd, qd);
+      for (int64_t h = 0; h < Hkv; h++)
+        ops::rmsnorm_forward(k + h * hd, qk_rstd_.data() + (Hq + h) * T + t, row + qd + h * hd, w.k_norm, 1,
+                             hd, c.rms_norm_eps, qkvd, kvd);
+    } else {
+      std::memcpy(q, row, qd * sizeof(float));
+      std::memcpy(k, row + qd, kvd * sizeof(float));
+    }
+    ops::rope_forward(q, pos_.data() + t, cos, sin, 1, Hq, hd, qd);
+    ops::rope_forward(k, pos_.data() + t, cos, sin, 1, Hkv, hd, kvd);
+    const int64_t p = pos_[t], slot = p % B;
+    const int32_t block = tables_[row_item_[t]][p / B];
+    for (int h = 0; h < Hkv; h++) {
+      float* kt = cache.k_block(layer, block, h);
+      const float* kr = k + h * hd;
+      for (int64_t d = 0; d < hd; d++) kt[d * B + slot] = kr[d];
+      std::memcpy(cache.v_block(layer, block, h) + slot * hd, row + qd + kvd + h * hd, hd * sizeof(float));
+    }
+  }
+}
+
+// Causal attention of every new row over its sequence's cached keys 0..pos, one task per
+// (rows, kv head): the group's query heads share each K/V block read, which is what bounds
+// decoding. Online softmax over blocks (running max m, sum l, unnormalised output acc).
+void CachedForward::attention(const KvCache& cache, int layer) {
+  const ModelConfig& c = model_.config();
+  const int64_t hd = c.head_dim, qd = c.q_dim(), group = c.num_heads / c.num_kv_heads, B = cache.block_size();
+  const float scale = 1.f / std::sqrt(static_cast<float>(hd));
+  const int64_t ntask = static_cast<int64_t>(tasks_.size());
+  int64_t work = 0;
+  for (const Task& tk : tasks_) work += (tk.r1 - tk.r0) * (pos_[tk.r1 - 1] + 1);
+  work *= group * hd;
+#pragma omp parallel if (work > (1 << 15))
+  {
+    const int64_t maxq = std::max(kTaskQueries, group);  // rows per task x group
+    std::vector<float> qs(maxq * hd), acc(maxq * hd), m(maxq), lsum(maxq), s(B);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t ti = 0; ti < ntask; ti++) {
+      const Task& tk = tasks_[ti];
+      const int64_t nq = (tk.r1 - tk.r0) * group;
+      const int32_t* table = tables_[tk.item];
+      for (int64_t qi = 0; qi < nq; qi++) {
+        const float* src = q_.data() + (tk.r0 + qi / group) * qd + (tk.kv_head * group + qi % group) * hd;
+        for (int64_t d = 0; d < hd; d++) qs[qi * hd + d] = src[d] * scale;
+      }
+      std::fill_n(acc.begin(), nq * hd, 0.f);
+      std::fill_n(m.begin(), nq, -std::numeric_limits<float>::infinity());
+      std::fill_n(lsum.begin(), nq, 0.f);
+      const int64_t pmax = pos_[tk.r1 - 1];
+      for (int64_t b = 0; b * B <= pmax; b++) {
+        const float* kt = cache.k_block(layer, table[b], tk.kv_head);
+        const float* vb = cache.v_block(layer, table[b], tk.kv_head);
+        for (int64_t qi = 0; qi < nq; qi++) {
+          const int64_t p = pos_[tk.r0 + qi / group];
+          if (b * B > p) continue;
+          const int64_t nv = std::min(B, p - b * B + 1);  // keys b*B .. p of this block
+          const float* qv = qs.data() + qi * hd;
+          float* sc = s.data();
+          std::fill_n(sc, nv, 0.f);
+          for (int64_t d = 0; d < hd; d++) {
+            const float qvd = qv[d];
+            const float* krow = kt + d * B;
+#pragma omp simd
+            for (int64_t j = 0; j < nv; j++) sc[j] += qvd * krow[j];
+          }
+          float mx = m[qi];
+          for (int64_t j = 0; j < nv; j++) mx = std::max(mx, sc[j]);
+          const float corr = std::exp(m[qi] - mx);
+          float sum = 0.f;
+          for (int64_t j = 0; j < nv; j++) {
+            sc[j] = std::exp(sc[j] - mx);
+            sum += sc[j];
+          }
+          lsum[qi] = lsum[qi] * corr + sum;
+          m[qi] = mx;
+          float* a = acc.data() + qi * hd;
+#pragma omp simd
+          for (int64_t d = 0; d < hd; d++) a[d] *= corr;
+          for (int64_t j = 0; j < nv; j++) {
+            const float pj = sc[j];
+            const float* vr = vb + j * hd;
+#pragma omp simd
+            for (int64_t d = 0; d < hd; d++) a[d] += pj * vr[d];
+          }
+        }
+      }
+      for (int64_t qi = 0; qi < nq; qi++) {
+        float* dst = o_.data() + (tk.r0 + qi / group) * qd + (tk.kv_head * group + qi % group) * hd;
+        const float inv = 1.f / lsum[qi];
+        for (int64_t d = 0; d < hd; d++) dst[d] = acc[qi * hd + d] * inv;
+      }
+    }
+  }
+}
+
+}  // namespace r1

@@ -1,0 +1,75 @@
+// The cached forward pass used by generation: new tokens of many sequences (prefill chunks and
+// single decode tokens, mixed) run through the model as one packed batch, with attention over
+// each sequence's K/V in a paged KvCache.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "io/dtype.h"
+#include "model/kv_cache.h"
+#include "model/model.h"
+
+namespace r1 {
+
+// New tokens of one sequence; they take positions length(seq), length(seq)+1, ... in the cache.
+struct SeqTokens {
+  KvCache::SeqId seq;
+  std::span<const int32_t> tokens;
+};
+
+// compute selects the matrix products' input type. F32: OpenBLAS sgemm throughout. BF16: the
+// weight matrices (stacked q/k/v, o, stacked gate/up, down, LM head) are copied to bf16 once, here,
+// packed for linear_forward_bf16 (kernels/blas.h), at 2 bytes per parameter in them (about 220 MiB
+// for a 120M model; weight_copy_bytes); each product's activations are rounded to bf16 (nearest,
+// ties to even) just before it, and the product runs with exact products, fp32 sums and output. Everything
+// else (norms, biases, RoPE, attention, softmax, the KV cache, residuals) stays fp32. Other dtypes are
+// refused.
+class CachedForward {
+ public:
+  explicit CachedForward(Model& model, DType compute = DType::F32);
+
+  DType compute_dtype() const { return compute_; }
+  // Bytes held by the bf16 weight copies (0 for F32).
+  size_t weight_copy_bytes() const { return wbf_.size() * sizeof(uint16_t); }
+  // Re-copies the weights to bf16 after the model's parameters changed (an optimizer step);
+  // a no-op for F32, which reads the model's parameters directly.
+  void sync_weights();
+
+  // Appends each item's tokens to its sequence, writes their K (after q/k norm and RoPE) and V
+  // into the cache, and attends causally over everything cached for that sequence. logits:
+  // (items, V) at each item's last new token, or (total new tokens, V) in batch order when
+  // all_positions. Returns false, changing nothing, when the pool lacks blocks for the batch
+  // (it asks for the sum of blocks_needed, so a scheduler can check the same sum first).
+  bool run(KvCache& cache, std::span<const SeqTokens> batch, float* logits, bool all_positions = false);
+
+ private:
+  struct Task {  // attention work: rows [r0, r1) (one sequence's new tokens) x one kv head
+    int64_t item, r0, r1;
+    int kv_head;
+  };
+  struct LayerBf16 {  // bf16 copies of one layer's matrices (offsets into wbf_)
+    size_t wqkv, wo, wgu, wdown;
+  };
+  void attention(const KvCache& cache, int layer);
+  // y (T, out) = x (T, in) . w^T + beta * y, in the compute dtype (wb: w's bf16 offset in wbf_).
+  void linear(float* y, const float* x, const float* w, size_t wb, int64_t T, int64_t in, int64_t out,
+              float beta = 0.f);
+  void prepare_qkv(KvCache& cache, int layer, const LayerWeights& w);
+
+  Model& model_;
+  DType compute_;
+  std::vector<uint16_t> wbf_;  // bf16 weights: layers, then the LM head
+  std::vector<LayerBf16> layer_bf16_;
+  size_t head_bf16_ = 0;
+  std::vector<uint16_t> xbf_;  // activations rounded to bf16 for the current product
+  // Per-run layout of the packed batch.
+  std::vector<int32_t> tokens_, pos_, row_item_;
+  std::vector<const int32_t*> tables_;  // block table of each item
+  std::vector<Task> tasks_;
+  // Activations of one layer (T rows), reused across calls.
+  std::vector<float> x_, x_mid_, xn_, rstd_, qkv_, q_, k_, qk_rstd_, o_, gu_, act_, last_, last_rstd_;
+};
+
+}  // namespace r1

@@ -1,0 +1,88 @@
+// Paged KV cache shared by many sequences (vLLM-style): a fixed pool of blocks of B tokens, each
+// block holding K and V of every layer for its B positions. A sequence is a block table plus a
+// length. Blocks are reference counted, so fork() shares a prefix (a GRPO prompt prefilled once,
+// then sampled G times) and a shared, partially filled last block is copied on the first write.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "model/config.h"
+
+namespace r1 {
+
+class KvCache {
+ public:
+  using SeqId = int32_t;
+
+  // Pool of budget_bytes / bytes_per_block() blocks; fails (r1::Error) if not even one fits.
+  KvCache(const ModelConfig& config, size_t budget_bytes, int block_size = 16);
+
+  int block_size() const { return B_; }
+  int num_layers() const { return L_; }
+  int kv_heads() const { return Hkv_; }
+  int head_dim() const { return hd_; }
+  int64_t num_blocks() const { return static_cast<int64_t>(refcount_.size()); }
+  int64_t free_blocks() const { return static_cast<int64_t>(free_.size()); }
+  size_t bytes_per_token() const { return 2 * static_cast<size_t>(L_) * Hkv_ * hd_ * sizeof(float); }
+  size_t bytes_per_block() const { return bytes_per_token() * B_; }
+
+  // A new empty sequence. Ids of freed sequences are reused.
+  SeqId create();
+  // A new sequence sharing all of seq's blocks (and its length).
+  SeqId fork(SeqId seq);
+  // Drops seq; blocks whose reference count reaches zero return to the pool.
+  void free(SeqId seq);
+  // Grows seq by n token slots (the caller then writes their K/V), copying a shared partially
+  // filled last block first. Returns false, changing nothing, when the pool lacks the blocks.
+  bool append(SeqId seq, int64_t n);
+  // Blocks append(seq, n) would take from the pool (including a copy-on-write copy).
+  int64_t blocks_needed(SeqId seq, int64_t n) const;
+
+  bool alive(SeqId seq) const;
+  int64_t length(SeqId seq) const { return seq_at(seq).length; }
+  const std::vector<int32_t>& block_table(SeqId seq) const { return seq_at(seq).blocks; }
+  int refcount(int32_t block) const { return refcount_[block]; }
+
+  // K of one (layer, block, kv head) is stored transposed, (hd, B): scores against one query are
+  // then a B-wide vector per head-dim element. V is (B, hd). Offsets count elements, so a bf16
+  // pool would change only the element type here and the loads in the attention kernel.
+  float* k_block(int layer, int32_t block, int kv_head) { return at(layer, block, kv_head, 0); }
+  float* v_block(int layer, int32_t block, int kv_head) { return at(layer, block, kv_head, 1); }
+  const float* k_block(int layer, int32_t block, int kv_head) const {
+    return const_cast<KvCache*>(this)->k_block(layer, block, kv_head);
+  }
+  const float* v_block(int layer, int32_t block, int kv_head) const {
+    return const_cast<KvCache*>(this)->v_block(layer, block, kv_head);
+  }
+
+ private:
+  struct Seq {
+    std::vector<int32_t> blocks;
+    int64_t length = 0;
+    bool alive = false;
+  };
+  const Seq& seq_at(SeqId seq) const;
+  Seq& seq_at(SeqId seq) { return const_cast<Seq&>(std::as_const(*this).seq_at(seq)); }
+  float* at(int layer, int32_t block, int kv_head, int kind) {
+    // block layout: [layer][K|V][kv_head][B*hd]
+    const size_t tile = static_cast<size_t>(B_) * hd_;
+    return pool_.get() + static_cast<size_t>(block) * block_elems_ +
+           ((static_cast<size_t>(layer) * 2 + kind) * Hkv_ + kv_head) * tile;
+  }
+  int32_t take_block();
+  void drop_block(int32_t block);
+
+  int L_, Hkv_, hd_, B_;
+  size_t block_elems_;
+  std::unique_ptr<float[]> pool_;  // uninitialised: pages are touched only when written
+  std::vector<int32_t> refcount_;
+  std::vector<int32_t> free_;  // free block ids, a stack
+  std::vector<Seq> seqs_;
+  std::vector<SeqId> free_ids_;
+};
+
+}  // namespace r1

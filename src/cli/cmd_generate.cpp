@@ -1,14 +1,20 @@
-// r1 generate: greedy decoding from a model; one JSON line out.
+// r1 generate: batched sampling through the rollout engine; one JSON line per sample on stdout,
+// progress and throughput on stderr.
 #include <algorithm>
 #include <climits>
 #include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "cli/commands.h"
+#include "cli/gen_common.h"
 #include "core/error.h"
+#include "core/progress.h"
+#include "io/jsonl.h"
 #include "model/checkpoint.h"
-#include "model/generate.h"
+#include "rollout/engine.h"
+#include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
 
 namespace r1::cli {
@@ -36,44 +42,95 @@ std::vector<int32_t> parse_ids(const std::string& s) {
 }
 
 struct GenerateArgs {
-  std::string model_path, prompt, prompt_ids;
-  int max_new = 64;
-  bool greedy = false;
+  std::string model_path, prompt, prompt_ids, prompts_file, field = "prompt", templ = "none";
+  std::vector<std::string> stops;
+  GenerationConfig gen;
+  double kv_budget_mb = 1024;
+  bool greedy = false, force_think = false;
   CLI::Option* popt = nullptr;
   CLI::Option* iopt = nullptr;
+  CLI::Option* fopt = nullptr;
 };
 
-int run_generate(const GenerateArgs& a) {
-  if (a.popt->count() == 0 && a.iopt->count() == 0) fail("r1 generate: give --prompt or --prompt-ids");
+// Prompt text to ids: through the template (as one user message), then BOS.
+std::vector<int32_t> encode_prompt(const std::string& text, const Tokenizer& tok,
+                                   const std::optional<ChatTemplate>& tmpl, bool force_think) {
+  if (!tmpl) return encode_with_bos(tok, text);
+  ChatOptions opt;
+  opt.add_generation_prompt = true;
+  opt.force_think = force_think;
+  return encode_with_bos(
+      tok, tmpl->render(nlohmann::ordered_json::array({{{"role", "user"}, {"content", text}}}), opt));
+}
+
+int run_generate(GenerateArgs& a) {
+  if (a.popt->count() + a.iopt->count() + a.fopt->count() == 0)
+    fail("r1 generate: give --prompt, --prompts or --prompt-ids");
   Model model = load_model(a.model_path);
   std::unique_ptr<Tokenizer> tok;
-  std::vector<int32_t> ids;
-  if (a.iopt->count() > 0) {
-    ids = parse_ids(a.prompt_ids);
-    try {
-      tok = load_tokenizer(a.model_path);
-    } catch (const Error&) {
-      // ids need no tokenizer; the text field is then null
-    }
-  } else {
+  try {
     tok = load_tokenizer(a.model_path);
-    if (tok->bos_id() >= 0) ids.push_back(tok->bos_id());
-    auto body = tok->encode(a.prompt);
-    ids.insert(ids.end(), body.begin(), body.end());
+  } catch (const Error&) {
+    if (a.iopt->count() == 0) throw;  // text needs the tokenizer; ids do not (text is then null)
   }
-  for (int32_t id : ids)
-    if (id >= model.config().vocab_size)
-      fail("prompt token id {} is outside the vocabulary (size {})", id, model.config().vocab_size);
-  if (ids.empty()) fail("r1 generate: the prompt is empty");
-  auto out = greedy_generate(model, ids, a.max_new, model.config().eos_token_ids);
-  nlohmann::json j;
-  j["prompt_ids"] = ids;
-  j["token_ids"] = out;
-  j["text"] = tok ? nlohmann::json(tok->decode(out)) : nlohmann::json(nullptr);
-  const auto& eos = model.config().eos_token_ids;
-  const bool stopped = !out.empty() && std::find(eos.begin(), eos.end(), out.back()) != eos.end();
-  j["finish_reason"] = stopped ? "stop" : "length";
-  std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+  const std::optional<ChatTemplate> tmpl = load_prompt_template(a.templ, a.model_path, a.force_think);
+
+  std::vector<std::vector<int32_t>> prompts;
+  if (a.iopt->count() > 0) {
+    prompts.push_back(parse_ids(a.prompt_ids));
+  } else if (a.popt->count() > 0) {
+    prompts.push_back(encode_prompt(a.prompt, *tok, tmpl, a.force_think));
+  } else {
+    JsonlReader reader(a.prompts_file);
+    nlohmann::json row;
+    while (reader.next(row))
+      prompts.push_back(encode_prompt(jsonl_string_field(row, a.field, reader.path(), reader.line()), *tok,
+                                      tmpl, a.force_think));
+    if (prompts.empty()) fail("{}: no prompts (the file has no rows)", a.prompts_file);
+  }
+  for (size_t i = 0; i < prompts.size(); i++)
+    for (const int32_t id : prompts[i])
+      if (id >= model.config().vocab_size)
+        fail("prompt token id {} is outside the vocabulary (size {}) in prompt {}", id,
+             model.config().vocab_size, i);
+
+  GenerationConfig& g = a.gen;
+  g.sampling.greedy = a.greedy;
+  g.stop_strings = a.stops;
+  g.kv_budget_bytes = static_cast<size_t>(a.kv_budget_mb * 1048576.0);
+  g.stop_ids = stop_ids_of(model, tok.get());
+  if (!tok && !g.stop_strings.empty()) fail("--stop needs the model's tokenizer, and none was found");
+
+  Engine engine(model, tok.get(), g);
+  const int64_t total = static_cast<int64_t>(prompts.size()) * g.n;
+  Progress progress("generate", total);
+  int64_t done = 0, new_tokens = 0;
+  engine.generate(prompts, [&](Completion&& c) {
+    nlohmann::ordered_json j;
+    j["prompt_index"] = c.prompt_index;
+    j["sample_index"] = c.sample_index;
+    j["text"] = tok ? nlohmann::ordered_json(c.text) : nlohmann::ordered_json(nullptr);
+    j["token_ids"] = c.token_ids;
+    j["logprobs"] = c.logprobs;
+    j["finish_reason"] = c.finish_reason;
+    std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace).c_str());
+    std::fflush(stdout);
+    done++;
+    new_tokens += static_cast<int64_t>(c.token_ids.size());
+    const auto& s = engine.stats();
+    progress.update(done,
+                    {{"tokens", format_count(static_cast<double>(new_tokens))},
+                     {"decode tok/s", format_count(s.decode_tokens / std::max(1e-9, s.forward_seconds))}});
+  });
+  progress.finish();
+  const auto& s = engine.stats();
+  std::fprintf(
+      stderr,
+      "generate: %lld samples, %lld prompt tokens, %lld new tokens in %.2f s (%.0f tokens/s; model %.2f s, "
+      "%lld forward passes)\n",
+      static_cast<long long>(s.samples), static_cast<long long>(s.prefill_tokens),
+      static_cast<long long>(new_tokens), s.seconds, new_tokens / std::max(1e-9, s.seconds),
+      s.forward_seconds, static_cast<long long>(s.steps));
   return 0;
 }
 
@@ -81,16 +138,26 @@ int run_generate(const GenerateArgs& a) {
 
 void add_generate_command(CLI::App& app, std::vector<Command>& out) {
   auto a = std::make_shared<GenerateArgs>();
-  CLI::App* gen = app.add_subcommand("generate", "greedy decoding from a model; prints one JSON line");
+  CLI::App* gen = app.add_subcommand(
+      "generate", "sample from a model (batched, KV cache); one JSON line per sample, progress on stderr");
   gen->add_option("--model", a->model_path, "Hugging Face model directory or .gguf file")->required();
-  a->popt =
-      gen->add_option("--prompt", a->prompt, "prompt text (BOS is prepended when the tokenizer has one)");
-  a->iopt =
-      gen->add_option("--prompt-ids", a->prompt_ids, "prompt as comma-separated token ids, used as given");
-  a->popt->excludes(a->iopt);
-  gen->add_option("--max-new-tokens", a->max_new, "tokens to generate at most")
-      ->check(CLI::Range(0, 1 << 20));
-  gen->add_flag("--greedy", a->greedy, "argmax decoding (the only mode until the sampling engine lands)");
+  a->popt = gen->add_option("--prompt", a->prompt, "one prompt (text)");
+  a->fopt = gen->add_option("--prompts", a->prompts_file, "JSONL file of prompts, one per row");
+  a->iopt = gen->add_option("--prompt-ids", a->prompt_ids,
+                            "one prompt as comma-separated token ids, used as given");
+  a->popt->excludes(a->iopt)->excludes(a->fopt);
+  a->fopt->excludes(a->iopt);
+  gen->add_option("--field", a->field, "with --prompts: the row's text field (prompt)");
+  gen->add_option(
+      "--template", a->templ,
+      "prompt format: none (the text as is), chat (the model's chat template, the prompt as a user "
+      "message), r1zero, distill (built-ins) (none)");
+  gen->add_flag("--force-think", a->force_think, "with --template: the response starts with \"<think>\\n\"");
+  gen->add_option("-n", a->gen.n, "samples per prompt (1)")->check(CLI::Range(1, 1 << 16));
+  add_sampling_options(gen, a->gen, a->greedy, a->kv_budget_mb);
+  gen->add_option("--stop", a->stops, "stop when the text contains STR (repeatable; the text keeps it)");
+  gen->add_option("--max-seqs", a->gen.max_seqs, "sequences decoded together at most (256)")
+      ->check(CLI::Range(1, 1 << 16));
   out.push_back({gen, [a] { return run_generate(*a); }});
 }
 

@@ -16,6 +16,7 @@ struct Command {
 
 void add_train_commands(CLI::App& app, std::vector<Command>& out);  // pretrain, sft
 void add_generate_command(CLI::App& app, std::vector<Command>& out);
+void add_chat_command(CLI::App& app, std::vector<Command>& out);      // chat
 void add_tokenize_command(CLI::App& app, std::vector<Command>& out);  // tokenize
 void add_template_command(CLI::App& app, std::vector<Command>& out);  // template
 

@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   std::vector<r1::cli::Command> commands;
   r1::cli::add_train_commands(app, commands);
   r1::cli::add_generate_command(app, commands);
+  r1::cli::add_chat_command(app, commands);
   r1::cli::add_tokenize_command(app, commands);
   r1::cli::add_template_command(app, commands);
   try {

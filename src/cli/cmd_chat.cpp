@@ -1,0 +1,165 @@
+// r1 chat: an interactive terminal chat over the rollout engine. Each line read from stdin is a
+// user turn; the reply streams token by token, its <think>...</think> part shown apart from the
+// answer (dimmed on a terminal, between "[thinking]" and "[answer]" markers otherwise).
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "cli/commands.h"
+#include "cli/gen_common.h"
+#include "core/error.h"
+#include "model/checkpoint.h"
+#include "rollout/engine.h"
+#include "tokenizer/chat_template.h"
+#include "tokenizer/tokenizer.h"
+
+namespace r1::cli {
+
+namespace {
+
+struct ChatArgs {
+  std::string model_path, templ = "chat", system;
+  GenerationConfig gen;
+  bool force_think = false, greedy = false;
+  double kv_budget_mb = 512;
+};
+
+// Writes streamed reply text, setting the <think> part apart. Tags may arrive split across
+// pieces, so a tail that could still become a tag is held back until the next piece.
+class ThinkPrinter {
+ public:
+  ThinkPrinter(std::FILE* out, bool terminal, bool in_think)
+      : out_(out), terminal_(terminal), in_think_(in_think) {
+    if (in_think_) open_think();
+  }
+  void put(const std::string& piece) {
+    pending_ += piece;
+    for (;;) {
+      const std::string tag = in_think_ ? "</think>" : "<think>";
+      const size_t at = pending_.find(tag);
+      if (at != std::string::npos) {
+        write(pending_.substr(0, at));
+        pending_.erase(0, at + tag.size());
+        if (in_think_)
+          close_think();
+        else
+          open_think();
+        in_think_ = !in_think_;
+        continue;
+      }
+      // Hold back the longest suffix that is a prefix of the tag.
+      size_t keep = 0;
+      for (size_t k = std::min(tag.size() - 1, pending_.size()); k > 0; k--)
+        if (pending_.compare(pending_.size() - k, k, tag, 0, k) == 0) {
+          keep = k;
+          break;
+        }
+      write(pending_.substr(0, pending_.size() - keep));
+      pending_.erase(0, pending_.size() - keep);
+      return;
+    }
+  }
+  void finish() {
+    write(pending_);
+    pending_.clear();
+    if (in_think_) close_think();
+    std::fputc('\n', out_);
+    std::fflush(out_);
+  }
+
+ private:
+  void write(const std::string& s) {
+    std::fwrite(s.data(), 1, s.size(), out_);
+    std::fflush(out_);
+  }
+  void open_think() { write(terminal_ ? "\x1b[2m" : "[thinking]\n"); }
+  void close_think() { write(terminal_ ? "\x1b[0m" : "\n[answer]"); }
+
+  std::FILE* out_;
+  bool terminal_;
+  bool in_think_;
+  std::string pending_;
+};
+
+int run_chat(ChatArgs& a) {
+  Model model = load_model(a.model_path);
+  const std::unique_ptr<Tokenizer> tok = load_tokenizer(a.model_path);
+  const std::optional<ChatTemplate> tmpl = load_prompt_template(a.templ, a.model_path, a.force_think);
+  GenerationConfig& g = a.gen;
+  g.n = 1;
+  g.sampling.greedy = a.greedy;
+  g.kv_budget_bytes = static_cast<size_t>(a.kv_budget_mb * 1048576.0);
+  g.stop_ids = stop_ids_of(model, tok.get());
+  Engine engine(model, tok.get(), g);
+
+  const bool terminal = isatty(STDOUT_FILENO) != 0;
+  const bool interactive = isatty(STDIN_FILENO) != 0;
+  nlohmann::ordered_json messages = nlohmann::ordered_json::array();
+  if (!a.system.empty()) messages.push_back({{"role", "system"}, {"content", a.system}});
+  std::string line;
+  int64_t turn = 0;
+  for (;;) {
+    if (interactive) std::fputs("> ", stdout), std::fflush(stdout);
+    if (!std::getline(std::cin, line)) break;
+    if (line.empty()) continue;
+    std::string prompt;
+    if (!tmpl) {
+      prompt = line;
+    } else {
+      // r1zero takes one question; chat templates see the whole conversation.
+      nlohmann::ordered_json turn_messages = messages;
+      if (a.templ == "r1zero") turn_messages = nlohmann::ordered_json::array();
+      turn_messages.push_back({{"role", "user"}, {"content", line}});
+      ChatOptions opt;
+      opt.add_generation_prompt = true;
+      opt.force_think = a.force_think;
+      prompt = tmpl->render(turn_messages, opt);
+      messages.push_back({{"role", "user"}, {"content", line}});
+    }
+    const std::vector<int32_t> ids = encode_with_bos(*tok, prompt);
+    const bool starts_in_think = prompt.ends_with("<think>\n") || prompt.ends_with("<think>");
+    ThinkPrinter printer(stdout, terminal, starts_in_think);
+    size_t shown = 0;
+    std::string reply;
+    engine.generate(
+        {ids},
+        [&](Completion&& c) {
+          printer.put(c.text.substr(shown));
+          printer.finish();
+          reply = c.text;
+          if (c.finish_reason == "length") std::fprintf(stderr, "[stopped at %d tokens]\n", g.max_new_tokens);
+        },
+        turn++,
+        [&](const Completion& c, int32_t) {
+          printer.put(c.text.substr(shown));
+          shown = c.text.size();
+        });
+    if (tmpl)
+      messages.push_back({{"role", "assistant"}, {"content", (starts_in_think ? "<think>\n" : "") + reply}});
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_chat_command(CLI::App& app, std::vector<Command>& out) {
+  auto a = std::make_shared<ChatArgs>();
+  CLI::App* cmd = app.add_subcommand("chat",
+                                     "interactive chat: one user turn per line on stdin, the reply streamed "
+                                     "with its <think> part set apart");
+  cmd->add_option("--model", a->model_path, "Hugging Face model directory or .gguf file")->required();
+  cmd->add_option(
+      "--template", a->templ,
+      "prompt format: chat (the model's chat template), r1zero, distill, none (the line as is) (chat)");
+  cmd->add_option("--system", a->system, "a system message (chat templates)");
+  cmd->add_flag("--force-think", a->force_think, "the reply starts with \"<think>\\n\"");
+  add_sampling_options(cmd, a->gen, a->greedy, a->kv_budget_mb);
+  out.push_back({cmd, [a] { return run_chat(*a); }});
+}
+
+}  // namespace r1::cli

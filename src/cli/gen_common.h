@@ -1,0 +1,34 @@
+// What r1 generate and r1 chat share: the prompt template option, prompt encoding, the stop ids,
+// and the sampling options.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model/model.h"
+#include "rollout/engine.h"
+#include "tokenizer/chat_template.h"
+#include "tokenizer/tokenizer.h"
+
+namespace r1::cli {
+
+// --template NAME: "chat" (the model's own template), "r1zero" or "distill" (built-ins), or
+// "none" (no template: nullopt). force_think needs a template.
+std::optional<ChatTemplate> load_prompt_template(const std::string& name, const std::string& model_path,
+                                                 bool force_think);
+
+// The text's ids with BOS first when the tokenizer has one and the text does not already
+// start with it (chat templates write it themselves).
+std::vector<int32_t> encode_with_bos(const Tokenizer& tok, const std::string& text);
+
+// The model's end-of-sequence ids (config) and the tokenizer's, without repeats.
+std::vector<int32_t> stop_ids_of(const Model& model, const Tokenizer* tok);
+
+// --temperature, --top-p, --top-k, --min-p, --greedy, --max-new-tokens, --seed, --kv-budget-mb
+// into g (the budget in MiB into kv_budget_mb, converted by the caller).
+void add_sampling_options(CLI::App* cmd, GenerationConfig& g, bool& greedy, double& kv_budget_mb);
+
+}  // namespace r1::cli

@@ -1,0 +1,51 @@
+// Math answer equivalence: is a predicted answer the same mathematical object as the gold one?
+//
+// Both strings (LaTeX or plain math) are normalised, parsed into an answer structure (a scalar
+// expression, an ordered tuple or interval, an unordered set or list, a relation, a text answer,
+// a multiple-choice letter) whose scalars are expression trees, and compared:
+//  - Exact rational arithmetic (128-bit numerator and denominator; every operation is checked
+//    for overflow) wherever the value is rational; otherwise wide-range floating point (a long
+//    double mantissa and a 64-bit binary exponent, so 1/2004! and 10^{10^{10}} are representable
+//    and distinct) compared with relative tolerance kRelTol (1e-9); there is no absolute
+//    tolerance (it would equate 1/2004! with 1/2006!). Two exact values compare exactly; so
+//    values beyond 125 bits (10^{100} vs 10^{100}+1) compare within the relative tolerance.
+//  - Expressions with free variables are evaluated at kPoints fixed pseudo-random rational points
+//    (exactly where possible); every point where the gold is defined must agree.
+//  - Relations (=, <, <=, >, >=, \ne) compare by lhs - rhs up to a non-zero factor (a positive
+//    one for inequalities, after flipping > to <). "x = 5" (a single variable on the left and a
+//    constant on the right) is the answer 5.
+// Policies: a percent sign is dropped (50\% == 50, and 0.5 is wrong); a degree sign is dropped
+// (30^\circ == 30); \text{unit} after a value and trailing unit words are dropped; thousands
+// separators (1,000 1{,}000 1\!000 1\,000) are accepted in groups of exactly three digits; a bare
+// list "1, 2" is unordered (like a set); (a,b] is an interval whose brackets must match; \pm
+// makes a set of both signs; "e" is Euler's number, "i" is a variable.
+// Bounds: inputs over kMaxInput bytes are refused; parsing depth is capped; exact powers are
+// attempted only when the result fits 128 bits; all else is O(1) per node, so any input
+// finishes quickly. A gold answer that cannot be parsed or evaluated is kUnverifiable, never
+// kCorrect; a prediction that cannot be parsed is kWrong.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace r1::verify {
+
+enum class Verdict { kCorrect, kWrong, kUnverifiable };
+
+// "correct", "wrong", "unverifiable".
+const char* verdict_name(Verdict v);
+
+inline constexpr double kRelTol = 1e-9;
+inline constexpr int kPoints = 5;
+inline constexpr size_t kMaxInput = 20000;
+
+// Compares a prediction with a gold answer (both already extracted: no \boxed{} search here).
+Verdict verify_math(std::string_view gold, std::string_view pred);
+
+// Same as verify_math, with a one-line reason for the verdict (for reports and tests).
+Verdict verify_math(std::string_view gold, std::string_view pred, std::string* reason);
+
+// Whether the text parses as a math answer (what makes a gold answer verifiable).
+bool math_parses(std::string_view text);
+
+}  // namespace r1::verify

@@ -141,7 +141,8 @@ TEST(ChatCli, RepliesPerLineWithTheThinkingPartApart) {
   // Two replies (the blank line is skipped), each opened inside the forced <think> part, which
   // is closed before the reply ends.
   size_t replies = 0;
-  for (size_t at = r.out.find("[thinking]\n"); at != std::string::npos; at = r.out.find("[thinking]\n", at + 1))
+  for (size_t at = r.out.find("[thinking]\n"); at != std::string::npos;
+       at = r.out.find("[thinking]\n", at + 1))
     replies++;
   EXPECT_EQ(replies, 2u) << r.out;
   EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n') >= 4, true) << r.out;
@@ -152,7 +153,8 @@ TEST(ChatCli, RepliesPerLineWithTheThinkingPartApart) {
   ASSERT_EQ(g.exit_code, 0) << describe(g);
   const auto j = nlohmann::json::parse(g.out);
   const std::string text = j["text"];
-  EXPECT_EQ(r.out.substr(0, r.out.find("\n[answer]")), "[thinking]\n" + text.substr(0, text.find("</think>")));
+  EXPECT_EQ(r.out.substr(0, r.out.find("\n[answer]")),
+            "[thinking]\n" + text.substr(0, text.find("</think>")));
 }
 
 }  // namespace

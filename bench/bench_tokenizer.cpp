@@ -15,15 +15,14 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "tokenizer/hf_tokenizer.h"
 #include "tokenizer/pretok_fast.h"
 #include "tokenizer/tokenizer.h"
 
 namespace {
 
-double now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+using r1::bench::now;
 
 // This thread's CPU time: steadier than wall time on a shared machine (the benchmark is
 // single-threaded and does no I/O while timed).

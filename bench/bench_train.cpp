@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "core/rng.h"
 #include "kernels/blas.h"
 #include "model/model.h"
@@ -28,27 +29,12 @@
 
 namespace {
 
-double now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+using r1::bench::gemm_peak_gflops;
+using r1::bench::now;
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
-}
-
-// Best-of-runs sgemm rate on square matrices (what BLAS reaches on this machine right now).
-double gemm_peak_gflops(int n, int reps) {
-  std::vector<float> a(size_t(n) * n), b(a.size()), c(a.size());
-  for (size_t i = 0; i < a.size(); i++) a[i] = float(i % 7) * 0.1f, b[i] = float(i % 5) * 0.1f;
-  double best = 0;
-  for (int r = 0; r < reps; r++) {
-    double t0 = now();
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.f, a.data(), n, b.data(), n, 0.f,
-                c.data(), n);
-    best = std::max(best, 2.0 * n * n * n / (now() - t0) / 1e9);
-  }
-  return best;
 }
 
 }  // namespace

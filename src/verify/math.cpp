@@ -1356,6 +1356,20 @@ bool wraps(const std::vector<Tok>& t, size_t b, size_t e) {
 
 bool parse_item(std::vector<Tok>& toks, size_t b, size_t e, Tree* tree, Answer* out, int depth);
 
+// The pieces of [b, e) between the split points `cuts`, each parsed as one answer into parts.
+bool parse_pieces(std::vector<Tok>& toks, size_t b, size_t e, std::vector<size_t> cuts, Tree* tree,
+                  std::vector<Answer>* parts, int depth) {
+  cuts.push_back(e);
+  size_t s = b;
+  for (size_t c : cuts) {
+    Answer part;
+    if (!parse_item(toks, s, c, tree, &part, depth + 1)) return false;
+    parts->push_back(std::move(part));
+    s = c + 1;
+  }
+  return true;
+}
+
 bool parse_expr_range(std::vector<Tok>& toks, size_t b, size_t e, Tree* tree, int* out) {
   if (b >= e) return false;
   Parser p(toks, b, e, tree);
@@ -1376,15 +1390,7 @@ bool parse_item(std::vector<Tok>& toks, size_t b, size_t e, Tree* tree, Answer* 
   auto cups = split_points(toks, b, e, 'U');
   if (!cups.empty()) {
     out->kind = Answer::kSet;
-    size_t s = b;
-    cups.push_back(e);
-    for (size_t c : cups) {
-      Answer part;
-      if (!parse_item(toks, s, c, tree, &part, depth + 1)) return false;
-      out->parts.push_back(std::move(part));
-      s = c + 1;
-    }
-    return true;
+    return parse_pieces(toks, b, e, std::move(cups), tree, &out->parts, depth);
   }
   // Relations.
   for (char rel : std::string_view("=<>LGN")) {
@@ -1424,15 +1430,7 @@ bool parse_item(std::vector<Tok>& toks, size_t b, size_t e, Tree* tree, Answer* 
         Answer row;
         row.kind = Answer::kTuple;
         row.open = row.close = '&';
-        auto cols = split_points(toks, s, r, '&');
-        cols.push_back(r);
-        size_t cs = s;
-        for (size_t c : cols) {
-          Answer cell;
-          if (!parse_item(toks, cs, c, tree, &cell, depth + 1)) return false;
-          row.parts.push_back(std::move(cell));
-          cs = c + 1;
-        }
+        if (!parse_pieces(toks, s, r, split_points(toks, s, r, '&'), tree, &row.parts, depth)) return false;
         out->parts.push_back(std::move(row));
       }
       s = r + 1;
@@ -1442,20 +1440,11 @@ bool parse_item(std::vector<Tok>& toks, size_t b, size_t e, Tree* tree, Answer* 
   // Sets \{ ... \}.
   if (op_at(toks, b, 'S') && op_at(toks, e - 1, 's') && wraps(toks, b, e)) {
     out->kind = Answer::kSet;
-    auto commas = split_points(toks, b + 1, e - 1, ',');
-    size_t s = b + 1;
-    commas.push_back(e - 1);
     if (e - b == 2) {
       out->kind = Answer::kEmptySet;
       return true;
     }
-    for (size_t c : commas) {
-      Answer part;
-      if (!parse_item(toks, s, c, tree, &part, depth + 1)) return false;
-      out->parts.push_back(std::move(part));
-      s = c + 1;
-    }
-    return true;
+    return parse_pieces(toks, b + 1, e - 1, split_points(toks, b + 1, e - 1, ','), tree, &out->parts, depth);
   }
   // Tuples and intervals: brackets around a top-level comma.
   if (wraps(toks, b, e) && !op_at(toks, b, '{')) {
@@ -1464,30 +1453,14 @@ bool parse_item(std::vector<Tok>& toks, size_t b, size_t e, Tree* tree, Answer* 
       out->kind = Answer::kTuple;
       out->open = toks[b].op;
       out->close = toks[e - 1].op;
-      size_t s = b + 1;
-      commas.push_back(e - 1);
-      for (size_t c : commas) {
-        Answer part;
-        if (!parse_item(toks, s, c, tree, &part, depth + 1)) return false;
-        out->parts.push_back(std::move(part));
-        s = c + 1;
-      }
-      return true;
+      return parse_pieces(toks, b + 1, e - 1, std::move(commas), tree, &out->parts, depth);
     }
   }
   // A bare list "1, 2, 3": unordered.
   auto commas = split_points(toks, b, e, ',');
   if (!commas.empty()) {
     out->kind = Answer::kSet;
-    size_t s = b;
-    commas.push_back(e);
-    for (size_t c : commas) {
-      Answer part;
-      if (!parse_item(toks, s, c, tree, &part, depth + 1)) return false;
-      out->parts.push_back(std::move(part));
-      s = c + 1;
-    }
-    return true;
+    return parse_pieces(toks, b, e, std::move(commas), tree, &out->parts, depth);
   }
   // \pm and \mp: the set of both signs (at most 3 of them: 8 combinations).
   std::vector<size_t> pms;

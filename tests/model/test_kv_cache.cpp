@@ -23,6 +23,7 @@
 #include "kernels/blas.h"
 #include "model/checkpoint.h"
 #include "model/infer.h"
+#include "stories260k.h"
 #include "test_util.h"
 #include "tiny_model.h"
 
@@ -412,7 +413,7 @@ TEST(CachedForward, SmallBlocksAndBadInput) {
 
 namespace {
 
-const std::string kStories = std::string(R1_SHARED_DIR) + "/models/stories260K";
+using r1::testing::kStoriesDir;
 
 // bf16 greedy on stories260K must agree with the golden ids at least this far (measured: all 100
 // golden ids; half of that is asserted, to leave room for other CPUs and thread counts).
@@ -449,12 +450,9 @@ std::vector<std::vector<int32_t>> greedy_batched(r1::Model& m,
 }  // namespace
 
 TEST(CachedForward, Stories260KGreedyAloneAndInABatch) {
-  if (!std::filesystem::exists(kStories)) GTEST_SKIP() << "shared fixtures not found at " << kStories;
-  r1::Model m = r1::load_model(kStories + "/stories260K.gguf");
-  std::ifstream f(kStories + "/golden_greedy.json");
-  const auto g = nlohmann::json::parse(f);
-  const auto prompt = g["prompt_ids"].get<std::vector<int32_t>>();
-  const auto want = g["greedy_ids"].get<std::vector<int32_t>>();
+  if (!std::filesystem::exists(kStoriesDir)) GTEST_SKIP() << "shared fixtures not found at " << kStoriesDir;
+  r1::Model m = r1::load_model(r1::testing::kStoriesGguf);
+  const auto [prompt, want] = r1::testing::stories_golden();
   const int n = static_cast<int>(want.size());
   EXPECT_EQ(greedy_batched(m, {prompt}, n)[0], want);
   // Among three other prompts of different lengths, each decoding in the same batches.
@@ -627,12 +625,9 @@ TEST(CachedForwardBf16, SyncWeightsAndDtypeChoice) {
 // stories260K greedy in bf16 against fp32 greedy (which equals the golden ids): argmax flips
 // once two logits are closer than the bf16 error, after which the texts diverge.
 TEST(CachedForwardBf16, Stories260KGreedyAgreesWithFp32) {
-  if (!std::filesystem::exists(kStories)) GTEST_SKIP() << "shared fixtures not found at " << kStories;
-  r1::Model m = r1::load_model(kStories + "/stories260K.gguf");
-  std::ifstream f(kStories + "/golden_greedy.json");
-  const auto g = nlohmann::json::parse(f);
-  const auto prompt = g["prompt_ids"].get<std::vector<int32_t>>();
-  const auto want = g["greedy_ids"].get<std::vector<int32_t>>();
+  if (!std::filesystem::exists(kStoriesDir)) GTEST_SKIP() << "shared fixtures not found at " << kStoriesDir;
+  r1::Model m = r1::load_model(r1::testing::kStoriesGguf);
+  const auto [prompt, want] = r1::testing::stories_golden();
   const int n = static_cast<int>(want.size());
   const std::vector<int32_t> f32 = greedy_batched(m, {prompt}, n)[0];
   const std::vector<int32_t> bf16 = greedy_batched(m, {prompt}, n, r1::DType::BF16)[0];

@@ -15,6 +15,7 @@
 
 #include "model/checkpoint.h"
 #include "rollout/engine.h"
+#include "stories260k.h"
 #include "test_util.h"
 #include "tiny_model.h"
 
@@ -223,17 +224,15 @@ TEST(Engine, BadConfigurationsAreOneLineErrors) {
   expect_error([&] { e.generate_all({{1, 99}}); }, {"prompt 0: token id 99 is outside the vocabulary"});
 }
 
-const std::string kStories = std::string(R1_SHARED_DIR) + "/models/stories260K";
+using r1::testing::kStoriesDir;
+using r1::testing::kStoriesGguf;
 
 // The golden greedy ids through the engine: alone, and as one of 4 prompts of other lengths
 // prefilled and decoded in the same batches.
 TEST(Engine, Stories260KGoldenGreedyAloneAndInABatch) {
-  if (!std::filesystem::exists(kStories)) GTEST_SKIP() << "shared fixtures not found at " << kStories;
-  r1::Model m = r1::load_model(kStories + "/stories260K.gguf");
-  std::ifstream f(kStories + "/golden_greedy.json");
-  const auto g = nlohmann::json::parse(f);
-  const auto prompt = g["prompt_ids"].get<std::vector<int32_t>>();
-  const auto want = g["greedy_ids"].get<std::vector<int32_t>>();
+  if (!std::filesystem::exists(kStoriesDir)) GTEST_SKIP() << "shared fixtures not found at " << kStoriesDir;
+  r1::Model m = r1::load_model(kStoriesGguf);
+  const auto [prompt, want] = r1::testing::stories_golden();
   GenerationConfig cfg;
   cfg.sampling.greedy = true;
   cfg.max_new_tokens = static_cast<int>(want.size());
@@ -260,9 +259,9 @@ TEST(Engine, Stories260KGoldenGreedyAloneAndInABatch) {
 // Text and stop strings with the real stories260K tokenizer: the text is the tokens' text, and
 // a stop string ends the sample at the token that completes it.
 TEST(Engine, StopStringsAndText) {
-  if (!std::filesystem::exists(kStories)) GTEST_SKIP() << "shared fixtures not found at " << kStories;
-  r1::Model m = r1::load_model(kStories + "/stories260K.gguf");
-  const auto tok = r1::load_tokenizer(kStories + "/stories260K.gguf");
+  if (!std::filesystem::exists(kStoriesDir)) GTEST_SKIP() << "shared fixtures not found at " << kStoriesDir;
+  r1::Model m = r1::load_model(kStoriesGguf);
+  const auto tok = r1::load_tokenizer(kStoriesGguf);
   GenerationConfig cfg;
   cfg.n = 6;
   cfg.max_new_tokens = 80;

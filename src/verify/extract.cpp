@@ -3,22 +3,14 @@
 #include <cctype>
 #include <vector>
 
+#include "core/strings.h"
+
 namespace r1::verify {
 
 namespace {
 
-bool is_space(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
-  return s;
-}
-
 std::optional<std::string> non_empty(std::string_view s) {
-  s = trim(s);
+  s = trim_ascii(s);
   if (s.empty()) return std::nullopt;
   return std::string(s);
 }
@@ -71,7 +63,7 @@ std::optional<std::string> extract_boxed(std::string_view text) {
       f = macro_end_before(text, "\\fbox", f - 5);
     }
     size_t i = end;
-    while (i < text.size() && is_space(text[i])) ++i;
+    while (i < text.size() && is_ascii_space(text[i])) ++i;
     if (i < text.size() && text[i] == '{') {
       if (match[i] == std::string_view::npos) continue;
       auto r = non_empty(text.substr(i + 1, match[i] - i - 1));
@@ -80,7 +72,7 @@ std::optional<std::string> extract_boxed(std::string_view text) {
     }
     if (i == end) continue;  // "\boxed5" is not a macro call we recognise without a space
     size_t j = i;
-    while (j < text.size() && !is_space(text[j]) && text[j] != '$') ++j;
+    while (j < text.size() && !is_ascii_space(text[j]) && text[j] != '$') ++j;
     auto r = non_empty(text.substr(i, j - i));
     if (r) return r;
   }
@@ -100,7 +92,7 @@ std::optional<std::string> extract_gsm8k(std::string_view text) {
   std::string_view rest = text.substr(p + 4);
   size_t nl = rest.find('\n');
   if (nl != std::string_view::npos) rest = rest.substr(0, nl);
-  rest = trim(rest);
+  rest = trim_ascii(rest);
   while (!rest.empty() && rest.back() == '.') rest.remove_suffix(1);
   return non_empty(rest);
 }
@@ -130,14 +122,14 @@ std::optional<std::string> extract_answer_is(std::string_view text) {
       break;
     }
   }
-  rest = trim(rest.substr(0, end));
-  if (!rest.empty() && rest.front() == ':') rest = trim(rest.substr(1));
+  rest = trim_ascii(rest.substr(0, end));
+  if (!rest.empty() && rest.front() == ':') rest = trim_ascii(rest.substr(1));
   if (auto boxed = extract_boxed(rest)) return boxed;
   // Strip one surrounding pair of $ or ** (markdown bold).
   if (rest.size() >= 2 && rest.front() == '$' && rest.back() == '$')
-    rest = trim(rest.substr(1, rest.size() - 2));
+    rest = trim_ascii(rest.substr(1, rest.size() - 2));
   if (rest.size() >= 4 && rest.substr(0, 2) == "**" && rest.substr(rest.size() - 2) == "**") {
-    rest = trim(rest.substr(2, rest.size() - 4));
+    rest = trim_ascii(rest.substr(2, rest.size() - 4));
   }
   return non_empty(rest);
 }
@@ -153,7 +145,8 @@ std::optional<std::string> extract_last_number(std::string_view text) {
     }
     size_t begin = i;
     if (begin > 0 && text[begin - 1] == '-') --begin;
-    while (digit(i) || (text[i] == ',' && digit(i + 1) && digit(i + 2) && digit(i + 3) && !digit(i + 4))) {
+    while (digit(i) || (i < text.size() && text[i] == ',' && digit(i + 1) && digit(i + 2) && digit(i + 3) &&
+                        !digit(i + 4))) {
       i += text[i] == ',' ? 4 : 1;
     }
     if (i < text.size() && text[i] == '.' && digit(i + 1)) {

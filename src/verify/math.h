@@ -9,7 +9,8 @@
 //    and distinct) compared with relative tolerance kRelTol (1e-9); there is no absolute
 //    tolerance (it would equate 1/2004! with 1/2006!). Two exact values compare exactly; so
 //    values beyond 125 bits (10^{100} vs 10^{100}+1) compare within the relative tolerance.
-//  - Expressions with free variables are evaluated at kPoints fixed pseudo-random rational points
+//  - Expressions with free variables (at most 16; a gold answer with more is unverifiable) are
+//    evaluated at kPoints fixed pseudo-random rational points
 //    (exactly where possible); every point where the gold is defined must agree.
 //  - Relations (=, <, <=, >, >=, \ne) compare by lhs - rhs up to a non-zero factor (a positive
 //    one for inequalities, after flipping > to <). "x = 5" (a single variable on the left and a

@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "verify/extract.h"
 
@@ -107,3 +109,18 @@ TEST(ExtractAnswer, OrderAndFallback) {
 }
 
 }  // namespace
+
+// Found by fuzz/fuzz_verify (libFuzzer): a number at the very end of a view that is not
+// NUL-terminated was followed by a read one past the end. The buffer has exactly the view's size
+// so that ASan reports such a read.
+TEST(ExtractLastNumber, NumberAtTheEndOfAnUnterminatedView) {
+  for (const std::string s : {"\n2", "12", "1,000", "x 3.5", "7/8", "a -4"}) {
+    const std::vector<char> buf(s.begin(), s.end());
+    const std::string_view view(buf.data(), buf.size());
+    const auto n = extract_last_number(view);
+    ASSERT_TRUE(n.has_value()) << s;
+    EXPECT_FALSE(n->empty());
+  }
+  const std::vector<char> buf = {'a', 'b', '1', ',', '2', '3'};
+  EXPECT_EQ(extract_last_number(std::string_view(buf.data(), buf.size())), S("23"));
+}

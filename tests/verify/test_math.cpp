@@ -233,6 +233,29 @@ TEST(MathVerify, VerdictNames) {
   EXPECT_STREQ(r1::verify::verdict_name(U), "unverifiable");
 }
 
+// Found by fuzz/fuzz_verify: a parseable answer is never wrong against itself, including
+// relations whose two sides are identical (the difference is zero at every point).
+TEST(MathVerify, EveryAnswerEqualsItself) {
+  for (const char* s :
+       {"A=A%", "x=x", "1=1", "x<x", "0x=0", "x = 5", "\\frac{1}{2}", "(0,9]", "x^2+1 \\ge 0"})
+    EXPECT_EQ(r1::verify::verify_math(s, s), C) << s;
+  EXPECT_EQ(r1::verify::verify_math("x=x", "2x=2x"), C);
+  EXPECT_EQ(r1::verify::verify_math("x=x", "x=1"), W);
+  EXPECT_EQ(r1::verify::verify_math("x=x", "x<x"), W);
+  // More free variables than the evaluator assigns: a gold like this cannot be checked.
+  const char* many = "a+b+c+d+f+g+h+j+k+l+m+n+o+p+q+r+s+t";
+  EXPECT_FALSE(r1::verify::math_parses(many));
+  EXPECT_EQ(r1::verify::verify_math(many, many), U);
+  EXPECT_EQ(r1::verify::verify_math("ab", many), W);
+}
+
+// Found by fuzz/fuzz_verify: a product of exact values that is exactly -2^127 fits 128 bits, and
+// the range check then negated it (undefined behaviour; the sanitizer build aborts on it).
+TEST(MathVerify, ProductOfMinus2To127) {
+  EXPECT_EQ(r1::verify::verify_math("-9223372036854775808 \\cdot 18446744073709551616", "-2^{127}"), C);
+  EXPECT_EQ(r1::verify::verify_math("-2^{63} \\cdot 2^{64}", "-2^{126}"), W);
+}
+
 // Hostile inputs: each must finish quickly with a definite verdict.
 TEST(MathVerify, BoundedOnHostileInputs) {
   auto t0 = std::chrono::steady_clock::now();

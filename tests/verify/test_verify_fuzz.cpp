@@ -4,6 +4,7 @@
 // unparseable gold must never be "correct". R1_VERIFY_FUZZ_SECONDS sets the time (default 2).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -11,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "verify/extract.h"
@@ -144,11 +146,20 @@ TEST(VerifyFuzz, MutatedAnswersFinish) {
     if (!r1::verify::math_parses(gold)) {
       ASSERT_EQ(v, r1::verify::Verdict::kUnverifiable) << gold;
     }
-    auto e = r1::verify::extract_answer("<answer>" + gold + "</answer> \\boxed{" + pred);
+    // Exact-size heap copies (no terminating NUL), so that ASan catches a read one past the end.
+    const std::string text = "<answer>" + gold + "</answer> \\boxed{" + pred;
+    const std::vector<char> buf(text.begin(), text.end()), gbuf(gold.begin(), gold.end());
+    const std::string_view view(buf.data(), buf.size()), gview(gbuf.data(), gbuf.size());
+    r1::verify::ExtractOptions all;
+    all.last_number = true;
+    auto e = r1::verify::extract_answer(view, all);
     if (e) {
       ASSERT_FALSE(e->empty());
     }
-    (void)r1::verify::extract_last_number(gold);
+    (void)r1::verify::extract_last_number(gview);
+    (void)r1::verify::extract_answer_is(gview);
+    (void)r1::verify::extract_gsm8k(gview);
+    (void)r1::verify::verify_math(gview, std::string_view(buf.data(), std::min(buf.size(), pred.size())));
     double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count();
     if (dt > slowest && std::getenv("R1_VERIFY_FUZZ_VERBOSE"))
       std::printf("slow %.3f ms: '%s' vs '%s'\n", dt * 1e3, gold.c_str(), pred.c_str());

@@ -15,42 +15,22 @@
 #include "model/checkpoint.h"
 #include "test_util.h"
 #include "tiny_model.h"
+#include "torch_ref.h"
 #include "train/optim.h"
 
 using nlohmann::json;
 
 namespace {
 
-bool have_torch() {
-  static int ok = -1;
-  if (ok < 0) ok = std::system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") == 0;
-  return ok == 1;
-}
+using r1::testing::have_torch;
+using r1::testing::read_f64;
+using r1::testing::rel_err;
 
 std::string run_ref(const std::string& args) {
   const std::string cmd =
       "/usr/bin/python3 " + std::string(R1_SOURCE_DIR) + "/tests/reference/r1ref.py " + args + " 2>&1";
   int rc = std::system(cmd.c_str());
   return rc == 0 ? "" : "reference failed: " + cmd;
-}
-
-std::vector<double> read_f64(const r1::SafetensorsFile& f, const std::string& name) {
-  const r1::TensorInfo* t = f.find(name);
-  if (!t) throw std::runtime_error("reference output lacks " + name);
-  std::vector<double> v(t->numel());
-  std::memcpy(v.data(), t->data, v.size() * sizeof(double));
-  return v;
-}
-
-// max |a - b| / max |b|: a scale-free error that a wrong index, sign or transpose blows up.
-template <typename A>
-double rel_err(const A* a, const std::vector<double>& b) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < b.size(); i++) {
-    num = std::max(num, std::abs(double(a[i]) - b[i]));
-    den = std::max(den, std::abs(b[i]));
-  }
-  return num / std::max(den, 1e-30);
 }
 
 using r1::testing::tiny_model;

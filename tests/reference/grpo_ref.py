@@ -1,0 +1,138 @@
+#!/usr/bin/python3
+"""PyTorch (float64) oracle for r1.cpp's GRPO loss: equations (1)-(3) of ../shared/docs/R1-NOTES.md
+written with torch ops on padded [outputs, tokens] tensors (the way TRL's GRPOTrainer writes them),
+gradients by autograd. The model is r1ref's.
+
+  grpo_ref.py --model DIR --batch GRPO.json --out OUT.safetensors
+
+GRPO.json = {"tokens", "cu_seqlens", "targets": packed prompt+completion sequences as in r1ref
+(prompt positions have target -1), "old_logp", "ref_logp": per position (ignored where target is
+-1), "rewards": one per sequence, group by group, "group_size", "truncated": 0/1 per sequence,
+"configs": [{"name", "eps_low", "eps_high", "beta", "agg": "seq_mean"|"token_mean"|"constant",
+"scale_rewards", "std_eps", "mask_truncated", "entropy_coef", "max_new_tokens"}, ...]}.
+
+OUT holds "logp", "entropy" (per position) and, per config NAME: "NAME.loss", "NAME.advantages",
+"NAME.clipped_low", "NAME.clipped_high" (token counts) and "NAME.grad.<param>".
+"""
+import argparse
+import json
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import r1ref  # noqa: E402
+
+
+def advantages(rewards, group_size, scale, std_eps):
+    """(3): per group, (r - mean) / (std + eps) with torch.std (unbiased, n - 1), or r - mean.
+    A group whose rewards are all equal gets 0 (std would be 0 or NaN for a group of one)."""
+    r = rewards.view(-1, group_size)
+    a = r - r.mean(1, keepdim=True)
+    if scale:
+        sd = r.std(1, keepdim=True) if group_size > 1 else torch.zeros_like(a[:, :1])
+        a = a / (sd + std_eps)
+    equal = (r == r[:, :1]).all(1, keepdim=True)
+    return torch.where(equal, torch.zeros_like(a), a).reshape(-1)
+
+
+def padded(values, rows, width):
+    """[N, width] tensor with row i = values[rows[i]] followed by zeros."""
+    out = []
+    for idx in rows:
+        v = values[idx] if len(idx) else values.new_zeros(0)
+        out.append(torch.cat([v, v.new_zeros(width - len(idx))]))
+    return torch.stack(out)
+
+
+def grpo_loss(c, logp, ent, old, ref, adv, rows, truncated):
+    """The objective's negation for one config; logp/ent/old/ref per packed position."""
+    n = len(rows)
+    width = max(1, max(len(r) for r in rows))
+    lengths = torch.tensor([len(r) for r in rows], dtype=torch.float64)
+    mask = (torch.arange(width)[None, :] < lengths[:, None]).double()
+    if c["mask_truncated"]:
+        mask = mask * (1 - truncated)[:, None]
+    lp, en = padded(logp, rows, width), padded(ent, rows, width)
+    old_p, ref_p = padded(old, rows, width), padded(ref, rows, width)
+    A = adv[:, None]
+    ratio = torch.exp(lp - old_p)
+    clipped = torch.clamp(ratio, 1 - c["eps_low"], 1 + c["eps_high"])
+    per_tok = -torch.min(ratio * A, clipped * A)
+    if c["beta"] != 0:
+        d = ref_p - lp
+        per_tok = per_tok + c["beta"] * (torch.exp(d) - d - 1)
+    kept = mask.sum(1) > 0
+    n_kept = kept.sum()
+
+    def aggregate(x):
+        if c["agg"] == "seq_mean":
+            per_seq = (x * mask).sum(1) / mask.sum(1).clamp(min=1)
+            return per_seq[kept].sum() / n_kept
+        if c["agg"] == "token_mean":
+            return (x * mask).sum() / mask.sum()
+        if c["agg"] == "constant":
+            return (x * mask).sum() / (c["max_new_tokens"] * n_kept)
+        raise r1ref.RefError(f"config {c['name']}: unknown agg {c['agg']}")
+
+    loss = aggregate(per_tok)
+    if c["entropy_coef"] != 0:
+        loss = loss - c["entropy_coef"] * aggregate(en)
+    with torch.no_grad():
+        active = mask > 0
+        low = ((A < 0) & (ratio < 1 - c["eps_low"]) & active).sum()
+        high = ((A > 0) & (ratio > 1 + c["eps_high"]) & active).sum()
+    assert n == len(truncated)
+    return loss, low, high
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--batch", required=True)
+    ap.add_argument("--out", required=True)
+    a = ap.parse_args(argv)
+    try:
+        dt = torch.float64
+        cfg, params = r1ref.load_model(a.model, dt)
+        model = r1ref.Model(cfg, params)
+        with open(a.batch) as f:
+            b = json.load(f)
+        tokens = torch.tensor(b["tokens"], dtype=torch.long)
+        targets = torch.tensor(b["targets"], dtype=torch.long)
+        cu = b["cu_seqlens"]
+        old = torch.tensor(b["old_logp"], dtype=dt)
+        ref = torch.tensor(b["ref_logp"], dtype=dt)
+        rewards = torch.tensor(b["rewards"], dtype=dt)
+        truncated = torch.tensor(b["truncated"], dtype=dt)
+        if len(cu) - 1 != len(rewards) or len(truncated) != len(rewards):
+            raise r1ref.RefError("batch: one reward and one truncation flag per sequence")
+        # Completion positions of each sequence: those with a target.
+        rows = [[t for t in range(cu[i], cu[i + 1]) if b["targets"][t] >= 0] for i in range(len(cu) - 1)]
+        pos, mask = r1ref.packed_inputs(cu, dt)
+        out = {}
+        for c in b["configs"]:
+            for p in params.values():
+                p.grad = None
+            logits = model.forward(tokens[None], pos, mask)[0]
+            logp, ent = r1ref.token_stats(logits, targets)
+            adv = advantages(rewards, b["group_size"], c["scale_rewards"], c["std_eps"])
+            loss, low, high = grpo_loss(c, logp, ent, old, ref, adv, rows, truncated)
+            loss.backward()
+            name = c["name"]
+            out["logp"], out["entropy"] = logp.detach(), ent.detach()
+            out[name + ".loss"] = loss.detach().reshape(1)
+            out[name + ".advantages"] = adv
+            out[name + ".clipped_low"] = low.double().reshape(1)
+            out[name + ".clipped_high"] = high.double().reshape(1)
+            for pname, t in params.items():
+                out[f"{name}.grad.{pname}"] = t.grad if t.grad is not None else torch.zeros_like(t)
+        r1ref.save_safetensors(a.out, out, "F64")
+    except (r1ref.RefError, OSError, ValueError, KeyError) as e:
+        print(f"grpo_ref: {e}".replace("\n", " "), file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -220,7 +220,10 @@ struct RunResult {
 };
 
 RunResult run_r1(const std::string& args, const std::string& stdin_text) {
-  const std::string dir = std::string(R1_TEST_TMP) + "/tokenize-cli";
+  // One directory per test (ctest runs tests in parallel), not emptied: scratch_dir() is.
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  const std::string dir =
+      std::string(R1_TEST_TMP) + "/" + info->test_suite_name() + "." + info->name() + ".cli";
   std::filesystem::create_directories(dir);
   const std::string in = write_file(dir + "/in", stdin_text);
   const std::string cmd =

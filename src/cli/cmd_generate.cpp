@@ -52,17 +52,6 @@ struct GenerateArgs {
   CLI::Option* fopt = nullptr;
 };
 
-// Prompt text to ids: through the template (as one user message), then BOS.
-std::vector<int32_t> encode_prompt(const std::string& text, const Tokenizer& tok,
-                                   const std::optional<ChatTemplate>& tmpl, bool force_think) {
-  if (!tmpl) return encode_with_bos(tok, text);
-  ChatOptions opt;
-  opt.add_generation_prompt = true;
-  opt.force_think = force_think;
-  return encode_with_bos(
-      tok, tmpl->render(nlohmann::ordered_json::array({{{"role", "user"}, {"content", text}}}), opt));
-}
-
 int run_generate(GenerateArgs& a) {
   if (a.popt->count() + a.iopt->count() + a.fopt->count() == 0)
     fail("r1 generate: give --prompt, --prompts or --prompt-ids");

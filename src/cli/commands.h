@@ -19,6 +19,7 @@ void add_generate_command(CLI::App& app, std::vector<Command>& out);
 void add_chat_command(CLI::App& app, std::vector<Command>& out);      // chat
 void add_tokenize_command(CLI::App& app, std::vector<Command>& out);  // tokenize
 void add_template_command(CLI::App& app, std::vector<Command>& out);  // template
+void add_eval_command(CLI::App& app, std::vector<Command>& out);      // eval
 void add_score_command(CLI::App& app, std::vector<Command>& out);     // score
 
 }  // namespace r1::cli

@@ -26,6 +26,16 @@ std::vector<int32_t> encode_with_bos(const Tokenizer& tok, const std::string& te
   return ids;
 }
 
+std::vector<int32_t> encode_prompt(const std::string& text, const Tokenizer& tok,
+                                   const std::optional<ChatTemplate>& tmpl, bool force_think) {
+  if (!tmpl) return encode_with_bos(tok, text);
+  ChatOptions opt;
+  opt.add_generation_prompt = true;
+  opt.force_think = force_think;
+  return encode_with_bos(
+      tok, tmpl->render(nlohmann::ordered_json::array({{{"role", "user"}, {"content", text}}}), opt));
+}
+
 std::vector<int32_t> stop_ids_of(const Model& model, const Tokenizer* tok) {
   std::vector<int32_t> ids(model.config().eos_token_ids.begin(), model.config().eos_token_ids.end());
   if (tok && tok->eos_id() >= 0 && tok->eos_id() < model.config().vocab_size) ids.push_back(tok->eos_id());

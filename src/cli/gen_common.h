@@ -24,6 +24,11 @@ std::optional<ChatTemplate> load_prompt_template(const std::string& name, const 
 // start with it (chat templates write it themselves).
 std::vector<int32_t> encode_with_bos(const Tokenizer& tok, const std::string& text);
 
+// Prompt text to ids: through the template (as one user message, with the generation prompt),
+// then BOS; without a template the text as is.
+std::vector<int32_t> encode_prompt(const std::string& text, const Tokenizer& tok,
+                                   const std::optional<ChatTemplate>& tmpl, bool force_think);
+
 // The model's end-of-sequence ids (config) and the tokenizer's, without repeats.
 std::vector<int32_t> stop_ids_of(const Model& model, const Tokenizer* tok);
 

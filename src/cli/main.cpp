@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   r1::cli::add_chat_command(app, commands);
   r1::cli::add_tokenize_command(app, commands);
   r1::cli::add_template_command(app, commands);
+  r1::cli::add_eval_command(app, commands);
   r1::cli::add_score_command(app, commands);
   try {
     app.parse(argc, argv);

@@ -1,0 +1,204 @@
+#include "eval/eval.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "io/jsonl.h"
+
+namespace r1 {
+
+double pass_at_k(int n, int c, int k) {
+  if (n < 1 || c < 0 || c > n || k < 1 || k > n)
+    fail("pass@k: needs 0 <= c <= n and 1 <= k <= n (n {}, c {}, k {})", n, c, k);
+  if (n - c < k) return 1.0;
+  // 1 - prod_{i = n-c+1}^{n} (1 - k / i): the stable form of 1 - C(n-c, k) / C(n, k).
+  double p = 1.0;
+  for (int i = n - c + 1; i <= n; i++) p *= 1.0 - double(k) / double(i);
+  return 1.0 - p;
+}
+
+namespace {
+
+std::string trim(const std::string& s) {
+  const size_t a = s.find_first_not_of(" \t\r\n");
+  if (a == std::string::npos) return "";
+  const size_t b = s.find_last_not_of(" \t\r\n");
+  return s.substr(a, b - a + 1);
+}
+
+bool same_answer(const std::string& rep, const std::string& a) {
+  if (verify::math_parses(rep)) return verify::verify_math(rep, a) == verify::Verdict::kCorrect;
+  return trim(rep) == trim(a);
+}
+
+}  // namespace
+
+Vote majority_vote(const std::vector<std::optional<std::string>>& answers) {
+  struct Group {
+    std::string rep;
+    int votes;
+  };
+  std::vector<Group> groups;
+  for (const auto& a : answers) {
+    if (!a) continue;
+    auto it =
+        std::find_if(groups.begin(), groups.end(), [&](const Group& g) { return same_answer(g.rep, *a); });
+    if (it == groups.end())
+      groups.push_back({*a, 1});
+    else
+      it->votes++;
+  }
+  Vote v;
+  for (const Group& g : groups)  // strictly greater: ties keep the earlier group
+    if (g.votes > v.votes) v.answer = g.rep, v.votes = g.votes;
+  return v;
+}
+
+std::optional<DatasetSpec> builtin_dataset(const std::string& name) {
+  if (name == "gsm8k") return DatasetSpec{"gsm8k/test.jsonl", "question", "answer", true};
+  if (name == "math500") return DatasetSpec{"math500/test.jsonl", "problem", "answer", false};
+  if (name == "aime24") return DatasetSpec{"aime24/test.jsonl", "problem", "answer", false};
+  return std::nullopt;
+}
+
+std::vector<EvalProblem> load_eval_problems(const std::string& path, const DatasetSpec& spec, int64_t limit) {
+  std::vector<EvalProblem> out;
+  JsonlReader reader(path);
+  nlohmann::json row;
+  while ((limit < 0 || static_cast<int64_t>(out.size()) < limit) && reader.next(row)) {
+    EvalProblem p;
+    p.prompt = jsonl_string_field(row, spec.prompt_field, reader.path(), reader.line());
+    // Answers are strings in these sets, but a number is a fine answer too.
+    auto it = row.find(spec.answer_field);
+    if (it != row.end() && it->is_number()) {
+      p.gold = it->dump();
+    } else {
+      p.gold = jsonl_string_field(row, spec.answer_field, reader.path(), reader.line());
+    }
+    if (spec.gsm8k_answer) {
+      auto n = verify::extract_gsm8k(p.gold);
+      if (!n)
+        fail("{}:{}: field '{}' has no \"#### N\" final answer", reader.path(), reader.line(),
+             spec.answer_field);
+      p.gold = *n;
+    }
+    auto id = row.find("id");
+    if (id != row.end() && id->is_string())
+      p.id = id->get<std::string>();
+    else if (id != row.end() && id->is_number_integer())
+      p.id = id->dump();
+    else
+      p.id = std::to_string(out.size());
+    out.push_back(std::move(p));
+  }
+  if (out.empty()) fail("{}: no problems (the file has no rows)", path);
+  return out;
+}
+
+SampleResult score_completion(const std::string& gold, const std::string& text,
+                              const verify::ExtractOptions& extract) {
+  SampleResult r;
+  r.text = text;
+  r.extracted = verify::extract_answer(text, extract);
+  r.verdict = !verify::math_parses(gold) ? verify::Verdict::kUnverifiable
+              : r.extracted              ? verify::verify_math(gold, *r.extracted)
+                                         : verify::Verdict::kWrong;
+  return r;
+}
+
+std::vector<ProblemResult> run_eval(Engine& engine, const std::vector<EvalProblem>& problems,
+                                    const std::vector<std::vector<int32_t>>& prompts,
+                                    const verify::ExtractOptions& extract, const EvalSampleFn& on_sample) {
+  R1_CHECK(problems.size() == prompts.size());
+  const int k = engine.config().n;
+  std::vector<ProblemResult> results(problems.size());
+  for (size_t i = 0; i < problems.size(); i++) {
+    results[i].index = static_cast<int64_t>(i);
+    results[i].unverifiable = !verify::math_parses(problems[i].gold);
+    results[i].samples.resize(k);
+  }
+  engine.generate(prompts, [&](Completion&& c) {
+    const EvalProblem& p = problems[c.prompt_index];
+    SampleResult r = score_completion(p.gold, c.text, extract);
+    r.num_tokens = static_cast<int64_t>(c.token_ids.size());
+    r.finish_reason = c.finish_reason;
+    if (on_sample) on_sample(p, c.sample_index, r);
+    results[c.prompt_index].samples[c.sample_index] = std::move(r);
+  });
+  for (ProblemResult& pr : results) {
+    std::vector<std::optional<std::string>> answers;
+    for (const SampleResult& s : pr.samples) {
+      pr.correct += s.verdict == verify::Verdict::kCorrect;
+      answers.push_back(s.extracted);
+    }
+    pr.vote = majority_vote(answers);
+    pr.cons_correct =
+        !pr.unverifiable && pr.vote.answer &&
+        verify::verify_math(problems[pr.index].gold, *pr.vote.answer) == verify::Verdict::kCorrect;
+  }
+  return results;
+}
+
+EvalSummary summarise(const std::vector<ProblemResult>& results, int k) {
+  EvalSummary s;
+  s.k = k;
+  s.problems = static_cast<int64_t>(results.size());
+  s.pass_at.assign(k, 0.0);
+  int64_t scored = 0, samples = 0, answered = 0, truncated = 0;
+  double tokens = 0;
+  for (const ProblemResult& pr : results) {
+    for (const SampleResult& r : pr.samples) {
+      samples++;
+      tokens += double(r.num_tokens);
+      s.max_tokens = std::max(s.max_tokens, r.num_tokens);
+      answered += r.extracted.has_value();
+      truncated += r.finish_reason == "length";
+    }
+    if (pr.unverifiable) {
+      s.unverifiable++;
+      continue;
+    }
+    const int n = static_cast<int>(pr.samples.size());
+    if (n != k) fail("eval summary: problem {} has {} samples, expected k = {}", pr.index, n, k);
+    scored++;
+    s.pass1 += double(pr.correct) / k;
+    s.cons += pr.cons_correct;
+    for (int j = 1; j <= k; j++) s.pass_at[j - 1] += pass_at_k(k, pr.correct, j);
+  }
+  if (scored > 0) {
+    s.pass1 /= double(scored), s.cons /= double(scored);
+    for (double& v : s.pass_at) v /= double(scored);
+  }
+  if (samples > 0) {
+    s.mean_tokens = tokens / double(samples);
+    s.answered = double(answered) / double(samples);
+    s.truncated = double(truncated) / double(samples);
+  }
+  return s;
+}
+
+std::string format_summary(const EvalSummary& s, const std::string& name) {
+  std::string out;
+  out += fmt::format("{:<24} {:>10}\n", "benchmark", name);
+  out += fmt::format("{:<24} {:>10}\n", "problems scored", s.problems - s.unverifiable);
+  if (s.unverifiable > 0) out += fmt::format("{:<24} {:>10}\n", "unverifiable (skipped)", s.unverifiable);
+  out += fmt::format("{:<24} {:>10}\n", "samples per problem (k)", s.k);
+  out += fmt::format("{:<24} {:>9.1f}%\n", "pass@1 (mean over k)", 100 * s.pass1);
+  out += fmt::format("{:<24} {:>9.1f}%\n", fmt::format("cons@{}", s.k), 100 * s.cons);
+  for (int j = 2; j <= s.k; j *= 2)
+    out += fmt::format("{:<24} {:>9.1f}%\n", fmt::format("pass@{}", j), 100 * s.pass_at[j - 1]);
+  if (s.k > 1 && (s.k & (s.k - 1)) != 0)
+    out += fmt::format("{:<24} {:>9.1f}%\n", fmt::format("pass@{}", s.k), 100 * s.pass_at[s.k - 1]);
+  out += fmt::format("{:<24} {:>9.1f}%\n", "answer extracted", 100 * s.answered);
+  out += fmt::format("{:<24} {:>10.1f}\n", "mean response tokens", s.mean_tokens);
+  out += fmt::format("{:<24} {:>10}\n", "max response tokens", s.max_tokens);
+  out += fmt::format("{:<24} {:>9.1f}%\n", "truncated (length)", 100 * s.truncated);
+  if (s.seconds > 0) out += fmt::format("{:<24} {:>9.1f}s\n", "time", s.seconds);
+  return out;
+}
+
+}  // namespace r1

@@ -1,0 +1,104 @@
+// R1-style evaluation (../shared/docs/R1-NOTES.md section 6): k sampled responses per problem,
+// pass@1 averaged over the k samples, cons@k (majority vote over the extracted answers, grouped
+// by mathematical equivalence), and the unbiased pass@k estimator 1 - C(n-c, k) / C(n, k).
+// A problem whose gold answer does not parse is "unverifiable": it is skipped and counted, never
+// scored.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "rollout/engine.h"
+#include "verify/extract.h"
+#include "verify/math.h"
+
+namespace r1 {
+
+// Unbiased pass@k from n samples of which c are correct (Chen et al. 2021): the probability
+// that at least one of k samples drawn without replacement is correct. 0 <= c <= n, 1 <= k <= n.
+double pass_at_k(int n, int c, int k);
+
+// The majority answer: answers are grouped by equivalence (verify_math, or exact text where an
+// answer does not parse); absent answers do not vote. The largest group wins; a tie goes to the
+// group whose first member came first. nullopt when no sample has an answer.
+struct Vote {
+  std::optional<std::string> answer;  // the group's first member
+  int votes = 0;
+};
+Vote majority_vote(const std::vector<std::optional<std::string>>& answers);
+
+// One evaluation problem.
+struct EvalProblem {
+  std::string id;      // the row's "id" field when present, else its 0-based index
+  std::string prompt;  // the question, before any template
+  std::string gold;    // the reference answer (already extracted: "#### N" becomes N)
+};
+
+// A named benchmark's file (relative to the data directory) and fields.
+struct DatasetSpec {
+  std::string file;           // e.g. "gsm8k/test.jsonl"
+  std::string prompt_field;   // e.g. "question"
+  std::string answer_field;   // e.g. "answer"
+  bool gsm8k_answer = false;  // the answer field holds a worked solution ending in "#### N"
+};
+// gsm8k, math500, aime24; nullopt for other names.
+std::optional<DatasetSpec> builtin_dataset(const std::string& name);
+
+// Reads problems from a JSONL file. Errors name the file, line and field.
+std::vector<EvalProblem> load_eval_problems(const std::string& path, const DatasetSpec& spec,
+                                            int64_t limit = -1);
+
+struct SampleResult {
+  std::string text;
+  int64_t num_tokens = 0;
+  std::string finish_reason;
+  std::optional<std::string> extracted;
+  verify::Verdict verdict = verify::Verdict::kWrong;
+};
+
+struct ProblemResult {
+  int64_t index = 0;
+  bool unverifiable = false;  // the gold answer does not parse: not scored
+  std::vector<SampleResult> samples;
+  int correct = 0;
+  Vote vote;
+  bool cons_correct = false;
+};
+
+// Scores one completion against a gold answer: extraction, then verify_math.
+SampleResult score_completion(const std::string& gold, const std::string& text,
+                              const verify::ExtractOptions& extract);
+
+struct EvalSummary {
+  int64_t problems = 0;      // in the file (after --limit)
+  int64_t unverifiable = 0;  // skipped: the gold answer does not parse
+  int k = 0;
+  double pass1 = 0;             // mean over scored problems of correct / k
+  double cons = 0;              // share of scored problems whose majority answer is correct
+  std::vector<double> pass_at;  // pass_at[j] = pass@(j+1), j < k (unbiased estimator)
+  double mean_tokens = 0;       // response length over all samples
+  int64_t max_tokens = 0;
+  double answered = 0;   // share of samples with an extracted answer
+  double truncated = 0;  // share of samples that hit max_new_tokens
+  double seconds = 0;
+};
+
+// Aggregates per-problem results into the summary (pure; for tests and for training loops).
+EvalSummary summarise(const std::vector<ProblemResult>& results, int k);
+
+// Generates engine.config().n samples for each problem's prompt (token ids, one per problem) and
+// scores them; on_sample (optional) is called as each sample is scored, in finishing order.
+// Results are in problem order, samples in sample order.
+using EvalSampleFn = std::function<void(const EvalProblem&, int64_t sample_index, const SampleResult&)>;
+std::vector<ProblemResult> run_eval(Engine& engine, const std::vector<EvalProblem>& problems,
+                                    const std::vector<std::vector<int32_t>>& prompts,
+                                    const verify::ExtractOptions& extract,
+                                    const EvalSampleFn& on_sample = nullptr);
+
+// The summary as a small text table (what `r1 eval` prints).
+std::string format_summary(const EvalSummary& s, const std::string& name);
+
+}  // namespace r1

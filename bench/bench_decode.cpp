@@ -5,7 +5,9 @@
 // linear_forward_bf16 2048^3, kernels/blas.h); KV bytes per token.
 //
 //   build/bench/bench_decode [--model 25m|120m|stories|all] [--dtype f32|bf16|all] [--batches 1,8,32,128]
-//                            [--prompt 128] [--steps 64] [--stories PATH.gguf]
+//                            [--prompt 128] [--steps 64] [--stories PATH.gguf] [--profile]
+//
+// --profile: where a decode step goes (CachedForward::profile(): wall time per phase).
 //
 // Model FLOPs: 2 * N per token for the matrix products (N = parameters in them, the LM head only
 // for rows whose logits are computed) plus attention, 4 * q_dim * (keys attended) per token per layer.
@@ -66,7 +68,7 @@ r1::Model random_model(const Shape& sh) {
 }
 
 void run_model(const char* name, r1::Model& model, r1::DType dtype, const std::vector<int>& batches,
-               int prompt, int steps, double peak) {
+               int prompt, int steps, double peak, bool profile) {
   const r1::ModelConfig& c = model.config();
   const int64_t V = c.vocab_size, D = c.hidden_size, L = c.num_layers, qd = c.q_dim();
   // Parameters in matrix products: everything except the embedding table; the LM head apart.
@@ -105,6 +107,8 @@ void run_model(const char* name, r1::Model& model, r1::DType dtype, const std::v
                        2.0 * L * qd * double(batch.size()) * prompt * (prompt + 1);
     }
     // Decode: every step one token per sequence, all sequences in one batch.
+    fwd.set_profiling(profile);
+    fwd.reset_profile();
     double decode_s = 0, decode_flops = 0;
     std::vector<int32_t> next(b);
     for (int step = 0; step < steps; step++) {
@@ -128,6 +132,17 @@ void run_model(const char* name, r1::Model& model, r1::DType dtype, const std::v
         name, bf16 ? "bf16" : "f32", model.num_params() / 1e6, b, double(b) * prompt / prefill_s, pf,
         100 * pf / peak, double(b) * steps / decode_s, df, 100 * df / peak, per_token,
         double(cache.num_blocks() - cache.free_blocks()) * cache.bytes_per_block() / 1048576.0);
+    if (profile) {
+      const r1::ForwardProfile& p = fwd.profile();
+      auto pct = [&](double x) { return 100.0 * x / std::max(1e-12, p.total); };
+      std::printf(
+          "        decode step %.2f ms: norms %.0f%%  qkv %.0f%%  q/k/rope/cache %.0f%%  attention %.0f%%  "
+          "o_proj %.0f%%  gate_up %.0f%%  swiglu %.0f%%  down %.0f%%  head %.0f%%  rest %.0f%%\n",
+          1e3 * p.total / std::max<int64_t>(1, p.calls), pct(p.norms), pct(p.qkv), pct(p.prepare),
+          pct(p.attention), pct(p.o_proj), pct(p.gate_up), pct(p.swiglu), pct(p.down), pct(p.head),
+          pct(p.total - p.norms - p.qkv - p.prepare - p.attention - p.o_proj - p.gate_up - p.swiglu - p.down -
+              p.head));
+    }
     std::fflush(stdout);
   }
 }
@@ -138,6 +153,7 @@ int main(int argc, char** argv) {
   std::string which = "all", dtypes = "all", stories = "../shared/models/stories260K/stories260K.gguf";
   std::vector<int> batches = {1, 8, 32, 128};
   int prompt = 128, steps = 64;
+  bool profile = false;
   for (int i = 1; i < argc; i++) {
     const std::string a = argv[i];
     const char* v = i + 1 < argc ? argv[i + 1] : "";
@@ -154,6 +170,8 @@ int main(int argc, char** argv) {
       i++;
     } else if (a == "--prompt") {
       prompt = std::atoi(v), i++;
+    } else if (a == "--profile") {
+      profile = true;
     } else if (a == "--steps") {
       steps = std::atoi(v), i++;
     } else {
@@ -176,13 +194,13 @@ int main(int argc, char** argv) {
   if (dtypes != "f32") runs.push_back({r1::DType::BF16, peak_bf16});
   if ((which == "all" || which == "stories") && std::filesystem::exists(stories)) {
     r1::Model model = r1::load_model(stories);
-    for (auto [dt, pk] : runs) run_model("stories", model, dt, batches, prompt, steps, pk);
+    for (auto [dt, pk] : runs) run_model("stories", model, dt, batches, prompt, steps, pk, profile);
   }
   const Shape shapes[] = {{"25m", 512, 8, 8, 1408}, {"120m", 768, 12, 12, 2048}};
   for (const Shape& sh : shapes)
     if (which == "all" || which == sh.name) {
       r1::Model model = random_model(sh);
-      for (auto [dt, pk] : runs) run_model(sh.name, model, dt, batches, prompt, steps, pk);
+      for (auto [dt, pk] : runs) run_model(sh.name, model, dt, batches, prompt, steps, pk, profile);
     }
   return 0;
 }

@@ -65,6 +65,12 @@ void logprob_backward(float* logits, const float* lse, const float* entropy, con
 
 // ---- elementwise ----
 void add_inplace(float* y, const float* x, int64_t n);  // y += x
-double sum_squares(const float* x, int64_t n);          // deterministic for a fixed thread count
+
+// x[j] = exp(x[j] - shift) for j < n; returns the sum. A branch-free single-precision exp
+// (Cody-Waite range reduction, Cephes' degree-6 polynomial, the exponent set by bit shifting)
+// that the compiler vectorises: within 2 ulp of std::exp for arguments in [-87, 88]; arguments
+// below -87 (underflow) give about 1e-38 instead of a denormal or 0.
+float exp_shifted(float* x, int64_t n, float shift);
+double sum_squares(const float* x, int64_t n);  // deterministic for a fixed thread count
 
 }  // namespace r1::ops

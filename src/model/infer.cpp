@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -122,25 +123,46 @@ bool CachedForward::run(KvCache& cache, std::span<const SeqTokens> batch, float*
   Weights W = model_.weights();
   const bool bf16 = compute_ == DType::BF16;
 
+  // Phase timing (profiling only): tick(slot) adds the time since the previous tick to slot.
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point t_start, t_last;
+  if (profiling_) t_start = t_last = Clock::now();
+  auto tick = [&](double& slot) {
+    if (!profiling_) return;
+    const auto t = Clock::now();
+    slot += std::chrono::duration<double>(t - t_last).count();
+    t_last = t;
+  };
+  ForwardProfile& pr = profile_;
+
   ops::embedding_forward(x_.data(), W.embed, tokens_.data(), T, D);
   for (int l = 0; l < L; l++) {
     const LayerWeights& w = W.layers[l];
     const LayerBf16 wb = bf16 ? layer_bf16_[l] : LayerBf16{};
     // attention block: x_mid = x + o_proj(attn(rope(q), rope(k), v)), K/V through the cache
     ops::rmsnorm_forward(xn_.data(), rstd_.data(), x_.data(), w.attn_norm, T, D, c.rms_norm_eps, D, D);
+    tick(pr.norms);
     linear(qkv_.data(), xn_.data(), w.wqkv, wb.wqkv, T, D, qkvd);
     if (w.bqkv) ops::bias_forward(qkv_.data(), w.bqkv, T, qkvd, qkvd);
+    tick(pr.qkv);
     prepare_qkv(cache, l, w);
+    tick(pr.prepare);
     attention(cache, l);
+    tick(pr.attention);
     std::memcpy(x_mid_.data(), x_.data(), T * D * sizeof(float));
     linear(x_mid_.data(), o_.data(), w.wo, wb.wo, T, qd, D, 1.f);
+    tick(pr.o_proj);
 
     // MLP block: x = x_mid + down(silu(gate(n)) * up(n)), n = rmsnorm(x_mid)
     ops::rmsnorm_forward(xn_.data(), rstd_.data(), x_mid_.data(), w.mlp_norm, T, D, c.rms_norm_eps, D, D);
+    tick(pr.norms);
     linear(gu_.data(), xn_.data(), w.wgu, wb.wgu, T, D, 2 * F);
+    tick(pr.gate_up);
     ops::swiglu_forward(act_.data(), gu_.data(), T, F);
+    tick(pr.swiglu);
     std::memcpy(x_.data(), x_mid_.data(), T * D * sizeof(float));
     linear(x_.data(), act_.data(), w.wdown, wb.wdown, T, F, D, 1.f);
+    tick(pr.down);
   }
 
   // Final norm and LM head, only on the rows whose logits are wanted.
@@ -154,6 +176,11 @@ bool CachedForward::run(KvCache& cache, std::span<const SeqTokens> batch, float*
                            1, D, c.rms_norm_eps, D, D);
   }
   linear(logits, last_.data(), W.lm_head, head_bf16_, R, D, V);
+  tick(pr.head);
+  if (profiling_) {
+    pr.total += std::chrono::duration<double>(Clock::now() - t_start).count();
+    pr.calls++;
+  }
   return true;
 }
 
@@ -222,9 +249,20 @@ void CachedForward::attention(const KvCache& cache, int layer) {
       std::fill_n(m.begin(), nq, -std::numeric_limits<float>::infinity());
       std::fill_n(lsum.begin(), nq, 0.f);
       const int64_t pmax = pos_[tk.r1 - 1];
+      const int64_t tile = B * hd;  // floats in one K or V tile
       for (int64_t b = 0; b * B <= pmax; b++) {
         const float* kt = cache.k_block(layer, table[b], tk.kv_head);
         const float* vb = cache.v_block(layer, table[b], tk.kv_head);
+        // The next block's tiles sit elsewhere in the pool (another page), where the hardware
+        // prefetcher does not follow: ask for them while this block is computed.
+        if ((b + 1) * B <= pmax) {
+          const float* nk = cache.k_block(layer, table[b + 1], tk.kv_head);
+          const float* nv = cache.v_block(layer, table[b + 1], tk.kv_head);
+          for (int64_t o = 0; o < tile; o += 16) {
+            __builtin_prefetch(nk + o);
+            __builtin_prefetch(nv + o);
+          }
+        }
         for (int64_t qi = 0; qi < nq; qi++) {
           const int64_t p = pos_[tk.r0 + qi / group];
           if (b * B > p) continue;
@@ -232,20 +270,25 @@ void CachedForward::attention(const KvCache& cache, int layer) {
           const float* qv = qs.data() + qi * hd;
           float* sc = s.data();
           std::fill_n(sc, nv, 0.f);
-          for (int64_t d = 0; d < hd; d++) {
-            const float qvd = qv[d];
-            const float* krow = kt + d * B;
+          // Four head-dim rows per pass: the adds into sc form a tree, not a chain of hd FMAs.
+          int64_t d0 = 0;
+          for (; d0 + 4 <= hd; d0 += 4) {
+            const float q0 = qv[d0], q1 = qv[d0 + 1], q2 = qv[d0 + 2], q3 = qv[d0 + 3];
+            const float *k0 = kt + d0 * B, *k1 = k0 + B, *k2 = k1 + B, *k3 = k2 + B;
+#pragma omp simd
+            for (int64_t j = 0; j < nv; j++) sc[j] += (q0 * k0[j] + q1 * k1[j]) + (q2 * k2[j] + q3 * k3[j]);
+          }
+          for (; d0 < hd; d0++) {
+            const float qvd = qv[d0];
+            const float* krow = kt + d0 * B;
 #pragma omp simd
             for (int64_t j = 0; j < nv; j++) sc[j] += qvd * krow[j];
           }
           float mx = m[qi];
+#pragma omp simd reduction(max : mx)
           for (int64_t j = 0; j < nv; j++) mx = std::max(mx, sc[j]);
           const float corr = std::exp(m[qi] - mx);
-          float sum = 0.f;
-          for (int64_t j = 0; j < nv; j++) {
-            sc[j] = std::exp(sc[j] - mx);
-            sum += sc[j];
-          }
+          const float sum = ops::exp_shifted(sc, nv, mx);
           lsum[qi] = lsum[qi] * corr + sum;
           m[qi] = mx;
           float* a = acc.data() + qi * hd;

@@ -26,6 +26,14 @@ struct SeqTokens {
 // ties to even) just before it, and the product runs with exact products, fp32 sums and output. Everything
 // else (norms, biases, RoPE, attention, softmax, the KV cache, residuals) stays fp32. Other dtypes are
 // refused.
+// Wall time of each phase of run(), summed over calls while profiling is on (for benchmarks:
+// where a decode step goes).
+struct ForwardProfile {
+  double norms = 0, qkv = 0, prepare = 0, attention = 0, o_proj = 0, gate_up = 0, swiglu = 0, down = 0,
+         head = 0, total = 0;
+  int64_t calls = 0;
+};
+
 class CachedForward {
  public:
   explicit CachedForward(Model& model, DType compute = DType::F32);
@@ -44,6 +52,11 @@ class CachedForward {
   // (it asks for the sum of blocks_needed, so a scheduler can check the same sum first).
   bool run(KvCache& cache, std::span<const SeqTokens> batch, float* logits, bool all_positions = false);
 
+  // Phase timings: off by default (two clock reads per phase per layer when on).
+  void set_profiling(bool on) { profiling_ = on; }
+  const ForwardProfile& profile() const { return profile_; }
+  void reset_profile() { profile_ = {}; }
+
  private:
   struct Task {  // attention work: rows [r0, r1) (one sequence's new tokens) x one kv head
     int64_t item, r0, r1;
@@ -60,6 +73,8 @@ class CachedForward {
 
   Model& model_;
   DType compute_;
+  bool profiling_ = false;
+  ForwardProfile profile_;
   std::vector<uint16_t> wbf_;  // bf16 weights: layers, then the LM head
   std::vector<LayerBf16> layer_bf16_;
   size_t head_bf16_ = 0;

@@ -14,6 +14,12 @@
 
 namespace r1 {
 
+// Frees the KV cache's mmap'd pool.
+struct KvPoolUnmap {
+  size_t bytes = 0;
+  void operator()(float* p) const;
+};
+
 class KvCache {
  public:
   using SeqId = int32_t;
@@ -78,7 +84,8 @@ class KvCache {
 
   int L_, Hkv_, hd_, B_;
   size_t block_elems_;
-  std::unique_ptr<float[]> pool_;  // uninitialised: pages are touched only when written
+  using Pool = std::unique_ptr<float, KvPoolUnmap>;
+  Pool pool_;  // mmap'd, uninitialised: pages are touched only when written
   std::vector<int32_t> refcount_;
   std::vector<int32_t> free_;  // free block ids, a stack
   std::vector<Seq> seqs_;

@@ -4,7 +4,6 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <bit>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -383,19 +382,7 @@ float exp_shifted(float* x, int64_t n, float shift) {
   float sum = 0.f;
 #pragma omp simd reduction(+ : sum)
   for (int64_t j = 0; j < n; j++) {
-    const float a = std::min(std::max(x[j] - shift, -87.0f), 88.0f);
-    const float k = std::floor(a * 1.44269504088896341f + 0.5f);  // a = k ln2 + r, |r| <= ln2 / 2
-    float r = a - k * 0.693359375f;
-    r = r - k * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    const float scale = std::bit_cast<float>((static_cast<int32_t>(k) + 127) << 23);  // 2^k, k in [-126, 127]
-    x[j] = p * scale;
+    x[j] = exp_neg(x[j] - shift);
     sum += x[j];
   }
   return sum;

@@ -3,6 +3,8 @@
 // gradients and, where the comment says so, into input gradients.
 #pragma once
 
+#include <algorithm>
+#include <bit>
 #include <cstdint>
 
 namespace r1::ops {
@@ -66,10 +68,27 @@ void logprob_backward(float* logits, const float* lse, const float* entropy, con
 // ---- elementwise ----
 void add_inplace(float* y, const float* x, int64_t n);  // y += x
 
-// x[j] = exp(x[j] - shift) for j < n; returns the sum. A branch-free single-precision exp
-// (Cody-Waite range reduction, Cephes' degree-6 polynomial, the exponent set by bit shifting)
-// that the compiler vectorises: within 2 ulp of std::exp for arguments in [-87, 88]; arguments
-// below -87 (underflow) give about 1e-38 instead of a denormal or 0.
+// exp(x) for x <= 0: Cephes' expf (range reduction to [-ln2/2, ln2/2] and a degree-6 polynomial,
+// within 2 ulp), branch-free so that loops over it vectorise; 0 below -87.3 where expf
+// underflows. n = round(x / ln 2) by adding and subtracting 1.5 * 2^23: GCC does not vectorise
+// std::floor. Shared by the sampler's softmax and attention's.
+inline float exp_neg(float x) {
+  const float c = std::max(x, -87.3f);
+  const float n = (c * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  float r = c - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  float y = 1.9875691500e-4f;
+  y = y * r + 1.3981999507e-3f;
+  y = y * r + 8.3334519073e-3f;
+  y = y * r + 4.1665795894e-2f;
+  y = y * r + 1.6666665459e-1f;
+  y = y * r + 5.0000001201e-1f;
+  y = y * (r * r) + r + 1.0f;
+  const float pow2n = std::bit_cast<float>((static_cast<int32_t>(n) + 127) << 23);  // n in [-126, 0]
+  return x < -87.3f ? 0.0f : y * pow2n;
+}
+
+// x[j] = exp(x[j] - shift) for j < n, where shift >= every x[j] (a softmax's max); returns the sum.
 float exp_shifted(float* x, int64_t n, float shift);
 double sum_squares(const float* x, int64_t n);  // deterministic for a fixed thread count
 

@@ -1,13 +1,13 @@
 #include "sample/sampler.h"
 
 #include <algorithm>
-#include <bit>
 #include <cmath>
 #include <limits>
 #include <numeric>
 
 #include "core/error.h"
 #include "core/rng.h"
+#include "kernels/ops.h"
 
 namespace r1 {
 
@@ -23,25 +23,6 @@ constexpr int64_t kBlock = 256;
 constexpr int kBuckets = 1024;
 constexpr size_t kSortMax = 256;
 constexpr int kMaxDepth = 8;
-
-// exp(x) for x <= 0: Cephes' expf (range reduction to [-ln2/2, ln2/2] and a degree-6 polynomial,
-// about 1 ulp), branch-free so that loops over it vectorise; 0 below -87.3 where expf underflows.
-// n = round(x / ln 2) by adding and subtracting 1.5 * 2^23: GCC does not vectorise std::floor.
-inline float exp_neg(float x) {
-  const float c = std::max(x, -87.3f);
-  const float n = (c * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-  float r = c - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
-  float y = 1.9875691500e-4f;
-  y = y * r + 1.3981999507e-3f;
-  y = y * r + 8.3334519073e-3f;
-  y = y * r + 4.1665795894e-2f;
-  y = y * r + 1.6666665459e-1f;
-  y = y * r + 5.0000001201e-1f;
-  y = y * (r * r) + r + 1.0f;
-  const float pow2n = std::bit_cast<float>((static_cast<int32_t>(n) + 127) << 23);  // n in [-126, 0]
-  return x < -87.3f ? 0.0f : y * pow2n;
-}
 
 // Sum of e[0, n) in kLanes independent double accumulators: the loop vectorises without
 // reassociating floating-point additions, so the result is fixed by the code.
@@ -67,7 +48,7 @@ double exp_sum(const float* x, int64_t n, float m, float s, float* w) {
   for (int64_t i0 = 0; i0 < n; i0 += kChunk) {
     const int64_t len = std::min(kChunk, n - i0);
     float* e = kStore ? w + i0 : local;
-    for (int64_t i = 0; i < len; ++i) e[i] = exp_neg((x[i0 + i] - m) * s);
+    for (int64_t i = 0; i < len; ++i) e[i] = ops::exp_neg((x[i0 + i] - m) * s);
     sum += sum_lanes(e, len);
   }
   return sum;

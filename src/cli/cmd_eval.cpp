@@ -80,15 +80,18 @@ int run_eval_cmd(EvalArgs& a) {
   Model model = load_model(a.model_path);
   std::unique_ptr<Tokenizer> tok = load_tokenizer(a.model_path);
   std::string templ = a.templ;
-  if (templ == "auto") {
+  std::optional<ChatTemplate> tmpl;
+  if (templ == "auto") {  // the model's chat template if it has one, else none
     templ = "none";
     try {
-      ChatTemplate::load(a.model_path);
+      tmpl = ChatTemplate::load(a.model_path);
       templ = "chat";
     } catch (const Error&) {
     }
+    if (a.force_think && !tmpl) fail("--force-think needs a --template");
+  } else {
+    tmpl = load_prompt_template(templ, a.model_path, a.force_think);
   }
-  const std::optional<ChatTemplate> tmpl = load_prompt_template(templ, a.model_path, a.force_think);
   // The answer goes in <answer> tags with the r1zero template; elsewhere in \boxed{}.
   const std::string instruction =
       a.instruction != "auto" ? a.instruction : (templ == "r1zero" ? "" : kBoxedInstruction);

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/strings.h"
 #include "io/jsonl.h"
 
 namespace r1 {
@@ -23,16 +24,9 @@ double pass_at_k(int n, int c, int k) {
 
 namespace {
 
-std::string trim(const std::string& s) {
-  const size_t a = s.find_first_not_of(" \t\r\n");
-  if (a == std::string::npos) return "";
-  const size_t b = s.find_last_not_of(" \t\r\n");
-  return s.substr(a, b - a + 1);
-}
-
 bool same_answer(const std::string& rep, const std::string& a) {
   if (verify::math_parses(rep)) return verify::verify_math(rep, a) == verify::Verdict::kCorrect;
-  return trim(rep) == trim(a);
+  return trim_ascii(rep) == trim_ascii(a);
 }
 
 }  // namespace
@@ -104,9 +98,12 @@ SampleResult score_completion(const std::string& gold, const std::string& text,
   SampleResult r;
   r.text = text;
   r.extracted = verify::extract_answer(text, extract);
-  r.verdict = !verify::math_parses(gold) ? verify::Verdict::kUnverifiable
-              : r.extracted              ? verify::verify_math(gold, *r.extracted)
-                                         : verify::Verdict::kWrong;
+  // verify_math itself says unverifiable for a gold that does not parse; without an answer,
+  // only that question is left.
+  if (r.extracted)
+    r.verdict = verify::verify_math(gold, *r.extracted);
+  else
+    r.verdict = verify::math_parses(gold) ? verify::Verdict::kWrong : verify::Verdict::kUnverifiable;
   return r;
 }
 

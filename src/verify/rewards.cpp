@@ -12,6 +12,7 @@
 
 #include "core/error.h"
 #include "core/strings.h"
+#include "verify/rational.h"
 
 namespace r1::verify {
 
@@ -154,54 +155,8 @@ RewardResult choice_reward(std::string_view completion, std::string_view gold, c
 
 namespace {
 
-__extension__ typedef __int128 i128;
-
 constexpr size_t kMaxExprBytes = 1000;
 constexpr int kMaxExprDepth = 64;
-
-struct Rat {
-  i128 num = 0, den = 1;
-};
-
-i128 gcd128(i128 a, i128 b) {
-  if (a < 0) a = -a;
-  if (b < 0) b = -b;
-  while (b != 0) {
-    const i128 t = a % b;
-    a = b;
-    b = t;
-  }
-  return a;
-}
-
-// Arithmetic that reports overflow (false) instead of wrapping.
-bool make(i128 n, i128 d, Rat* out) {
-  if (d == 0) return false;
-  if (d < 0) {
-    if (__builtin_mul_overflow(n, -1, &n) || __builtin_mul_overflow(d, -1, &d)) return false;
-  }
-  const i128 g = gcd128(n, d);
-  out->num = g == 0 ? 0 : n / g;
-  out->den = g == 0 ? 1 : d / g;
-  return true;
-}
-
-bool add(const Rat& a, const Rat& b, bool subtract, Rat* out) {
-  i128 x, y, d;
-  if (__builtin_mul_overflow(a.num, b.den, &x) || __builtin_mul_overflow(b.num, a.den, &y) ||
-      __builtin_mul_overflow(a.den, b.den, &d))
-    return false;
-  i128 n;
-  if (subtract ? __builtin_sub_overflow(x, y, &n) : __builtin_add_overflow(x, y, &n)) return false;
-  return make(n, d, out);
-}
-
-bool mul(const Rat& a, const Rat& b, bool divide, Rat* out) {
-  const i128 bn = divide ? b.den : b.num, bd = divide ? b.num : b.den;
-  i128 n, d;
-  if (__builtin_mul_overflow(a.num, bn, &n) || __builtin_mul_overflow(a.den, bd, &d)) return false;
-  return make(n, d, out);  // fails on d == 0: division by zero
-}
 
 class ExprParser {
  public:
@@ -233,7 +188,7 @@ class ExprParser {
       const bool minus = s_[pos_++] == '-';
       Rat rhs;
       if (!term(&rhs, depth)) return false;
-      if (!add(*out, rhs, minus, out)) return error("overflow");
+      if (!(minus ? rat_sub(*out, rhs, out) : rat_add(*out, rhs, out))) return error("overflow");
     }
   }
   bool term(Rat* out, int depth) {
@@ -244,8 +199,8 @@ class ExprParser {
       const bool divide = s_[pos_++] == '/';
       Rat rhs;
       if (!factor(&rhs, depth)) return false;
-      if (divide && rhs.num == 0) return error("division by zero");
-      if (!mul(*out, rhs, divide, out)) return error("overflow");
+      if (divide && rhs.n == 0) return error("division by zero");
+      if (!(divide ? rat_div(*out, rhs, out) : rat_mul(*out, rhs, out))) return error("overflow");
     }
   }
   bool factor(Rat* out, int depth) {
@@ -270,8 +225,7 @@ class ExprParser {
       v = v * 10 + (s_[pos_++] - '0');
     }
     numbers_.push_back(v);
-    out->num = v;
-    out->den = 1;
+    *out = Rat{v, 1};
     return true;
   }
 
@@ -402,9 +356,9 @@ RewardResult countdown_reward(std::string_view completion, std::string_view gold
     return verdict_result(Verdict::kWrong, std::string(e),
                           "wrong: uses numbers [" + join_numbers(used) + "], given [" + join_numbers(given) +
                               "]" + (opts.at_most_once ? " (each at most once)" : ""));
-  if (value.den != 1 || value.num != g->target) {
-    const std::string v = std::to_string(static_cast<long long>(value.num)) +
-                          (value.den != 1 ? "/" + std::to_string(static_cast<long long>(value.den)) : "");
+  if (value.d != 1 || value.n != g->target) {
+    const std::string v = std::to_string(static_cast<long long>(value.n)) +
+                          (value.d != 1 ? "/" + std::to_string(static_cast<long long>(value.d)) : "");
     return verdict_result(Verdict::kWrong, std::string(e),
                           "wrong: " + quote(e) + " = " + v + ", target " + std::to_string(g->target));
   }

@@ -127,6 +127,17 @@ TEST(Countdown, AtMostOnceOption) {
   EXPECT_EQ(v::countdown_reward("<answer>3*7*1*1</answer>", gold, o).value, 0.0);
 }
 
+// A product equal to -2^127 fits 128 bits; the countdown evaluator used to negate it in its gcd
+// (undefined behaviour; the sanitizer build aborts). It now shares the verifier's rationals,
+// which keep every value below 2^125, so this is an overflow and scores 0.
+TEST(Countdown, ProductOfMinus2To127IsAnOverflow) {
+  const auto r =
+      v::countdown_reward("<answer>(0-140737488355328)*140737488355328*8589934592</answer>",
+                          "{\"numbers\": [0, 140737488355328, 140737488355328, 8589934592], \"target\": 1}");
+  EXPECT_EQ(r.value, 0.0);
+  EXPECT_NE(r.reason.find("overflow"), std::string::npos) << r.reason;
+}
+
 TEST(Countdown, HostileInputFinishesAndScoresZero) {
   const std::string deep = std::string(10000, '(') + "3*5+7" + std::string(10000, ')');
   auto r = v::countdown_reward("<answer>" + deep + "</answer>", kGold);

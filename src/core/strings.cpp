@@ -17,4 +17,10 @@ std::string printable(std::string_view s, size_t limit, bool ascii_only) {
   return out;
 }
 
+std::string printable_middle(std::string_view s, size_t limit) {
+  if (s.size() <= limit) return printable(s, limit);
+  const size_t head = limit / 2, tail = limit - head;
+  return printable(s.substr(0, head), head) + "..." + printable(s.substr(s.size() - tail), tail);
+}
+
 }  // namespace r1

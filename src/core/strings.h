@@ -11,6 +11,10 @@ namespace r1 {
 // terminal) become \xNN; longer text than `limit` bytes is cut and ends in "...".
 std::string printable(std::string_view s, size_t limit = 200, bool ascii_only = false);
 
+// printable(), but text longer than `limit` keeps its start and its end around "...": for a
+// command line or a path, whose last part (the script, the file) is the one that tells.
+std::string printable_middle(std::string_view s, size_t limit = 160);
+
 // ' ', \t, \n, \r, \f, \v (not locale-dependent, unlike std::isspace).
 inline bool is_ascii_space(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';

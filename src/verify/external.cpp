@@ -56,12 +56,13 @@ ExternalReward::ExternalReward(std::string cmd, double timeout_s)
   if (cmd_.empty()) fail("external reward: the command is empty (give it with --reward-cmd)");
   if (!(timeout_s_ > 0)) fail("external reward: the timeout must be positive");
   int to_child[2], from_child[2];
-  if (pipe2(to_child, O_CLOEXEC) != 0) fail("external reward '{}': pipe: {}", cmd_, std::strerror(errno));
+  if (pipe2(to_child, O_CLOEXEC) != 0)
+    fail("external reward '{}': pipe: {}", printable_middle(cmd_), std::strerror(errno));
   if (pipe2(from_child, O_CLOEXEC) != 0) {
     const int e = errno;
     close(to_child[0]);
     close(to_child[1]);
-    fail("external reward '{}': pipe: {}", cmd_, std::strerror(e));
+    fail("external reward '{}': pipe: {}", printable_middle(cmd_), std::strerror(e));
   }
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
@@ -88,7 +89,7 @@ ExternalReward::ExternalReward(std::string cmd, double timeout_s)
     close(to_child[1]);
     close(from_child[0]);
     pid_ = -1;
-    fail("external reward '{}': cannot start /bin/sh: {}", cmd_, std::strerror(rc));
+    fail("external reward '{}': cannot start /bin/sh: {}", printable_middle(cmd_), std::strerror(rc));
   }
   in_fd_ = to_child[1];
   out_fd_ = from_child[0];
@@ -137,7 +138,7 @@ std::string ExternalReward::exit_description() {
 }
 
 void ExternalReward::broken(const std::string& why) {
-  error_ = "external reward '" + printable(cmd_, 80) + "': " + why;
+  error_ = "external reward '" + printable_middle(cmd_) + "': " + why;
   if (in_fd_ >= 0) {
     close(in_fd_);
     in_fd_ = -1;

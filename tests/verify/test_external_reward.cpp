@@ -29,9 +29,13 @@ for line in sys.stdin:
     print(json.dumps({"reward": len(j["completion"]), "n": n, "meta": j["metadata"]}), flush=True)
 )";
 
+// The script goes under a 150-character directory name, so the command is long wherever the
+// build tree is: errors must still name the script (its end), not only the start of the path.
 std::string grader(const std::string& dir, const std::string& name, const std::string& body) {
-  r1::testing::write_file(dir + "/" + name, body);
-  return "python3 " + dir + "/" + name;
+  const std::string deep = dir + "/" + std::string(150, 'd');
+  std::filesystem::create_directories(deep);
+  r1::testing::write_file(deep + "/" + name, body);
+  return "python3 " + deep + "/" + name;
 }
 
 std::vector<v::ExternalItem> items_of(const std::vector<std::string>& completions) {
@@ -83,7 +87,8 @@ for i, line in enumerate(sys.stdin):
 )"));
   std::vector<std::string> cs(100, std::string(1000, 'y'));
   const std::string e = error_of_score(r, cs);
-  EXPECT_NE(e.find("crash.py"), std::string::npos) << e;
+  EXPECT_NE(e.find("crash.py'"), std::string::npos) << e;
+  EXPECT_NE(e.find("'python3 /"), std::string::npos) << e;
   EXPECT_NE(e.find("exited with status 3"), std::string::npos) << e;
   EXPECT_NE(e.find("after 2 of 100"), std::string::npos) << e;
   EXPECT_EQ(e.find('\n'), std::string::npos) << e;

@@ -138,4 +138,30 @@ inline ::testing::AssertionResult IsOneLineError(const RunResult& r,
   return ::testing::AssertionSuccess();
 }
 
+// Starts R1_BINARY with args in the background (stderr to /dev/null, the environment inherited),
+// for tests that signal a running command; wait_exit reaps it.
+inline pid_t spawn_r1(const std::vector<std::string>& args) {
+  std::vector<std::string> argv_store = {R1_BINARY};
+  argv_store.insert(argv_store.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_store) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const int devnull = open("/dev/null", O_WRONLY);
+    if (devnull < 0 || dup2(devnull, 2) < 0) _exit(127);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+// The exit status of pid, or 128 + the signal that killed it.
+inline int wait_exit(pid_t pid) {
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 }  // namespace r1::testing

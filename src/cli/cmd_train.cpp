@@ -1,13 +1,10 @@
 // r1 pretrain, r1 sft.
-#include <filesystem>
 #include <memory>
 
 #include "cli/commands.h"
-#include "core/error.h"
+#include "cli/run_recipe.h"
 #include "core/recipe.h"
 #include "train/lm_trainer.h"
-
-namespace fs = std::filesystem;
 
 namespace r1::cli {
 
@@ -28,20 +25,8 @@ CLI::App* add_train_command(CLI::App& app, const std::string& name, const std::s
 }
 
 int run_train(const std::string& mode, const TrainArgs& a) {
-  Recipe r;
-  if (!a.recipe.empty()) {
-    r = Recipe::load(a.recipe);
-  } else if (!a.resume.empty()) {
-    const fs::path saved = fs::path(a.resume) / "recipe.toml";
-    if (!fs::exists(saved)) fail("{}: nothing to resume (no recipe.toml)", a.resume);
-    r = Recipe::load(saved.string());
-  } else if (mode == "pretrain") {
-    r = Recipe::parse(default_pretrain_recipe(), "<built-in pretrain recipe>");
-  } else {
-    fail("r1 {}: a recipe is required (r1 {} RECIPE.toml)", mode, mode);
-  }
-  for (const auto& s : a.sets) r.set(s);
-  if (!a.resume.empty()) r.set("output.dir=\"" + a.resume + "\"");
+  Recipe r = recipe_for_run(mode, a.recipe, a.sets, a.resume,
+                            mode == "pretrain" ? default_pretrain_recipe() : nullptr);
   return run_lm_training(mode, std::move(r), !a.resume.empty());
 }
 

@@ -10,27 +10,16 @@
 
 #include "model/model.h"
 #include "rollout/engine.h"
+#include "rollout/prompts.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
 
 namespace r1::cli {
 
-// --template NAME: "chat" (the model's own template), "r1zero" or "distill" (built-ins), or
-// "none" (no template: nullopt). force_think needs a template.
-std::optional<ChatTemplate> load_prompt_template(const std::string& name, const std::string& model_path,
-                                                 bool force_think);
-
-// The text's ids with BOS first when the tokenizer has one and the text does not already
-// start with it (chat templates write it themselves).
-std::vector<int32_t> encode_with_bos(const Tokenizer& tok, const std::string& text);
-
-// Prompt text to ids: through the template (as one user message, with the generation prompt),
-// then BOS; without a template the text as is.
-std::vector<int32_t> encode_prompt(const std::string& text, const Tokenizer& tok,
-                                   const std::optional<ChatTemplate>& tmpl, bool force_think);
-
-// The model's end-of-sequence ids (config) and the tokenizer's, without repeats.
-std::vector<int32_t> stop_ids_of(const Model& model, const Tokenizer* tok);
+using r1::encode_prompt;
+using r1::encode_with_bos;
+using r1::load_prompt_template;
+using r1::stop_ids_of;
 
 // --temperature, --top-p, --top-k, --min-p, --greedy, --max-new-tokens, --seed, --kv-budget-mb
 // into g (the budget in MiB into kv_budget_mb, converted by the caller).

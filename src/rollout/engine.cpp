@@ -212,14 +212,28 @@ void Engine::generate(const std::vector<std::vector<int32_t>>& prompts,
         active, [](const PromptState* p) { return p->prefilled == static_cast<int64_t>(p->tokens->size()); });
 
     const int64_t njobs = static_cast<int64_t>(jobs.size());
+    // An exception must not leave an OpenMP region: the first failing job's error (the lowest
+    // index, so the message does not depend on scheduling) is rethrown after it.
+    int64_t failed = njobs;
+    std::string failure;
 #pragma omp parallel for schedule(dynamic, 4) if (njobs > 1 && njobs * V >= (1 << 18))
     for (int64_t j = 0; j < njobs; j++) {
       DrawJob& job = jobs[static_cast<size_t>(j)];
       const uint64_t key =
           sample_key(cfg.seed, static_cast<uint64_t>(job.s->c.prompt_index),
                      static_cast<uint64_t>(job.s->c.sample_index), job.s->c.token_ids.size());
-      job.draw = sample_token(logits.data() + job.row * V, V, cfg.sampling, key,
-                              workspaces[static_cast<size_t>(omp_get_thread_num())]);
+      try {
+        job.draw = sample_token(logits.data() + job.row * V, V, cfg.sampling, key,
+                                workspaces[static_cast<size_t>(omp_get_thread_num())]);
+      } catch (const std::exception& e) {
+#pragma omp critical(r1_engine_failure)
+        if (j < failed) failed = j, failure = e.what();
+      }
+    }
+    if (failed < njobs) {
+      const Completion& c = jobs[static_cast<size_t>(failed)].s->c;
+      fail("generation: prompt {} sample {} at new token {}: {} (have the weights diverged?)", c.prompt_index,
+           c.sample_index, c.token_ids.size(), failure);
     }
 
     // Record the tokens and retire finished samples (in a fixed order).

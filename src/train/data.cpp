@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "io/jsonl.h"
+#include "train/zero_task.h"
 
 namespace r1 {
 
@@ -81,10 +82,12 @@ std::vector<LmExample> load_lm_examples(const LmDataConfig& cfg, const Tokenizer
   };
 
   if (cfg.path.rfind("builtin:", 0) == 0) {
-    if (cfg.path != "builtin:arith")
-      fail("data: unknown built-in corpus '{}' (available: builtin:arith)", cfg.path);
+    if (cfg.path != "builtin:arith" && cfg.path != "builtin:zero")
+      fail("data: unknown built-in corpus '{}' (available: builtin:arith, builtin:zero)", cfg.path);
     if (cfg.mode != "pretrain") fail("data: the built-in corpus is for pretraining");
-    for (const std::string& doc : builtin_arith_corpus(cfg.builtin_docs, cfg.seed)) add_text(doc);
+    const auto docs = cfg.path == "builtin:zero" ? builtin_zero_corpus(cfg.builtin_docs, cfg.seed)
+                                                 : builtin_arith_corpus(cfg.builtin_docs, cfg.seed);
+    for (const std::string& doc : docs) add_text(doc);
   } else {
     JsonlReader reader(cfg.path);
     nlohmann::json row;

@@ -2,13 +2,12 @@
 
 #include <omp.h>
 
-#include <atomic>
 #include <chrono>
-#include <csignal>
 #include <filesystem>
 
 #include "core/error.h"
 #include "core/progress.h"
+#include "core/stop_signals.h"
 #include "io/file.h"
 #include "io/json.h"
 #include "io/metrics.h"
@@ -106,31 +105,6 @@ const std::vector<std::string>& lm_recipe_keys() {
 }
 
 namespace {
-
-std::atomic<int> g_signal{0};
-extern "C" void on_signal(int sig) {
-  g_signal.store(sig);
-}
-
-// SIGINT/SIGTERM only set a flag while training runs (the loop saves and stops at the end of the
-// step); the previous handlers come back however the run ends, errors included.
-class StopSignals {
- public:
-  StopSignals() : int_(std::signal(SIGINT, on_signal)), term_(std::signal(SIGTERM, on_signal)) {
-    g_signal.store(0);
-  }
-  ~StopSignals() {
-    std::signal(SIGINT, int_);
-    std::signal(SIGTERM, term_);
-  }
-  StopSignals(const StopSignals&) = delete;
-  StopSignals& operator=(const StopSignals&) = delete;
-  bool raised() const { return g_signal.load() != 0; }
-
- private:
-  void (*int_)(int);
-  void (*term_)(int);
-};
 
 // Either the model to fine-tune (model.path) or a fresh one from the recipe's keys.
 Model build_model(const Recipe& r, const Tokenizer& tok, bool* created) {

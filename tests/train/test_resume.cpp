@@ -13,6 +13,7 @@
 
 #include "io/file.h"
 #include "io/safetensors.h"
+#include "run_r1.h"
 #include "test_util.h"
 
 namespace {
@@ -47,28 +48,6 @@ std::vector<std::string> recipe_args(const std::string& dir) {
           "model.head_dim=16"};
 }
 
-pid_t spawn(const std::vector<std::string>& args) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    std::vector<char*> argv;
-    std::string bin = R1_BINARY;
-    argv.push_back(bin.data());
-    std::vector<std::string> copy = args;
-    for (auto& a : copy) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    if (!freopen("/dev/null", "w", stderr)) _exit(127);
-    execv(bin.c_str(), argv.data());
-    _exit(127);
-  }
-  return pid;
-}
-
-int wait_exit(pid_t pid) {
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 std::vector<double> losses(const std::string& metrics) {
   std::vector<double> out;
   std::ifstream f(metrics);
@@ -89,10 +68,10 @@ TEST(Resume, SigkillThenResumeIsBitIdentical) {
   const std::string root = r1::testing::scratch_dir();
   const std::string a = root + "/uninterrupted", b = root + "/killed";
 
-  ASSERT_EQ(wait_exit(spawn(recipe_args(a))), 0);
+  ASSERT_EQ(r1::testing::wait_exit(r1::testing::spawn_r1(recipe_args(a))), 0);
 
   // Kill the second run once it is past its second checkpoint but not finished.
-  pid_t pid = spawn(recipe_args(b));
+  pid_t pid = r1::testing::spawn_r1(recipe_args(b));
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
   bool killed = false;
   while (std::chrono::steady_clock::now() < deadline) {
@@ -105,12 +84,12 @@ TEST(Resume, SigkillThenResumeIsBitIdentical) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   ASSERT_TRUE(killed);
-  EXPECT_EQ(wait_exit(pid), 128 + SIGKILL);
+  EXPECT_EQ(r1::testing::wait_exit(pid), 128 + SIGKILL);
   const size_t lines_at_kill = count_lines(b + "/metrics.jsonl");
   EXPECT_LT(lines_at_kill, 40u) << "the kill must land mid-run";
 
   std::vector<std::string> resume = {"pretrain", "--resume", b};
-  ASSERT_EQ(wait_exit(spawn(resume)), 0);
+  ASSERT_EQ(r1::testing::wait_exit(r1::testing::spawn_r1(resume)), 0);
 
   // Same losses at every step (the resumed run rewrote the lines after its checkpoint).
   EXPECT_EQ(losses(a + "/metrics.jsonl"), losses(b + "/metrics.jsonl"));
@@ -132,12 +111,12 @@ TEST(Resume, SigintSavesAndExitsWith130) {
   const std::string dir = root + "/run";
   std::vector<std::string> args = recipe_args(dir);
   args.insert(args.end(), {"--set", "train.steps=100000"});  // would run for hours
-  pid_t pid = spawn(args);
+  pid_t pid = r1::testing::spawn_r1(args);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
   while (count_lines(dir + "/metrics.jsonl") < 3 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   ASSERT_EQ(kill(pid, SIGINT), 0);
-  EXPECT_EQ(wait_exit(pid), 130);
+  EXPECT_EQ(r1::testing::wait_exit(pid), 130);
   // The state holds exactly the steps that were logged, and the model was exported.
   r1::SafetensorsFile st(dir + "/state.safetensors");
   EXPECT_EQ(std::stoul(st.metadata().at("step")), count_lines(dir + "/metrics.jsonl"));

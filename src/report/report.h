@@ -1,0 +1,38 @@
+// r1 report: turns a training run directory (metrics.jsonl, optionally samples.jsonl and
+// recipe.toml) into one self-contained HTML page, RUN_DIR/report.html, with inline SVG charts
+// generated here (no scripts, no network): first the two charts of the DeepSeek-R1 paper
+// (accuracy and mean response length against step), then reward, KL, entropy, clip fraction,
+// grad norm, lr, loss and timings, then a small chart of every other numeric key, then sample
+// completions grouped by step. All text from the files is HTML-escaped.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace r1::report {
+
+// Builds the report of run_dir and writes it atomically to run_dir/report.html. Fails (r1::Error,
+// "PATH:LINE: ...") when run_dir or its metrics.jsonl is missing, when a line of metrics.jsonl or
+// samples.jsonl is not a JSON object (a last line without a newline, cut short when the run was
+// killed, is skipped) or when a row has no numeric "step". An empty metrics.jsonl gives a report
+// that says there is nothing to plot.
+void write_report(const std::string& run_dir);
+
+// The HTML that write_report writes (for tests).
+std::string render_report(const std::string& run_dir);
+
+// Text safe to place in HTML content or in a quoted attribute: & < > " ' as entities; bytes that
+// are not well-formed UTF-8 and control characters other than tab, newline and CR as U+FFFD.
+std::string html_escape(std::string_view s);
+
+// Evenly spaced axis ticks with a "nice" spacing (1, 2 or 5 times a power of ten, at least
+// min_spacing) covering [lo, hi] with about `target` ticks: the first tick is <= lo, the last
+// >= hi. A degenerate range (lo == hi) is widened around the value.
+std::vector<double> nice_ticks(double lo, double hi, int target = 5, double min_spacing = 0);
+
+// A tick label for v on an axis whose ticks are `spacing` apart: as few digits as tell the ticks
+// apart, e.g. 0.2, 1500, 3e-05.
+std::string format_tick(double v, double spacing);
+
+}  // namespace r1::report

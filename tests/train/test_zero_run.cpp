@@ -1,0 +1,61 @@
+// r1 zero's plumbing, at toy scale (the real run is measured in README.md and bench/RESULTS.md):
+// the three stages write the base model, the problem files (train and test splits disjoint), the
+// GRPO run with evaluations at the start and the end, and the report; a second run reuses the base.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "run_r1.h"
+#include "test_util.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::vector<std::string> toy_args(const std::string& dir) {
+  std::vector<std::string> args = {"zero", "--dir", dir};
+  for (const char* s : {"train.steps=2", "data.builtin_docs=40", "train.batch_tokens=2048",
+                        "model.num_layers=1", "model.hidden_size=32", "model.intermediate_size=64",
+                        "model.num_heads=2", "model.num_kv_heads=1", "model.head_dim=16"})
+    args.insert(args.end(), {"--pretrain-set", s});
+  for (const char* s : {"grpo.steps=2", "grpo.prompts_per_step=2", "grpo.group_size=2",
+                        "grpo.max_new_tokens=12", "eval.limit=3", "eval.k=2", "eval.every=0"})
+    args.insert(args.end(), {"--set", s});
+  return args;
+}
+
+std::set<std::string> questions(const std::string& path) {
+  std::set<std::string> q;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);)
+    q.insert(nlohmann::json::parse(line)["question"].get<std::string>());
+  return q;
+}
+
+}  // namespace
+
+TEST(ZeroRun, ThreeStagesAtToyScale) {
+  const std::string dir = r1::testing::scratch_dir() + "/zero";
+  const r1::testing::RunResult r = r1::testing::run_r1(toy_args(dir), 600);
+  ASSERT_EQ(r.exit_code, 0) << r1::testing::describe(r);
+  EXPECT_TRUE(fs::exists(dir + "/base/model/model.safetensors"));
+  EXPECT_TRUE(fs::exists(dir + "/grpo/model/model.safetensors"));
+  EXPECT_TRUE(fs::exists(dir + "/grpo/report.html"));
+  EXPECT_NE(r.out.find("held-out pass@1 (k=2, T=0.6, top-p 0.95)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("at step 0 ->"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("at step 2;"), std::string::npos) << r.out;
+  // The held-out problems never appear among the RL prompts.
+  const auto train = questions(dir + "/data/train.jsonl"), test = questions(dir + "/data/test.jsonl");
+  ASSERT_GT(train.size(), 1000u);
+  ASSERT_GT(test.size(), 100u);
+  for (const auto& q : test) EXPECT_FALSE(train.contains(q)) << q;
+
+  // Run again: the base model is reused, not pretrained again.
+  const r1::testing::RunResult again = r1::testing::run_r1(toy_args(dir), 600);
+  ASSERT_EQ(again.exit_code, 0) << r1::testing::describe(again);
+  EXPECT_NE(again.err.find("using the base model"), std::string::npos) << again.err;
+  EXPECT_EQ(again.err.find("pretraining the base model"), std::string::npos) << again.err;
+}

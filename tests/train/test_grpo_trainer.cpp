@@ -110,10 +110,14 @@ r1::Recipe recipe_of(const std::vector<std::string>& sets) {
   return r;
 }
 
+// The rows of a JSONL file. A run may be writing it: a line not yet complete is left out.
 std::vector<nlohmann::json> read_jsonl(const std::string& path) {
   std::vector<nlohmann::json> rows;
   std::ifstream in(path);
-  for (std::string line; std::getline(in, line);) rows.push_back(nlohmann::json::parse(line));
+  for (std::string line; std::getline(in, line);) {
+    nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_discarded()) rows.push_back(std::move(j));
+  }
   return rows;
 }
 
@@ -271,6 +275,23 @@ TEST(GrpoTrainer, SigkillThenResumeIsBitIdentical) {
     EXPECT_EQ(std::memcmp(t.data, u->data, t.nbytes), 0) << t.name << " differs";
   }
   EXPECT_EQ(r1::read_file(a + "/model/model.safetensors"), r1::read_file(b + "/model/model.safetensors"));
+}
+
+TEST(GrpoTrainer, SigtermSavesAndExitsWith130) {
+  const Fixture f = setup();
+  const std::string dir = f.dir + "/run";
+  auto sets = recipe_sets(f, dir, 100000);  // would run for hours
+  sets.push_back("output.save_every=0");
+  const pid_t pid = r1::testing::spawn_r1(grpo_args(sets));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(300);
+  while (step_rows(dir + "/metrics.jsonl").size() < 2 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_EQ(kill(pid, SIGTERM), 0);
+  EXPECT_EQ(r1::testing::wait_exit(pid), 130);
+  // The state holds exactly the steps that were logged, and the model was exported.
+  r1::SafetensorsFile st(dir + "/state.safetensors");
+  EXPECT_EQ(std::stoul(st.metadata().at("step")), step_rows(dir + "/metrics.jsonl").size());
+  EXPECT_TRUE(fs::exists(dir + "/model/model.safetensors"));
 }
 
 TEST(GrpoTrainer, NonFiniteLossSkipsTheUpdateAndRepeatsStopTheRun) {

@@ -21,9 +21,12 @@ std::optional<ChatTemplate> load_prompt_template(const std::string& name, const 
 
 std::vector<int32_t> encode_with_bos(const Tokenizer& tok, const std::string& text) {
   std::vector<int32_t> ids = tok.encode(text);
-  if (tok.bos_id() >= 0 && (ids.empty() || ids.front() != tok.bos_id()))
-    ids.insert(ids.begin(), tok.bos_id());
-  return ids;
+  if (tok.bos_id() < 0 || (!ids.empty() && ids.front() == tok.bos_id())) return ids;
+  std::vector<int32_t> out;
+  out.reserve(ids.size() + 1);
+  out.push_back(tok.bos_id());
+  out.insert(out.end(), ids.begin(), ids.end());
+  return out;
 }
 
 std::vector<int32_t> encode_prompt(const std::string& text, const Tokenizer& tok,

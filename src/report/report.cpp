@@ -340,22 +340,12 @@ pre{background:#f6f6f6;padding:.5em;white-space:pre-wrap;word-break:break-word;m
 
 }  // namespace
 
-std::string html_escape(std::string_view s) {
+std::string html_escape(std::string_view text) {
+  const std::string s = valid_utf8(text);  // bad bytes become U+FFFD; the rest passes through
   std::string out;
   out.reserve(s.size() + s.size() / 8);
-  for (size_t i = 0; i < s.size();) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x80) {
-      const size_t n = utf8::valid_len(s, i);
-      if (n == 0) {
-        out += kReplacement;
-        ++i;
-      } else {
-        out.append(s, i, n);
-        i += n;
-      }
-      continue;
-    }
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
     const char* entity = c == '&'    ? "&amp;"
                          : c == '<'  ? "&lt;"
                          : c == '>'  ? "&gt;"
@@ -367,8 +357,7 @@ std::string html_escape(std::string_view s) {
     else if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f)
       out += kReplacement;  // control characters are not allowed in HTML text
     else
-      out += static_cast<char>(c);
-    ++i;
+      out += ch;
   }
   return out;
 }

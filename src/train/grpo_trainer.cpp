@@ -172,18 +172,18 @@ struct TrainSeq {
 };
 
 // Appends seq to a micro-batch: targets are the completion tokens; the per-position arrays
-// (aligned with batch.tokens) get pi_old and pi_ref at those positions.
-void append_seq(const TrainSeq& s, Batch& b, std::vector<float>& old_lp, std::vector<float>& ref_lp) {
+// (aligned with batch.tokens) get pi_old and pi_ref at those positions (either may be null: not wanted).
+void append_seq(const TrainSeq& s, Batch& b, std::vector<float>* old_lp, std::vector<float>* ref_lp) {
   const size_t P = s.prompt->size(), C = s.c->token_ids.size();
   std::vector<int32_t> toks(*s.prompt), targets(P + C, -1);
   toks.insert(toks.end(), s.c->token_ids.begin(), s.c->token_ids.end());
-  const size_t base = old_lp.size();
-  old_lp.resize(base + P + C, 0.f);
-  ref_lp.resize(base + P + C, 0.f);
+  const size_t base = static_cast<size_t>(b.size());
+  if (old_lp) old_lp->resize(base + P + C, 0.f);
+  if (ref_lp) ref_lp->resize(base + P + C, 0.f);
   for (size_t j = 0; j < C; j++) {
     targets[P - 1 + j] = s.c->token_ids[j];
-    old_lp[base + P - 1 + j] = s.old_logp[j];
-    if (!s.ref_logp.empty()) ref_lp[base + P - 1 + j] = s.ref_logp[j];
+    if (old_lp) (*old_lp)[base + P - 1 + j] = s.old_logp[j];
+    if (ref_lp && !s.ref_logp.empty()) (*ref_lp)[base + P - 1 + j] = s.ref_logp[j];
   }
   b.append(toks, targets);
 }
@@ -213,8 +213,7 @@ void completion_logprobs(Model& model, std::vector<TrainSeq>& seqs, int64_t max_
   std::iota(all.begin(), all.end(), size_t{0});
   for (const auto& mb : micro_batches(seqs, all, max_tokens)) {
     Batch b;
-    std::vector<float> o, r;
-    for (size_t i : mb) append_seq(seqs[i], b, o, r);
+    for (size_t i : mb) append_seq(seqs[i], b, nullptr, nullptr);
     std::vector<float> lp(static_cast<size_t>(b.size())), ent(static_cast<size_t>(b.size()));
     model.forward(b, lp.data(), ent.data());
     for (size_t k = 0; k < mb.size(); k++) {
@@ -565,7 +564,7 @@ int run_grpo_training(Recipe r, bool resume, const GrpoHooks* hooks) {
           Batch b;
           std::vector<float> old_lp, ref_lp, a, wt;
           for (size_t i : micro) {
-            append_seq(seqs[i], b, old_lp, ref_lp);
+            append_seq(seqs[i], b, &old_lp, &ref_lp);
             a.push_back(seqs[i].advantage);
             wt.push_back(w[wpos++]);
           }

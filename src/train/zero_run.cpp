@@ -113,7 +113,6 @@ int run_zero(const ZeroOptions& opt) {
 
   // 2. The problems: RL prompts from the train split, held-out problems from the test split.
   Recipe r = Recipe::parse(default_zero_recipe(), "<built-in zero recipe>");
-  for (const auto& s : opt.sets) r.set(s);
   ZeroTaskConfig tc;
   make_dirs(data.string());
   const std::string train_path = (data / "train.jsonl").string(), test_path = (data / "test.jsonl").string();
@@ -126,7 +125,7 @@ int run_zero(const ZeroOptions& opt) {
   r.set("data.path=\"" + train_path + "\"");
   r.set("eval.data=\"" + test_path + "\"");
   r.set("output.dir=\"" + grpo.string() + "\"");
-  for (const auto& s : opt.sets) r.set(s);  // again: the user's word is final
+  for (const auto& s : opt.sets) r.set(s);  // last: the user's word is final
   const int rc = run_grpo_training(r, opt.resume);
   if (rc != 0) return rc;
 

@@ -84,8 +84,8 @@ void run_model(const char* name, r1::Model& model, r1::DType dtype, const std::v
     std::printf("%-7s bf16 weight copies: %.1f MiB, made in %.0f ms\n", name,
                 fwd.weight_copy_bytes() / 1048576.0, init_s * 1e3);
   for (int b : batches) {
-    const size_t per_token = r1::KvCache(c, 1 << 30).bytes_per_token();
-    r1::KvCache cache(c, size_t(b) * (prompt + steps + 16) * per_token);
+    const size_t per_token = r1::KvCache(c, 1 << 30, 16, dtype).bytes_per_token();
+    r1::KvCache cache(c, size_t(b) * (prompt + steps + 16) * per_token, 16, dtype);
     std::vector<r1::KvCache::SeqId> seqs(b);
     std::vector<std::vector<int32_t>> prompts(b);
     for (int s = 0; s < b; s++) {

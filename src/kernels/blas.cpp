@@ -87,13 +87,19 @@ void f32_to_bf16_serial(const float* src, uint16_t* dst, int64_t n) {
 
 // acc (MR rows x NR*16 columns) += x rows . panel slice over kp k-pairs, then C = acc (+ beta C).
 // x: MR rows of stride ldx (bf16, at the slice's first k); w: the slice, (kp, NR*16, 2).
+// pf, pf_lines: cache lines (64 bytes) of weights to prefetch into L2 while the tile runs, spread
+// over its k-pairs (the next slice, which the decoding regime otherwise waits for from memory).
 template <int MR, int NR>
 R1_BF16_TARGET void micro_tile(const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t kp, float* y,
-                               int64_t ldy, int64_t ncols, bool load_c, float beta) {
+                               int64_t ldy, int64_t ncols, bool load_c, float beta, const char* pf,
+                               int64_t pf_lines) {
   __m512 acc[MR][NR];
   for (int r = 0; r < MR; r++)
     for (int j = 0; j < NR; j++) acc[r][j] = _mm512_setzero_ps();
+  const int64_t pf_per = kp > 0 ? (pf_lines + kp - 1) / kp : 0;
   for (int64_t p = 0; p < kp; p++) {
+    for (int64_t i = 0; i < pf_per; i++)
+      if (p * pf_per + i < pf_lines) _mm_prefetch(pf + (p * pf_per + i) * 64, _MM_HINT_T1);
     __m512bh wv[NR];
     for (int j = 0; j < NR; j++) wv[j] = (__m512bh)_mm512_loadu_si512(w + p * NR * 32 + j * 32);
     for (int r = 0; r < MR; r++) {
@@ -116,7 +122,7 @@ R1_BF16_TARGET void micro_tile(const uint16_t* x, int64_t ldx, const uint16_t* w
 }
 
 using TileFn = void (*)(const uint16_t*, int64_t, const uint16_t*, int64_t, float*, int64_t, int64_t, bool,
-                        float);
+                        float, const char*, int64_t);
 template <int MR>
 constexpr TileFn tile_for(int nr) {
   return nr == 1   ? micro_tile<MR, 1>
@@ -199,6 +205,11 @@ void linear_forward_bf16(float* y, const uint16_t* x, const uint16_t* wpacked, i
   // chunk's rows (also L1/L2) pass; each output element sums its k-blocks in order.
   const int64_t chunks = (T + kMc - 1) / kMc;
   const bool par = T * in * out > (1 << 16) && chunks * panels > 1;
+  // With one row chunk (decoding) every weight is used once, straight from memory: the tiles of
+  // each slice prefetch the next slice (the panel's next k-block, or the next panel's first), a
+  // share each. Several chunks reuse each panel from L2, and prefetching would only add traffic.
+  const char* wend = reinterpret_cast<const char*>(wpacked + bf16_packed_size(out, in));
+  const bool prefetch = chunks == 1;
 #pragma omp parallel for collapse(2) schedule(static) if (par)
   for (int64_t q = 0; q < panels; q++)
     for (int64_t ch = 0; ch < chunks; ch++) {
@@ -209,10 +220,15 @@ void linear_forward_bf16(float* y, const uint16_t* x, const uint16_t* wpacked, i
         const int64_t kc = std::min(kKc, kp - p0);
         const bool load_c = p0 > 0 || beta != 0.f;
         const float b = p0 > 0 ? 1.f : beta;
-        for (int64_t r0 = t0; r0 < t1; r0 += kMR) {
+        const char* next = reinterpret_cast<const char*>(panel + (p0 + kc) * nr * 32);  // also the next panel
+        const int64_t next_lines =
+            prefetch ? std::max<int64_t>(0, std::min<int64_t>(kKc * 2 * kPanel * 2, wend - next)) / 64 : 0;
+        const int64_t ntiles = (t1 - t0 + kMR - 1) / kMR;
+        for (int64_t r0 = t0, i = 0; r0 < t1; r0 += kMR, i++) {
           const int64_t mr = std::min(kMR, t1 - r0);
+          const int64_t l0 = next_lines * i / ntiles, l1 = next_lines * (i + 1) / ntiles;
           tile_fn(mr, nr)(x + r0 * ldx + 2 * p0, ldx, panel + p0 * nr * 32, kc, y + r0 * out + c0, out, ncols,
-                          load_c, b);
+                          load_c, b, next + l0 * 64, l1 - l0);
         }
       }
     }

@@ -24,8 +24,9 @@ struct SeqTokens {
 // packed for linear_forward_bf16 (kernels/blas.h), at 2 bytes per parameter in them (about 220 MiB
 // for a 120M model; weight_copy_bytes); each product's activations are rounded to bf16 (nearest,
 // ties to even) just before it, and the product runs with exact products, fp32 sums and output. Everything
-// else (norms, biases, RoPE, attention, softmax, the KV cache, residuals) stays fp32. Other dtypes are
-// refused.
+// else (norms, biases, RoPE, attention, softmax, residuals) stays fp32. Other dtypes are refused.
+// The KV cache's element type is the cache's own (KvCache::dtype(), F32 or BF16, whatever the
+// compute dtype); attention converts bf16 elements to fp32 as it reads them.
 // Wall time of each phase of run(), summed over calls while profiling is on (for benchmarks:
 // where a decode step goes).
 struct ForwardProfile {
@@ -58,14 +59,19 @@ class CachedForward {
   void reset_profile() { profile_ = {}; }
 
  private:
-  struct Task {  // attention work: rows [r0, r1) (one sequence's new tokens) x one kv head
+  struct Task {  // attention work: rows [r0, r1) (one sequence's new tokens) x kv heads [h0, h1)
     int64_t item, r0, r1;
-    int kv_head;
+    int h0, h1;
   };
   struct LayerBf16 {  // bf16 copies of one layer's matrices (offsets into wbf_)
     size_t wqkv, wo, wgu, wdown;
   };
   void attention(const KvCache& cache, int layer);
+  template <class Elem>  // float (F32 cache) or uint16_t (BF16 cache)
+  void attention_tiles(const KvCache& cache, int layer);
+  template <class Elem>
+  static void store_kv(KvCache& cache, int layer, int32_t block, int64_t slot, const float* k,
+                       const float* v);
   // y (T, out) = x (T, in) . w^T + beta * y, in the compute dtype (wb: w's bf16 offset in wbf_).
   void linear(float* y, const float* x, const float* w, size_t wb, int64_t T, int64_t in, int64_t out,
               float beta = 0.f);

@@ -11,14 +11,17 @@
 
 namespace r1 {
 
-void KvPoolUnmap::operator()(float* p) const {
+void KvPoolUnmap::operator()(std::byte* p) const {
   if (p) munmap(p, bytes);
 }
 
-KvCache::KvCache(const ModelConfig& config, size_t budget_bytes, int block_size)
-    : L_(config.num_layers), Hkv_(config.num_kv_heads), hd_(config.head_dim), B_(block_size) {
+KvCache::KvCache(const ModelConfig& config, size_t budget_bytes, int block_size, DType dtype)
+    : L_(config.num_layers), Hkv_(config.num_kv_heads), hd_(config.head_dim), B_(block_size), dtype_(dtype) {
   if (B_ < 1) fail("kv cache: block size must be at least 1 (got {})", B_);
-  block_elems_ = bytes_per_block() / sizeof(float);
+  if (dtype != DType::F32 && dtype != DType::BF16)
+    fail("kv cache: element type {} is not supported (F32 or BF16)", dtype_name(dtype));
+  elem_bytes_ = dtype == DType::F32 ? sizeof(float) : sizeof(uint16_t);
+  block_elems_ = bytes_per_block() / elem_bytes_;
   const size_t n = std::min<size_t>(budget_bytes / bytes_per_block(), std::numeric_limits<int32_t>::max());
   if (n == 0)
     fail("kv cache: a budget of {} bytes is less than one block ({} tokens x {} bytes per token = {} bytes)",
@@ -30,7 +33,7 @@ KvCache::KvCache(const ModelConfig& config, size_t budget_bytes, int block_size)
   void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (mem == MAP_FAILED) fail("kv cache: cannot allocate {} bytes for {} blocks", bytes, n);
   madvise(mem, bytes, MADV_HUGEPAGE);  // advice only: without THP the pool still works
-  pool_ = Pool(static_cast<float*>(mem), KvPoolUnmap{bytes});
+  pool_ = Pool(static_cast<std::byte*>(mem), KvPoolUnmap{bytes});
   refcount_.assign(n, 0);
   free_.resize(n);
   // Stack with block 0 on top, so a fresh cache hands out blocks in increasing order.
@@ -102,8 +105,8 @@ bool KvCache::append(SeqId seq, int64_t n) {
   if (n > 0 && s.length % B_ != 0 && refcount_[s.blocks.back()] > 1) {
     // The last block is shared and will be written: give this sequence its own copy.
     const int32_t old = s.blocks.back(), copy = take_block();
-    std::memcpy(pool_.get() + copy * block_elems_, pool_.get() + old * block_elems_,
-                block_elems_ * sizeof(float));
+    const size_t block_bytes = bytes_per_block();
+    std::memcpy(pool_.get() + copy * block_bytes, pool_.get() + old * block_bytes, block_bytes);
     drop_block(old);
     s.blocks.back() = copy;
   }

@@ -85,7 +85,7 @@ void Engine::generate(const std::vector<std::vector<int32_t>>& prompts,
         fail("generation: prompt {}: token id {} is outside the vocabulary (size {})",
              first_index + static_cast<int64_t>(i), t, V);
   }
-  KvCache cache(model_.config(), cfg.kv_budget_bytes, cfg.kv_block_size);
+  KvCache cache(model_.config(), cfg.kv_budget_bytes, cfg.kv_block_size, cfg.compute);
   CachedForward forward(model_, cfg.compute);
   const int64_t B = cache.block_size(), pool = cache.num_blocks();
 

@@ -40,7 +40,8 @@ struct GenerationConfig {
   int kv_block_size = 16;                    // tokens per cache block
   int max_seqs = 256;                        // live samples at most (decode batch size)
   // Matrix products in F32, or BF16 (weights and activations rounded to bf16, fp32 sums; the
-  // rest fp32): about 2-3x faster products on CPUs with AVX-512 BF16, logits within ~2%.
+  // rest fp32): about 2-3x faster products on CPUs with AVX-512 BF16, logits within ~2%. The KV
+  // cache then holds bf16 too (half the bytes per token).
   DType compute = DType::F32;
   int64_t max_batch_tokens = 2048;  // new tokens per forward pass (decode + prefill)
 };

@@ -428,7 +428,7 @@ std::vector<std::vector<int32_t>> greedy_batched(r1::Model& m,
                                                  const std::vector<std::vector<int32_t>>& prompts, int n,
                                                  r1::DType compute = r1::DType::F32) {
   const int V = m.config().vocab_size;
-  KvCache cache(m.config(), 8 << 20);
+  KvCache cache(m.config(), 8 << 20, 16, compute);  // the engine's pairing: a bf16 cache for bf16 compute
   r1::CachedForward fwd(m, compute);
   const size_t k = prompts.size();
   std::vector<KvCache::SeqId> seqs(k);
@@ -473,12 +473,13 @@ TEST(CachedForward, Stories260KGreedyAloneAndInABatch) {
 // (2e-3) at most, so each product term by at most about 2^-8 (4e-3), weight and activation errors
 // together; over a row of mixed-sign terms these mostly cancel (random walk), but they pass through
 // 2 layers x 4 products, the norms (which rescale rows to unit RMS, errors included) and the LM
-// head, and compound. Measured on the tiny models (std-0.2 weights, so large activations):
-// 0.8% to 1.6% of max |logit| (Llama 1.4%, Qwen2 1.6%, Qwen3 0.9%), printed as [ measured ]; the
-// bound is about 2x that, and a RoPE position off by one is still 14x to 31x the bound (checked
-// as a negative control in each test). The kernel alone (KernelMatchesRoundedReference) equals a
-// double-precision sum of the same rounded inputs to 1e-6 relative, so all of the difference is
-// the rounding of the inputs.
+// head, and compound. The cache is bf16 too, as the engine pairs them, which adds the rounding
+// of K and V. Measured on the tiny models (std-0.2 weights, so large activations): 0.8% to 2.2%
+// of max |logit| (Llama 2.1%, Qwen2 2.2%, Qwen3 0.9%; 0.8% to 1.6% with an fp32 cache), printed
+// as [ measured ]; the bound is 1.4x the worst, and a RoPE position off by one is still 14x to
+// 31x the bound (checked as a negative control in each test). The kernel alone
+// (KernelMatchesRoundedReference) equals a double-precision sum of the same rounded inputs to 1e-6 relative,
+// so all of the difference is the rounding of the inputs.
 
 namespace {
 
@@ -501,9 +502,10 @@ TEST_P(CachedForwardBf16Arch, PrefillDecodeForkWithinBound) {
   const int V = m.config().vocab_size;
   const std::vector<int32_t> all = random_tokens(45, V, 3);
   const std::vector<float> ref = full_logits(m, all);
-  KvCache cache(m.config(), 1 << 20);
+  KvCache cache(m.config(), 1 << 20, 16, r1::DType::BF16);  // as the engine pairs them
   r1::CachedForward fwd(m, r1::DType::BF16);
   EXPECT_EQ(fwd.compute_dtype(), r1::DType::BF16);
+  EXPECT_EQ(cache.dtype(), r1::DType::BF16);
   const r1::ModelConfig& c = m.config();
   const int64_t D = c.hidden_size, F = c.intermediate_size;
   const int64_t packed =
@@ -638,4 +640,100 @@ TEST(CachedForwardBf16, Stories260KGreedyAgreesWithFp32) {
   std::printf("[ measured ] bf16 greedy: first %d of %d golden ids agree, %d of %d equal position-wise\n",
               prefix, n, same, n);
   EXPECT_GE(prefix, kStoriesBf16Prefix);
+}
+
+// ---- the attention kernels and the bf16 cache ----
+//
+// Blocks of 16 keys with head_dim 64 or 128 run the vector kernel (infer.cpp attend_16); every
+// other shape runs the loop kernel (the tiny models above: head_dim 4 to 12, and block size 3).
+// Here a Llama with head_dim 64 or 128 (2 query heads over 1 kv head) is prefilled with 40
+// tokens (logits at every position), decodes 8 tokens, then forks 2 ways for 6 more, against the
+// fp32 full forward. With an F32 cache the fp32 tolerance applies. With a BF16 cache (fp32
+// compute) K and V are rounded to 8 significant bits (relative 2^-9): a score q.k moves by up to
+// 2^-9 of sum |q_d k_d|, which the softmax turns into relative weight changes of that size, so
+// peaked attention over large scores (these random weights) feels it most. Measured: 0.5% of max
+// |logit| at head_dim 64, 1.4% at 128; the bound is the bf16 compute bound above (3%), and a RoPE
+// position off by one is still more than 10x it.
+namespace {
+
+class CachedForwardKernel : public ::testing::TestWithParam<std::tuple<int, r1::DType>> {};
+
+}  // namespace
+
+TEST_P(CachedForwardKernel, VectorKernelShapesMatchFullForward) {
+  const auto [hd, kv_dtype] = GetParam();
+  r1::ModelConfig c;
+  c.arch = r1::Arch::Llama, c.num_layers = 2, c.rms_norm_eps = 1e-5f, c.vocab_size = 97;
+  c.num_heads = 2, c.num_kv_heads = 1, c.head_dim = hd, c.hidden_size = 2 * hd, c.intermediate_size = 96;
+  r1::Model m(c);
+  m.init_random(11, 0.1f);
+  const int V = c.vocab_size;
+  const bool bf16 = kv_dtype == r1::DType::BF16;
+  auto bound = [&](const float* got, const float* want, size_t n) {
+    Diff d = compare(got, want, n);
+    if (bf16) d.tol = (d.tol - 1e-5) / 1e-4 * kBf16Rel + 1e-5;
+    return d;
+  };
+  const std::vector<int32_t> all = random_tokens(48, V, 21);
+  const std::vector<float> ref = full_logits(m, all);
+  KvCache cache(c, 4 << 20, 16, kv_dtype);
+  EXPECT_EQ(cache.bytes_per_token(), size_t(2 * 2 * hd) * (bf16 ? 2 : 4));
+  r1::CachedForward fwd(m);
+  const KvCache::SeqId s = cache.create();
+  const int P = 40;
+  std::vector<float> z(P * V);
+  ASSERT_TRUE(fwd.run(cache, std::vector<SeqTokens>{{s, std::span(all).first(P)}}, z.data(), true));
+  Diff worst = bound(z.data(), ref.data(), z.size());
+  EXPECT_LE(worst.err, worst.tol) << "prefill";
+  for (int t = P; t < 48; t++) {
+    std::vector<float> zt(V);
+    ASSERT_TRUE(fwd.run(cache, std::vector<SeqTokens>{{s, std::span(all).subspan(t, 1)}}, zt.data()));
+    const Diff d = bound(zt.data(), ref.data() + t * V, V);
+    EXPECT_LE(d.err, d.tol) << "decode position " << t;
+    worst.err = std::max(worst.err, d.err), worst.tol = std::max(worst.tol, d.tol);
+  }
+  std::vector<Stream> kids(2);
+  for (auto& k : kids) k = {cache.fork(s), all};
+  for (int step = 0; step < 6; step++) {
+    std::vector<SeqTokens> batch;
+    std::vector<std::vector<int32_t>> news(2);
+    for (int g = 0; g < 2; g++) {
+      news[g] = random_tokens(1, V, 500 + step * 2 + g);
+      kids[g].tokens.push_back(news[g][0]);
+      batch.push_back({kids[g].seq, news[g]});
+    }
+    std::vector<float> zb(2 * V);
+    ASSERT_TRUE(fwd.run(cache, batch, zb.data()));
+    for (int g = 0; g < 2; g++) {
+      const std::vector<float> r = full_logits(m, kids[g].tokens);
+      const Diff d = bound(zb.data() + g * V, r.data() + (kids[g].tokens.size() - 1) * V, V);
+      EXPECT_LE(d.err, d.tol) << "fork " << g << " step " << step;
+      worst.err = std::max(worst.err, d.err), worst.tol = std::max(worst.tol, d.tol);
+    }
+  }
+  const std::vector<float> shifted = full_logits(m, all, P);
+  const Diff off = bound(ref.data() + P * V, shifted.data() + P * V, (48 - P) * V);
+  EXPECT_GT(off.err, 10 * off.tol);
+  double scale = 0;
+  for (float v : ref) scale = std::max(scale, std::abs(double(v)));
+  std::printf(
+      "[ measured ] head_dim %d, %s cache: max err %.2e (%.2e of max |logit| %.2f), bound %.2e; "
+      "off-by-one position %.2e\n",
+      hd, bf16 ? "bf16" : "fp32", worst.err, worst.err / scale, scale, worst.tol, off.err);
+}
+
+INSTANTIATE_TEST_SUITE_P(CachedForward, CachedForwardKernel,
+                         ::testing::Combine(::testing::Values(64, 128),
+                                            ::testing::Values(r1::DType::F32, r1::DType::BF16)),
+                         [](const ::testing::TestParamInfo<std::tuple<int, r1::DType>>& p) {
+                           return "HeadDim" + std::to_string(std::get<0>(p.param)) +
+                                  (std::get<1>(p.param) == r1::DType::BF16 ? "Bf16Cache" : "F32Cache");
+                         });
+
+TEST(KvCache, Bf16PoolHalvesTheBytesAndRefusesOtherTypes) {
+  const r1::ModelConfig c = r1::testing::tiny_config(r1::Arch::Llama);
+  EXPECT_EQ(KvCache(c, 1 << 20, 16, r1::DType::BF16).bytes_per_token() * 2,
+            KvCache(c, 1 << 20).bytes_per_token());
+  r1::testing::expect_error([&] { KvCache(c, 1 << 20, 16, r1::DType::F16); },
+                            {"kv cache", "element type F16", "not supported"});
 }

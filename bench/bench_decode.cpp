@@ -1,10 +1,11 @@
 // Generation throughput through the paged KV cache (model/infer.h): prefill tokens/s for
-// 128-token prompts and decode tokens/s at batch 1, 8, 32 and 128 for random Llama-shaped models
-// and stories260K (when its GGUF is found), each in fp32 and bf16 compute, as a fraction of the
-// matching GEMM peak measured in the same run (fp32: OpenBLAS sgemm 2048^3; bf16: r1's
+// 128-token prompts and decode tokens/s at batch 1, 8, 32 and 128 for random Llama- and
+// Qwen2-shaped models and stories260K (when its GGUF is found), each in fp32 and bf16 compute, as a fraction
+// of the matching GEMM peak measured in the same run (fp32: OpenBLAS sgemm 2048^3; bf16: r1's
 // linear_forward_bf16 2048^3, kernels/blas.h); KV bytes per token.
 //
-//   build/bench/bench_decode [--model 25m|120m|stories|all] [--dtype f32|bf16|all] [--batches 1,8,32,128]
+//   build/bench/bench_decode [--model 25m|120m|qwen2-25m|qwen2-120m|stories|all] [--dtype f32|bf16|all]
+//   [--batches 1,8,32,128]
 //                            [--prompt 128] [--steps 64] [--stories PATH.gguf] [--profile]
 //
 // --profile: where a decode step goes (CachedForward::profile(): wall time per phase).
@@ -54,14 +55,19 @@ double bf16_peak_gflops(int n, int reps) {
 
 struct Shape {
   const char* name;
-  int hidden, layers, heads, ffn;
+  r1::Arch arch;
+  int hidden, layers, heads, kv_heads, ffn;
 };
 
+// Llama-shaped: as many kv heads as query heads, untied. Qwen2-shaped: GQA 4:1 or 6:1, q/k/v
+// biases, tied embeddings (vocabulary 32000 for both, so the LM heads cost the same).
 r1::Model random_model(const Shape& sh) {
   r1::ModelConfig c;
+  c.arch = sh.arch;
   c.vocab_size = 32000, c.hidden_size = sh.hidden, c.intermediate_size = sh.ffn, c.num_layers = sh.layers;
-  c.num_heads = sh.heads, c.num_kv_heads = sh.heads, c.head_dim = sh.hidden / sh.heads,
+  c.num_heads = sh.heads, c.num_kv_heads = sh.kv_heads, c.head_dim = sh.hidden / sh.heads,
   c.rms_norm_eps = 1e-5f;
+  if (sh.arch == r1::Arch::Qwen2) c.attention_bias = true, c.tie_word_embeddings = true, c.rope_theta = 1e6;
   r1::Model model(c);
   model.init_random(1, 0.02f);
   return model;
@@ -196,7 +202,10 @@ int main(int argc, char** argv) {
     r1::Model model = r1::load_model(stories);
     for (auto [dt, pk] : runs) run_model("stories", model, dt, batches, prompt, steps, pk, profile);
   }
-  const Shape shapes[] = {{"25m", 512, 8, 8, 1408}, {"120m", 768, 12, 12, 2048}};
+  const Shape shapes[] = {{"25m", r1::Arch::Llama, 512, 8, 8, 8, 1408},
+                          {"120m", r1::Arch::Llama, 768, 12, 12, 12, 2048},
+                          {"qwen2-25m", r1::Arch::Qwen2, 512, 8, 8, 2, 1536},
+                          {"qwen2-120m", r1::Arch::Qwen2, 768, 12, 12, 2, 2560}};
   for (const Shape& sh : shapes)
     if (which == "all" || which == sh.name) {
       r1::Model model = random_model(sh);

@@ -40,6 +40,9 @@ void column_reduce(float* acc, int64_t R, int64_t n, RowFn row_fn) {
 void linear_forward(float* y, const float* x, const float* w, int64_t T, int64_t in, int64_t out,
                     float beta) {
   if (T == 0) return;
+  // One row (decoding one sequence): a matrix-vector product streams w at memory speed, where
+  // sgemm with M = 1 runs at a fraction of that.
+  if (T == 1) return cblas_sgemv(CblasRowMajor, CblasNoTrans, out, in, 1.f, w, in, x, 1, beta, y, 1);
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, out, in, 1.f, x, in, w, in, beta, y, out);
 }
 

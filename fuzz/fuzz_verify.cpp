@@ -3,7 +3,7 @@
 // every input: each extractor's result, when present, has a non-space character; an answer that
 // does not parse is never "correct" as gold; a parseable answer is never "wrong" against itself;
 // nothing crashes, hangs, leaks or hits undefined behaviour (time and memory are bounded by the
-// verifier's own caps: kMaxInput, the depth cap, the 128-bit exact range).
+// verifier's own caps: kMaxInput, the depth cap, the 4096-bit exact range).
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>

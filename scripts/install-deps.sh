@@ -10,6 +10,7 @@ PKGS=(
   libfmt-dev                      # formatting
   libpcre2-dev                    # tokenizer regexes (Unicode classes, JIT)
   libicu-dev                      # tokenizer Unicode normalisation (NFC)
+  libgmp-dev                      # exact big rationals in the math answer verifier
   libseccomp-dev                  # code sandbox: seccomp filter (no network, no ptrace) where namespaces are refused
   libgtest-dev libgmock-dev       # tests
   python3 python3-torch python3-numpy   # the PyTorch reference the tests compare against

@@ -17,10 +17,6 @@ namespace r1::verify {
 
 namespace {
 
-long double i128_to_ld(i128 x) {
-  return static_cast<long double>(x);
-}
-
 // value = m * 2^e with 0.5 <= |m| < 1, or m == 0.
 struct Wide {
   long double m = 0;
@@ -40,17 +36,15 @@ Num nan_num() {
   return Num{};
 }
 
-Num exact(const Rat& q) {
+Num exact(Rat q) {
   Num r;
   r.kind = Num::kExact;
-  r.q = q;
+  r.q = std::move(q);
   return r;
 }
 
 Num exact_int(int64_t v) {
-  Rat q;
-  q.n = v;
-  return exact(q);
+  return exact(rat_int(v));
 }
 
 Num approx(long double m, int64_t e) {
@@ -76,28 +70,57 @@ Num from_ld(long double x) {
   return approx(x, 0);
 }
 
+// x = m * 2^e with the top 64 bits of |x| in m (truncated: relative error below 2^-63), read
+// straight from the limbs (no allocation).
+void mpz_to_ld_exp(const mpz_class& x, long double* m, int64_t* e) {
+  static_assert(GMP_LIMB_BITS == 64, "64-bit limbs");
+  const mpz_srcptr z = x.get_mpz_t();
+  const size_t size = mpz_size(z);
+  uint64_t top = 0;
+  *e = 0;
+  if (size == 1) {
+    top = mpz_getlimbn(z, 0);
+  } else if (size > 1) {
+    const uint64_t hi = mpz_getlimbn(z, static_cast<mp_size_t>(size - 1));
+    const uint64_t lo = mpz_getlimbn(z, static_cast<mp_size_t>(size - 2));
+    const int lz = __builtin_clzll(hi);  // hi != 0: mpz limbs are normalised
+    top = lz == 0 ? hi : (hi << lz) | (lo >> (64 - lz));
+    *e = static_cast<int64_t>(size * 64 - static_cast<size_t>(lz)) - 64;
+  }
+  *m = static_cast<long double>(top);
+  if (sgn(x) < 0) *m = -*m;
+}
+
+Wide rat_to_wide(const Rat& q) {
+  long double mn, md;
+  int64_t en, ed;
+  mpz_to_ld_exp(q.v.get_num(), &mn, &en);
+  mpz_to_ld_exp(q.v.get_den(), &md, &ed);
+  return approx(mn / md, en - ed).w;
+}
+
 Wide to_wide(const Num& a) {
   if (a.kind == Num::kApprox) return a.w;
-  Num r = approx(i128_to_ld(a.q.n) / i128_to_ld(a.q.d), 0);
-  return r.w;
+  if (a.kind != Num::kExact) return Wide{};
+  return rat_to_wide(a.q);
 }
 
 // The value as a long double (inf or 0 when out of range).
 long double to_ld(const Num& a) {
-  if (a.kind == Num::kExact) return i128_to_ld(a.q.n) / i128_to_ld(a.q.d);
   if (a.kind == Num::kInf) return a.inf_sign * std::numeric_limits<long double>::infinity();
   if (a.kind == Num::kNaN) return std::numeric_limits<long double>::quiet_NaN();
-  if (a.w.e > 20000) return a.w.m > 0 ? INFINITY : -INFINITY;
-  if (a.w.e < -20000) return 0;
-  return std::ldexp(a.w.m, static_cast<int>(a.w.e));
+  Wide w = to_wide(a);
+  if (w.e > 20000) return w.m > 0 ? INFINITY : -INFINITY;
+  if (w.e < -20000) return 0;
+  return std::ldexp(w.m, static_cast<int>(w.e));
 }
 
 bool is_zero(const Num& a) {
-  return (a.kind == Num::kExact && a.q.n == 0) || (a.kind == Num::kApprox && a.w.m == 0);
+  return (a.kind == Num::kExact && rat_sign(a.q) == 0) || (a.kind == Num::kApprox && a.w.m == 0);
 }
 
 int sign_of(const Num& a) {
-  if (a.kind == Num::kExact) return a.q.n > 0 ? 1 : (a.q.n < 0 ? -1 : 0);
+  if (a.kind == Num::kExact) return rat_sign(a.q);
   if (a.kind == Num::kApprox) return a.w.m > 0 ? 1 : (a.w.m < 0 ? -1 : 0);
   if (a.kind == Num::kInf) return a.inf_sign;
   return 0;
@@ -105,7 +128,7 @@ int sign_of(const Num& a) {
 
 Num neg(const Num& a) {
   Num r = a;
-  r.q.n = -r.q.n;
+  if (r.kind == Num::kExact) r.q.v = -r.q.v;
   r.w.m = -r.w.m;
   r.inf_sign = -r.inf_sign;
   return r;
@@ -119,7 +142,7 @@ Num add(const Num& a, const Num& b) {
   }
   if (a.kind == Num::kExact && b.kind == Num::kExact) {
     Rat q;
-    if (rat_add(a.q, b.q, &q)) return exact(q);
+    if (rat_add(a.q, b.q, &q)) return exact(std::move(q));
   }
   Wide x = to_wide(a), y = to_wide(b);
   if (x.m == 0) return approx(y.m, y.e);
@@ -142,7 +165,7 @@ Num mul(const Num& a, const Num& b) {
   }
   if (a.kind == Num::kExact && b.kind == Num::kExact) {
     Rat q;
-    if (rat_mul(a.q, b.q, &q)) return exact(q);
+    if (rat_mul(a.q, b.q, &q)) return exact(std::move(q));
   }
   Wide x = to_wide(a), y = to_wide(b);
   if (x.m == 0 || y.m == 0) return approx(0, 0);
@@ -153,8 +176,9 @@ Num recip(const Num& a) {
   if (a.kind == Num::kNaN || is_zero(a)) return nan_num();
   if (a.kind == Num::kInf) return exact_int(0);
   if (a.kind == Num::kExact) {
-    Rat q;
-    if (rat_make(a.q.d, a.q.n, &q)) return exact(q);
+    Num r = a;
+    mpq_inv(r.q.v.get_mpq_t(), r.q.v.get_mpq_t());  // same bit sizes: stays within the cap
+    return r;
   }
   Wide x = to_wide(a);
   return approx(1.0L / x.m, -x.e);
@@ -170,6 +194,14 @@ long double log2_abs(const Num& a) {
   return std::log2(std::fabs(x.m)) + static_cast<long double>(x.e);
 }
 
+// log2 |x| for x != 0 (accurate to a few ulps whatever the size).
+long double log2_mpz(const mpz_class& x) {
+  long double m;
+  int64_t e;
+  mpz_to_ld_exp(x, &m, &e);
+  return std::log2(std::fabs(m)) + static_cast<long double>(e);
+}
+
 // 2^L as a Num, L possibly huge.
 Num exp2_wide(long double L, int sign) {
   if (!std::isfinite(L) || std::fabs(L) > static_cast<long double>(kMaxExp)) return nan_num();
@@ -177,58 +209,63 @@ Num exp2_wide(long double L, int sign) {
   return approx(sign * std::exp2(L - fl), static_cast<int64_t>(fl));
 }
 
-bool exact_integer(const Num& a, i128* v) {
-  if (a.kind != Num::kExact || a.q.d != 1) return false;
-  *v = a.q.n;
-  return true;
+// The exact integer value of a (false when a is not an exact integer).
+const mpz_class* exact_integer(const Num& a) {
+  if (a.kind != Num::kExact || !rat_is_int(a.q)) return nullptr;
+  return &a.q.v.get_num();
 }
 
-bool isqrt_exact(i128 x, i128* r) {
-  if (x < 0) return false;
-  long double s = std::sqrt(i128_to_ld(x));
-  i128 c = static_cast<i128>(s);
-  for (i128 t = (c > 2 ? c - 2 : 0); t <= c + 2; ++t) {
-    if (t * t == x) {
-      *r = t;
-      return true;
-    }
-  }
-  return false;
+bool isqrt_exact(const mpz_class& x, mpz_class* r) {
+  if (sgn(x) < 0 || mpz_perfect_square_p(x.get_mpz_t()) == 0) return false;
+  mpz_sqrt(r->get_mpz_t(), x.get_mpz_t());
+  return true;
 }
 
 Num power(const Num& a, const Num& b) {
   if (a.kind == Num::kNaN || b.kind == Num::kNaN || a.kind == Num::kInf || b.kind == Num::kInf)
     return nan_num();
-  i128 n;
-  bool int_exp = exact_integer(b, &n);
-  if (a.kind == Num::kExact && int_exp) {
-    if (a.q.n == 0) return n > 0 ? exact_int(0) : (n == 0 ? exact_int(1) : nan_num());
-    if (n == 0) return exact_int(1);
-    // Exact only when the result surely fits: bits(base) * |n| <= 120.
-    long double bits = std::max(std::log2(std::fabs(i128_to_ld(a.q.n))), std::log2(i128_to_ld(a.q.d)));
-    if (a.q.d == 1 && (a.q.n == 1 || a.q.n == -1)) return exact_int(a.q.n == 1 || n % 2 == 0 ? 1 : -1);
-    if (bits * std::fabs(i128_to_ld(n)) <= 120 && abs128(n) <= 128) {
-      Num base = n > 0 ? a : recip(a);
-      Num r = exact_int(1);
-      for (i128 k = 0; k < abs128(n); ++k) r = mul(r, base);
-      return r;
+  const mpz_class* n = exact_integer(b);
+  if (a.kind == Num::kExact && n) {
+    int s = rat_sign(a.q);
+    if (s == 0) return sgn(*n) > 0 ? exact_int(0) : (sgn(*n) == 0 ? exact_int(1) : nan_num());
+    if (sgn(*n) == 0) return exact_int(1);
+    if (rat_is_int(a.q) && (a.q.v.get_num() == 1 || a.q.v.get_num() == -1))
+      return exact_int(s > 0 || mpz_even_p(n->get_mpz_t()) ? 1 : -1);
+    // Exact only when the result surely fits the cap: |n| * log2 max(|num|, den) <= kRatMaxBits
+    // (that maximum is at least 1, so |n| <= kRatMaxBits and the powering below is cheap).
+    if (mpz_fits_slong_p(n->get_mpz_t())) {
+      long k = mpz_get_si(n->get_mpz_t());
+      long double bits = std::max(log2_mpz(a.q.v.get_num()), log2_mpz(a.q.v.get_den()));
+      unsigned long mag = k < 0 ? 0UL - static_cast<unsigned long>(k) : static_cast<unsigned long>(k);
+      if (bits * static_cast<long double>(mag) <= static_cast<long double>(kRatMaxBits)) {
+        mpq_class base = a.q.v;
+        if (k < 0) mpq_inv(base.get_mpq_t(), base.get_mpq_t());
+        mpz_class pn, pd;
+        mpz_pow_ui(pn.get_mpz_t(), base.get_num_mpz_t(), mag);
+        mpz_pow_ui(pd.get_mpz_t(), base.get_den_mpz_t(), mag);
+        Rat r;
+        // Powers of coprime integers are coprime and pd > 0: already canonical.
+        if (rat_accept(mpq_class(pn, pd), &r)) return exact(std::move(r));
+      }
     }
   }
   // Square roots and other rational exponents of perfect powers: a^(1/2) exactly when possible.
-  if (a.kind == Num::kExact && b.kind == Num::kExact && b.q.d == 2 && a.q.n > 0 && abs128(b.q.n) <= 8) {
-    i128 rn, rd;
-    if (isqrt_exact(a.q.n, &rn) && isqrt_exact(a.q.d, &rd)) {
+  if (a.kind == Num::kExact && b.kind == Num::kExact && b.q.v.get_den() == 2 && rat_sign(a.q) > 0 &&
+      abs(b.q.v.get_num()) <= 8) {
+    mpz_class rn, rd;
+    if (isqrt_exact(a.q.v.get_num(), &rn) && isqrt_exact(a.q.v.get_den(), &rd)) {
       Rat root;
-      if (rat_make(rn, rd, &root)) return power(exact(root), exact_int(static_cast<int64_t>(b.q.n)));
+      if (rat_make(rn, rd, &root))
+        return power(exact(std::move(root)), exact_int(mpz_get_si(b.q.v.get_num_mpz_t())));
     }
   }
   if (is_zero(a)) return sign_of(b) > 0 ? exact_int(0) : nan_num();
   int sign = 1;
   if (sign_of(a) < 0) {
-    if (int_exp) {
-      sign = (n % 2 == 0) ? 1 : -1;
-    } else if (b.kind == Num::kExact && b.q.d % 2 == 1) {
-      sign = (b.q.n % 2 == 0) ? 1 : -1;  // odd roots of negatives are real
+    if (n) {
+      sign = mpz_even_p(n->get_mpz_t()) ? 1 : -1;
+    } else if (b.kind == Num::kExact && mpz_odd_p(b.q.v.get_den_mpz_t())) {
+      sign = mpz_even_p(b.q.v.get_num_mpz_t()) ? 1 : -1;  // odd roots of negatives are real
     } else {
       return nan_num();
     }
@@ -237,16 +274,33 @@ Num power(const Num& a, const Num& b) {
   return exp2_wide(L, sign);
 }
 
+// The largest n whose n! fits kRatMaxBits (n! has floor(log2 n!) + 1 bits).
+unsigned long max_exact_factorial() {
+  static const unsigned long kMax = [] {
+    long double log2f = 0;
+    unsigned long n = 1;
+    while (log2f + std::log2(static_cast<long double>(n + 1)) < static_cast<long double>(kRatMaxBits) - 1) {
+      ++n;
+      log2f += std::log2(static_cast<long double>(n));
+    }
+    return n;
+  }();
+  return kMax;
+}
+
 Num factorial(const Num& a) {
-  i128 n;
-  if (!exact_integer(a, &n) || n < 0) return nan_num();
-  if (n > 10000) {
-    long double L = std::lgamma(static_cast<long double>(n) + 1) / std::log(2.0L);
-    return exp2_wide(L, 1);
+  const mpz_class* n = exact_integer(a);
+  if (!n || sgn(*n) < 0) return nan_num();
+  if (mpz_cmp_ui(n->get_mpz_t(), max_exact_factorial()) <= 0) {
+    mpz_class f;
+    mpz_fac_ui(f.get_mpz_t(), mpz_get_ui(n->get_mpz_t()));
+    Rat r;
+    if (rat_make(f, mpz_class(1), &r)) return exact(std::move(r));
+    return nan_num();
   }
-  Num r = exact_int(1);
-  for (i128 k = 2; k <= n; ++k) r = mul(r, exact_int(static_cast<int64_t>(k)));
-  return r;
+  // Past the cap: log2 n! = lgamma(n + 1) / ln 2 (n itself may be huge: then the result is NaN).
+  long double L = std::lgamma(to_ld(a) + 1) / std::log(2.0L);
+  return exp2_wide(L, 1);
 }
 
 enum class Cmp { kEqual, kDifferent, kInvalid };
@@ -257,7 +311,7 @@ Cmp compare_num(const Num& a, const Num& b) {
     return (a.kind == b.kind && a.inf_sign == b.inf_sign) ? Cmp::kEqual : Cmp::kDifferent;
   }
   if (a.kind == Num::kExact && b.kind == Num::kExact) {
-    return (a.q.n == b.q.n && a.q.d == b.q.d) ? Cmp::kEqual : Cmp::kDifferent;
+    return rat_equal(a.q, b.q) ? Cmp::kEqual : Cmp::kDifferent;
   }
   Num d = add(a, neg(b));
   if (d.kind == Num::kNaN) return Cmp::kInvalid;
@@ -772,13 +826,23 @@ Num parse_number(const std::string& digits) {
   std::string all = intpart + frac;
   size_t nz = all.find_first_not_of('0');
   std::string sig = nz == std::string::npos ? "0" : all.substr(nz);
-  if (sig.size() <= 36 && frac.size() <= 36) {
-    i128 n = 0;
+  // Exact when numerator and denominator surely fit the cap: 10^k has fewer than
+  // kRatMaxBits bits for k <= kRatMaxBits * log10(2) (decided before converting anything).
+  constexpr size_t kMaxExactDigits = kRatMaxBits * 30103 / 100000;
+  if (sig.size() <= 18 && frac.size() <= 18 && std::all_of(all.begin(), all.end(), is_digit)) {
+    int64_t n = 0, d = 1;  // below 10^18: no overflow
     for (char ch : sig) n = n * 10 + (ch - '0');
-    i128 d = 1;
     for (size_t k = 0; k < frac.size(); ++k) d *= 10;
     Rat q;
-    if (rat_make(n, d, &q)) return exact(q);
+    if (rat_make(n, d, &q)) return exact(std::move(q));
+  }
+  if (sig.size() <= kMaxExactDigits && frac.size() <= kMaxExactDigits &&
+      std::all_of(all.begin(), all.end(), is_digit)) {
+    mpz_class n, d;
+    mpz_set_str(n.get_mpz_t(), sig.c_str(), 10);
+    mpz_ui_pow_ui(d.get_mpz_t(), 10, frac.size());
+    Rat q;
+    if (rat_make(n, d, &q)) return exact(std::move(q));
   }
   // Long numbers: mantissa from the leading digits, scaled by the power of ten.
   long double m = std::strtold(digits.c_str(), nullptr);
@@ -984,14 +1048,13 @@ class Parser {
             ++pos_;
           }
           if (base < 2 || base > 10 || digits.size() > 30) return -1;
-          i128 v = 0;
+          if (digits.empty()) return -1;
           for (char ch : digits) {
             if (!is_digit(ch) || ch - '0' >= base) return -1;
-            v = v * base + (ch - '0');
           }
           Rat q;
-          q.n = v;
-          tree_->nodes[n].val = exact(q);
+          mpz_set_str(q.v.get_num_mpz_t(), digits.c_str(), base);  // at most 30 digits: below the cap
+          tree_->nodes[n].val = exact(std::move(q));
         }
         return n;
       }
@@ -1056,7 +1119,7 @@ class Parser {
           int half = make(Op::kNum);
           Rat q;
           rat_make(1, 2, &q);
-          tree_->nodes[half].val = exact(q);
+          tree_->nodes[half].val = exact(std::move(q));
           return make(Op::kPow, a, half);
         }
         int one = make(Op::kNum);
@@ -1647,7 +1710,7 @@ std::vector<Env> make_points(const std::vector<std::string>& vars) {
       int64_t den = static_cast<int64_t>((h >> 20) % 17) + 1;
       Rat q;
       rat_make(num, den, &q);
-      env[vars[v]] = exact(q);
+      env[vars[v]] = exact(std::move(q));
     }
     pts.push_back(std::move(env));
   }

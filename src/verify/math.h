@@ -3,12 +3,15 @@
 // Both strings (LaTeX or plain math) are normalised, parsed into an answer structure (a scalar
 // expression, an ordered tuple or interval, an unordered set or list, a relation, a text answer,
 // a multiple-choice letter) whose scalars are expression trees, and compared:
-//  - Exact rational arithmetic (128-bit numerator and denominator; every operation is checked
-//    for overflow) wherever the value is rational; otherwise wide-range floating point (a long
-//    double mantissa and a 64-bit binary exponent, so 1/2004! and 10^{10^{10}} are representable
-//    and distinct) compared with relative tolerance kRelTol (1e-9); there is no absolute
-//    tolerance (it would equate 1/2004! with 1/2006!). Two exact values compare exactly; so
-//    values beyond 125 bits (10^{100} vs 10^{100}+1) compare within the relative tolerance.
+//  - Exact rational arithmetic (GMP rationals whose numerator and denominator are capped at
+//    kRatMaxBits = 4096 bits, about 1233 decimal digits; see verify/rational.h) wherever the
+//    value is rational and within the cap: 10^{100} vs 10^{100}+1, 100! vs 100!+1 and
+//    1/3^{90} vs 1/(3^{90}+1) are told apart, and a number typed with up to 1233 digits is
+//    exact. Otherwise wide-range floating point (a long double mantissa and a 64-bit binary
+//    exponent, so 1/2004! and 10^{10^{10}} are representable and distinct) compared with
+//    relative tolerance kRelTol (1e-9); there is no absolute tolerance (it would equate 1/2004!
+//    with 1/2006!). Two exact values compare exactly; only a value past the cap (2^{5000},
+//    1000!, 10^{10^{10}}) is approximate, so 10^{10^{10}} vs 10^{10^{10}}+1 still compare equal.
 //  - Expressions with free variables (at most 16; a gold answer with more is unverifiable) are
 //    evaluated at kPoints fixed pseudo-random rational points
 //    (exactly where possible); every point where the gold is defined must agree.
@@ -20,10 +23,12 @@
 // separators (1,000 1{,}000 1\!000 1\,000) are accepted in groups of exactly three digits; a bare
 // list "1, 2" is unordered (like a set); (a,b] is an interval whose brackets must match; \pm
 // makes a set of both signs; "e" is Euler's number, "i" is a variable.
-// Bounds: inputs over kMaxInput bytes are refused; parsing depth is capped; exact powers are
-// attempted only when the result fits 128 bits; all else is O(1) per node, so any input
-// finishes quickly. A gold answer that cannot be parsed or evaluated is kUnverifiable, never
-// kCorrect; a prediction that cannot be parsed is kWrong.
+// Bounds: inputs over kMaxInput bytes are refused; parsing depth is capped; exact powers,
+// factorials and long digit strings are attempted only when the result's estimated size is
+// within the cap (decided before computing anything), and every exact operation is on values
+// of at most kRatMaxBits bits; all else is O(1) per node, so any input finishes quickly.
+// A gold answer that cannot be parsed or evaluated is kUnverifiable, never kCorrect; a
+// prediction that cannot be parsed is kWrong.
 #pragma once
 
 #include <string>

@@ -1,89 +1,93 @@
-// Exact rationals in checked 128-bit integers, shared by the math verifier and the countdown
-// reward: every operation reports overflow (false) instead of wrapping, and every result keeps
-// |numerator| and the denominator below kRatLimit = 2^125, so negation and abs can never
-// overflow (a product equal to -2^127 is refused, not negated).
+// Exact rationals of arbitrary precision (GMP's mpq_class), shared by the math verifier and the
+// countdown reward. Every value is canonical (denominator > 0, gcd(numerator, denominator) == 1)
+// and bounded: an operation whose result would need more than kRatMaxBits bits in its numerator
+// or denominator reports "too big" (false) instead, and the caller falls back to its approximate
+// path. Results of + - * / on bounded operands have at most 2 * kRatMaxBits + 1 bits, so each
+// operation costs microseconds; the operations whose results can be huge (powers, factorials,
+// parsing long digit strings) estimate the result's size first and never compute one past the cap.
 #pragma once
+
+#include <gmpxx.h>
+
+#include <cstdint>
+#include <string>
 
 namespace r1::verify {
 
-__extension__ typedef __int128 i128;
-
-inline i128 abs128(i128 x) {
-  return x < 0 ? -x : x;
-}
-
-inline i128 gcd128(i128 a, i128 b) {
-  a = abs128(a);
-  b = abs128(b);
-  while (b != 0) {
-    i128 t = a % b;
-    a = b;
-    b = t;
-  }
-  return a;
-}
-
-constexpr i128 kRatLimit = (static_cast<i128>(1) << 125);  // keeps negation and abs safe
+// 4096 bits (1233 decimal digits): every exact value a competition answer plausibly holds
+// (2^{4000}, 10^{1000}, 450!, 1/3^{2000}) stays exact, while a chain of the ~10^4 operations a
+// 20 kB input can hold stays far below a millisecond of GMP time per operation.
+inline constexpr size_t kRatMaxBits = 4096;
 
 struct Rat {
-  i128 n = 0, d = 1;  // d > 0, gcd(n, d) == 1
+  mpq_class v;  // canonical; |numerator| < 2^kRatMaxBits and denominator < 2^kRatMaxBits
 };
 
-inline bool rat_make(i128 n, i128 d, Rat* out) {
-  if (d == 0) return false;
-  if (d < 0) {
-    n = -n;
-    d = -d;
-  }
-  i128 g = gcd128(n, d);
-  if (g > 1) {
-    n /= g;
-    d /= g;
-  }
-  if (abs128(n) >= kRatLimit || d >= kRatLimit) return false;
-  out->n = n;
-  out->d = d;
+inline Rat rat_int(int64_t n) {
+  Rat r;
+  r.v = static_cast<long>(n);
+  return r;
+}
+
+// Whether |x| < 2^kRatMaxBits.
+inline bool mpz_fits_cap(const mpz_class& x) {
+  return mpz_sizeinbase(x.get_mpz_t(), 2) <= kRatMaxBits;
+}
+
+// Accepts an already canonical value when it is within the cap.
+inline bool rat_accept(mpq_class&& q, Rat* out) {
+  if (!mpz_fits_cap(q.get_num()) || !mpz_fits_cap(q.get_den())) return false;
+  out->v = std::move(q);
   return true;
 }
 
-// Range checks without abs128: a product that fits 128 bits may be exactly -2^127, whose
-// negation overflows (found by fuzz/fuzz_verify).
-inline bool in_range(i128 x) {
-  return x > -kRatLimit && x < kRatLimit;
+// n / d in lowest terms; false when d == 0 or the result is past the cap.
+inline bool rat_make(const mpz_class& n, const mpz_class& d, Rat* out) {
+  if (sgn(d) == 0) return false;
+  mpq_class q(n, d);
+  q.canonicalize();
+  return rat_accept(std::move(q), out);
 }
-inline bool mul_ok(i128 a, i128 b, i128* r) {
-  return !__builtin_mul_overflow(a, b, r) && in_range(*r);
-}
-inline bool add_ok(i128 a, i128 b, i128* r) {
-  return !__builtin_add_overflow(a, b, r) && in_range(*r);
-}
-
-inline bool rat_add(const Rat& a, const Rat& b, Rat* out) {
-  i128 g = gcd128(a.d, b.d);
-  i128 x, y, n, d;
-  if (!mul_ok(a.n, b.d / g, &x) || !mul_ok(b.n, a.d / g, &y) || !add_ok(x, y, &n) ||
-      !mul_ok(a.d / g, b.d, &d)) {
-    return false;
+inline bool rat_make(int64_t n, int64_t d, Rat* out) {
+  if (d == 0) return false;
+  if (d < 0) {
+    if (n == INT64_MIN || d == INT64_MIN)
+      return rat_make(mpz_class(static_cast<long>(n)), mpz_class(static_cast<long>(d)), out);
+    n = -n;
+    d = -d;
   }
-  return rat_make(n, d, out);
+  mpq_set_si(out->v.get_mpq_t(), static_cast<long>(n), static_cast<unsigned long>(d));
+  if (d != 1) out->v.canonicalize();
+  return true;  // 64-bit values are far within the cap
 }
 
-inline bool rat_mul(const Rat& a, const Rat& b, Rat* out) {
-  i128 g1 = gcd128(a.n, b.d), g2 = gcd128(b.n, a.d);
-  if (g1 == 0) g1 = 1;
-  if (g2 == 0) g2 = 1;
-  i128 n, d;
-  if (!mul_ok(a.n / g1, b.n / g2, &n) || !mul_ok(a.d / g2, b.d / g1, &d)) return false;
-  return rat_make(n, d, out);
+inline int rat_sign(const Rat& a) {
+  return sgn(a.v);
+}
+inline bool rat_is_int(const Rat& a) {
+  return a.v.get_den() == 1;
+}
+inline bool rat_equal(const Rat& a, const Rat& b) {
+  return mpq_equal(a.v.get_mpq_t(), b.v.get_mpq_t()) != 0;
+}
+// "n" or "n/d" in decimal.
+inline std::string rat_str(const Rat& a) {
+  return a.v.get_str(10);
 }
 
-// a - b and a / b (false on overflow, or b == 0 for the division).
+// a + b, a - b, a * b, a / b: false when the result is past the cap (or b == 0 for the division).
+inline bool rat_add(const Rat& a, const Rat& b, Rat* out) {
+  return rat_accept(mpq_class(a.v + b.v), out);
+}
 inline bool rat_sub(const Rat& a, const Rat& b, Rat* out) {
-  return rat_add(a, Rat{-b.n, b.d}, out);
+  return rat_accept(mpq_class(a.v - b.v), out);
+}
+inline bool rat_mul(const Rat& a, const Rat& b, Rat* out) {
+  return rat_accept(mpq_class(a.v * b.v), out);
 }
 inline bool rat_div(const Rat& a, const Rat& b, Rat* out) {
-  Rat inv;
-  return rat_make(b.d, b.n, &inv) && rat_mul(a, inv, out);
+  if (sgn(b.v) == 0) return false;
+  return rat_accept(mpq_class(a.v / b.v), out);
 }
 
 }  // namespace r1::verify

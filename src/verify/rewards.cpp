@@ -199,7 +199,7 @@ class ExprParser {
       const bool divide = s_[pos_++] == '/';
       Rat rhs;
       if (!factor(&rhs, depth)) return false;
-      if (divide && rhs.n == 0) return error("division by zero");
+      if (divide && rat_sign(rhs) == 0) return error("division by zero");
       if (!(divide ? rat_div(*out, rhs, out) : rat_mul(*out, rhs, out))) return error("overflow");
     }
   }
@@ -225,7 +225,7 @@ class ExprParser {
       v = v * 10 + (s_[pos_++] - '0');
     }
     numbers_.push_back(v);
-    *out = Rat{v, 1};
+    *out = rat_int(v);
     return true;
   }
 
@@ -356,9 +356,8 @@ RewardResult countdown_reward(std::string_view completion, std::string_view gold
     return verdict_result(Verdict::kWrong, std::string(e),
                           "wrong: uses numbers [" + join_numbers(used) + "], given [" + join_numbers(given) +
                               "]" + (opts.at_most_once ? " (each at most once)" : ""));
-  if (value.d != 1 || value.n != g->target) {
-    const std::string v = std::to_string(static_cast<long long>(value.n)) +
-                          (value.d != 1 ? "/" + std::to_string(static_cast<long long>(value.d)) : "");
+  if (!rat_equal(value, rat_int(g->target))) {
+    const std::string v = rat_str(value);
     return verdict_result(Verdict::kWrong, std::string(e),
                           "wrong: " + quote(e) + " = " + v + ", target " + std::to_string(g->target));
   }

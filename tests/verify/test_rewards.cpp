@@ -128,14 +128,21 @@ TEST(Countdown, AtMostOnceOption) {
 }
 
 // A product equal to -2^127 fits 128 bits; the countdown evaluator used to negate it in its gcd
-// (undefined behaviour; the sanitizer build aborts). It now shares the verifier's rationals,
-// which keep every value below 2^125, so this is an overflow and scores 0.
-TEST(Countdown, ProductOfMinus2To127IsAnOverflow) {
+// (undefined behaviour; the sanitizer build aborts). It now shares the verifier's GMP rationals,
+// so the product is exact (not the target, so it scores 0) and its value is reported in full.
+TEST(Countdown, ProductOfMinus2To127IsExact) {
   const auto r =
       v::countdown_reward("<answer>(0-140737488355328)*140737488355328*8589934592</answer>",
                           "{\"numbers\": [0, 140737488355328, 140737488355328, 8589934592], \"target\": 1}");
   EXPECT_EQ(r.value, 0.0);
-  EXPECT_NE(r.reason.find("overflow"), std::string::npos) << r.reason;
+  EXPECT_NE(r.reason.find("= -170141183460469231731687303715884105728,"), std::string::npos) << r.reason;
+  // Intermediate values past 128 bits stay exact: 2^150 / 2^149 is 2.
+  EXPECT_EQ(v::countdown_reward("<answer>(1073741824*1073741824*1073741824*1073741824*1073741824)/"
+                                "(536870912*1073741824*1073741824*1073741824*1073741824)</answer>",
+                                "numbers: 1073741824 1073741824 1073741824 1073741824 1073741824 536870912 "
+                                "1073741824 1073741824 1073741824 1073741824; target: 2")
+                .value,
+            1.0);
 }
 
 TEST(Countdown, HostileInputFinishesAndScoresZero) {

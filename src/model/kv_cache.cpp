@@ -34,10 +34,22 @@ KvCache::KvCache(const ModelConfig& config, size_t budget_bytes, int block_size,
   if (mem == MAP_FAILED) fail("kv cache: cannot allocate {} bytes for {} blocks", bytes, n);
   madvise(mem, bytes, MADV_HUGEPAGE);  // advice only: without THP the pool still works
   pool_ = Pool(static_cast<std::byte*>(mem), KvPoolUnmap{bytes});
-  refcount_.assign(n, 0);
+  refcount_.resize(n);
+  reset();
+}
+
+void KvCache::reset() {
+  const size_t n = refcount_.size();
+  std::fill(refcount_.begin(), refcount_.end(), 0);
   free_.resize(n);
   // Stack with block 0 on top, so a fresh cache hands out blocks in increasing order.
   for (size_t i = 0; i < n; i++) free_[i] = static_cast<int32_t>(n - 1 - i);
+  seqs_.clear();
+  free_ids_.clear();
+}
+
+void KvCache::prefault() {
+  std::memset(pool_.get(), 0, pool_.get_deleter().bytes);
 }
 
 const KvCache::Seq& KvCache::seq_at(SeqId seq) const {

@@ -43,6 +43,13 @@ class KvCache {
   size_t bytes_per_token() const { return 2 * static_cast<size_t>(L_) * Hkv_ * hd_ * elem_bytes_; }
   size_t bytes_per_block() const { return bytes_per_token() * B_; }
 
+  // Frees every sequence and restores the fresh cache's block order, keeping the pool's memory
+  // (and its pages, already faulted in: a reused pool does not pay the kernel's page zeroing again).
+  void reset();
+  // Writes every page of the pool once, so that no later write faults (benchmarks measuring the
+  // steady state of a reused pool).
+  void prefault();
+
   // A new empty sequence. Ids of freed sequences are reused.
   SeqId create();
   // A new sequence sharing all of seq's blocks (and its length).

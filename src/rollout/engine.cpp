@@ -72,6 +72,8 @@ Engine::Engine(Model& model, const Tokenizer* tokenizer, GenerationConfig config
       fail("generation: stop id {} is outside the vocabulary (size {})", id, model_.config().vocab_size);
 }
 
+Engine::~Engine() = default;
+
 void Engine::generate(const std::vector<std::vector<int32_t>>& prompts,
                       const std::function<void(Completion&&)>& on_done, int64_t first_index,
                       const std::function<void(const Completion&, int32_t)>& on_token) {
@@ -85,7 +87,10 @@ void Engine::generate(const std::vector<std::vector<int32_t>>& prompts,
         fail("generation: prompt {}: token id {} is outside the vocabulary (size {})",
              first_index + static_cast<int64_t>(i), t, V);
   }
-  KvCache cache(model_.config(), cfg.kv_budget_bytes, cfg.kv_block_size, cfg.compute);
+  if (!cache_)
+    cache_ = std::make_unique<KvCache>(model_.config(), cfg.kv_budget_bytes, cfg.kv_block_size, cfg.compute);
+  KvCache& cache = *cache_;
+  cache.reset();  // also after a call that ended in an exception
   CachedForward forward(model_, cfg.compute);
   const int64_t B = cache.block_size(), pool = cache.num_blocks();
 

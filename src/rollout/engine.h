@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,8 @@
 #include "tokenizer/tokenizer.h"
 
 namespace r1 {
+
+class KvCache;
 
 struct GenerationConfig {
   SamplingParams sampling;
@@ -67,6 +70,7 @@ class Engine {
  public:
   // tokenizer may be null: completions then carry no text and stop strings are refused.
   Engine(Model& model, const Tokenizer* tokenizer, GenerationConfig config);
+  ~Engine();
 
   // Generates config.n samples for each prompt (token ids). Prompt i is prompt index
   // first_index + i for the sampling keys and in the completions. on_done is called once per
@@ -87,6 +91,10 @@ class Engine {
   const Tokenizer* tok_;
   GenerationConfig config_;
   GenerationStats stats_;
+  // The KV pool, made on the first generate() and reset (not reallocated) by each later one:
+  // its pages stay faulted in, so a trainer calling generate() every step does not pay the
+  // kernel's zeroing of fresh memory again (about 1 ms per decode step of a 120M model at batch 32).
+  std::unique_ptr<KvCache> cache_;
 };
 
 }  // namespace r1

@@ -450,6 +450,7 @@ int run_grpo_training(Recipe r, bool resume, const GrpoHooks* hooks) {
   const auto t_start = Clock::now();
   int64_t bad_streak = 0;
   int rc = 0;
+  Engine rollout_engine(model, tok.get(), gen);  // one KV pool for the run (see Engine::cache_)
   while (st.step < steps) {
     const auto t_step = Clock::now();
     // --- rollouts and rewards (dynamic sampling draws until B groups have signal) ---------
@@ -467,8 +468,7 @@ int run_grpo_training(Recipe r, bool resume, const GrpoHooks* hooks) {
         ps.push_back(prompt_ids[idx.back()]);
       }
       auto t0 = Clock::now();
-      Engine engine(model, tok.get(), gen);
-      std::vector<Completion> done = engine.generate_all(ps, drawn);
+      std::vector<Completion> done = rollout_engine.generate_all(ps, drawn);
       rollout_s += seconds_since(t0);
       drawn += want;
       draws += want;

@@ -737,3 +737,25 @@ TEST(KvCache, Bf16PoolHalvesTheBytesAndRefusesOtherTypes) {
   r1::testing::expect_error([&] { KvCache(c, 1 << 20, 16, r1::DType::F16); },
                             {"kv cache", "element type F16", "not supported"});
 }
+
+TEST(KvCache, ResetFreesEverythingAndHandsOutBlocksFromTheStart) {
+  const r1::ModelConfig c = r1::testing::tiny_config(r1::Arch::Qwen3);
+  KvCache cache(c, 8 * KvCache(c, 1 << 20).bytes_per_block());
+  const int64_t n = cache.num_blocks();
+  const KvCache::SeqId a = cache.create();
+  ASSERT_TRUE(cache.append(a, 40));  // 3 blocks
+  const KvCache::SeqId b = cache.fork(a);
+  ASSERT_TRUE(cache.append(b, 1));  // copy-on-write of the partial last block
+  EXPECT_LT(cache.free_blocks(), n);
+  cache.reset();
+  EXPECT_EQ(cache.free_blocks(), n);
+  EXPECT_FALSE(cache.alive(a));
+  EXPECT_FALSE(cache.alive(b));
+  const KvCache::SeqId s = cache.create();
+  EXPECT_EQ(s, 0);
+  ASSERT_TRUE(cache.append(s, 17));
+  EXPECT_EQ(cache.block_table(s), (std::vector<int32_t>{0, 1}));
+  EXPECT_EQ(cache.refcount(0), 1);
+  cache.prefault();  // writes every byte of the pool (a size past the mapping would fault)
+  EXPECT_EQ(cache.length(s), 17);
+}

@@ -289,3 +289,29 @@ TEST(Engine, StopStringsAndText) {
 }
 
 }  // namespace
+
+// The engine keeps its KV pool across generate() calls (reset, not reallocated): a call that
+// ends in an exception (here the caller's callback throws midway, with samples still live) must
+// not leak blocks or sequences into the next call, whose samples equal a fresh engine's.
+TEST(Engine, ReusedPoolAfterAnAbortedCallGivesTheSameSamples) {
+  r1::Model m = tiny_model(r1::Arch::Qwen2);
+  const auto prompts = some_prompts(m.config().vocab_size);
+  GenerationConfig cfg;
+  cfg.n = 3;
+  cfg.max_new_tokens = 12;
+  cfg.seed = 4;
+  cfg.kv_budget_bytes = 64 << 10;  // a small pool: leaked blocks would soon be missed
+  Engine e(m, nullptr, cfg);
+  int done = 0;
+  EXPECT_THROW(e.generate(prompts,
+                          [&](r1::Completion&&) {
+                            if (++done == 2) throw std::runtime_error("caller gave up");
+                          }),
+               std::runtime_error);
+  for (int round = 0; round < 3; round++) {
+    const auto again = e.generate_all(prompts);
+    const auto fresh = Engine(m, nullptr, cfg).generate_all(prompts);
+    ASSERT_EQ(again.size(), fresh.size());
+    for (size_t i = 0; i < fresh.size(); i++) expect_same(again[i], fresh[i], "reused pool");
+  }
+}

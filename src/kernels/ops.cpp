@@ -292,7 +292,7 @@ void swiglu_forward(float* act, const float* gu, int64_t T, int64_t F) {
     const float* u = g + F;
     float* a = act + t * F;
 #pragma omp simd
-    for (int64_t j = 0; j < F; j++) a[j] = g[j] / (1.f + std::exp(-g[j])) * u[j];
+    for (int64_t j = 0; j < F; j++) a[j] = g[j] * sigmoid(g[j]) * u[j];
   }
 }
 
@@ -306,7 +306,7 @@ void swiglu_backward(float* dgu, const float* dact, const float* gu, int64_t T, 
     float* du = dg + F;
 #pragma omp simd
     for (int64_t j = 0; j < F; j++) {
-      float sig = 1.f / (1.f + std::exp(-g[j]));
+      float sig = sigmoid(g[j]);
       float silu = g[j] * sig;
       du[j] = da[j] * silu;
       dg[j] = da[j] * u[j] * sig * (1.f + g[j] * (1.f - sig));

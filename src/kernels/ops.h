@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstdint>
 
 namespace r1::ops {
@@ -86,6 +87,13 @@ inline float exp_neg(float x) {
   y = y * (r * r) + r + 1.0f;
   const float pow2n = std::bit_cast<float>((static_cast<int32_t>(n) + 127) << 23);  // n in [-126, 0]
   return x < -87.3f ? 0.0f : y * pow2n;
+}
+
+// The logistic function 1 / (1 + exp(-x)) through exp_neg of -|x| (so it vectorises; within a few
+// ulp of the libm form; SwiGLU's forward and backward both use it).
+inline float sigmoid(float x) {
+  const float e = exp_neg(-std::abs(x));
+  return (x >= 0.f ? 1.f : e) / (1.f + e);
 }
 
 // x[j] = exp(x[j] - shift) for j < n, where shift >= every x[j] (a softmax's max); returns the sum.

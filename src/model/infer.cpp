@@ -29,13 +29,6 @@ inline float kv_f32(float x) {
 inline float kv_f32(uint16_t x) {
   return std::bit_cast<float>(static_cast<uint32_t>(x) << 16);
 }
-template <class Elem>
-inline Elem to_kv(float x) {
-  if constexpr (std::is_same_v<Elem, float>)
-    return x;
-  else
-    return f32_to_bf16(x);
-}
 
 // One query against one block of keys, online softmax (Milakov & Gimelshein): q (hd, scaled), K
 // tile kt (hd, B) transposed, V tile vt (B, hd), keys 0..nv-1 of the block; m, l: the running max
@@ -351,13 +344,22 @@ void CachedForward::prepare_qkv(KvCache& cache, int layer, const LayerWeights& w
 template <class Elem>
 void CachedForward::store_kv(KvCache& cache, int layer, int32_t block, int64_t slot, const float* k,
                              const float* v) {
-  const int64_t hd = cache.head_dim(), B = cache.block_size();
+  const int64_t hd = cache.head_dim(), B = cache.block_size(), kvd = cache.kv_heads() * hd;
+  const Elem *kc, *vc;
+  if constexpr (std::is_same_v<Elem, uint16_t>) {  // round the row at once (vectorised), then place it
+    thread_local std::vector<uint16_t> buf;
+    buf.resize(2 * kvd);
+    f32_to_bf16(k, buf.data(), kvd);
+    f32_to_bf16(v, buf.data() + kvd, kvd);
+    kc = buf.data(), vc = buf.data() + kvd;
+  } else {
+    kc = k, vc = v;
+  }
   for (int h = 0; h < cache.kv_heads(); h++) {
     Elem* kt = cache.k_tile<Elem>(layer, block, h);
-    Elem* vt = cache.v_tile<Elem>(layer, block, h) + slot * hd;
-    const float *kr = k + h * hd, *vr = v + h * hd;
-    for (int64_t d = 0; d < hd; d++) kt[d * B + slot] = to_kv<Elem>(kr[d]);
-    for (int64_t d = 0; d < hd; d++) vt[d] = to_kv<Elem>(vr[d]);
+    const Elem* kr = kc + h * hd;
+    for (int64_t d = 0; d < hd; d++) kt[d * B + slot] = kr[d];
+    std::memcpy(cache.v_tile<Elem>(layer, block, h) + slot * hd, vc + h * hd, hd * sizeof(Elem));
   }
 }
 

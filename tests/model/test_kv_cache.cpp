@@ -493,6 +493,36 @@ Diff compare_bf16(const float* a, const float* b, size_t n) {
 
 class CachedForwardBf16Arch : public ::testing::TestWithParam<r1::Arch> {};
 
+// Forks seq (holding tokens `all`) `kids` ways and decodes `steps` random tokens in each, all
+// children in one batch per step; every logit row is checked against the full forward of its
+// child's tokens with `bound`. Returns the worst error and tolerance.
+template <class Bound>
+Diff fork_and_decode(r1::Model& m, r1::CachedForward& fwd, KvCache& cache, KvCache::SeqId seq,
+                     const std::vector<int32_t>& all, int kids, int steps, uint64_t seed, Bound bound) {
+  const int V = m.config().vocab_size;
+  std::vector<Stream> ks(kids);
+  for (auto& k : ks) k = {cache.fork(seq), all};
+  Diff worst;
+  for (int step = 0; step < steps; step++) {
+    std::vector<SeqTokens> batch;
+    std::vector<std::vector<int32_t>> news(kids);
+    for (int g = 0; g < kids; g++) {
+      news[g] = random_tokens(1, V, seed + step * kids + g);
+      ks[g].tokens.push_back(news[g][0]);
+      batch.push_back({ks[g].seq, news[g]});
+    }
+    std::vector<float> zb(size_t(kids) * V);
+    EXPECT_TRUE(fwd.run(cache, batch, zb.data()));
+    for (int g = 0; g < kids; g++) {
+      const std::vector<float> r = full_logits(m, ks[g].tokens);
+      const Diff d = bound(zb.data() + g * V, r.data() + (ks[g].tokens.size() - 1) * V, size_t(V));
+      EXPECT_LE(d.err, d.tol) << "fork " << g << " step " << step;
+      worst.err = std::max(worst.err, d.err), worst.tol = std::max(worst.tol, d.tol);
+    }
+  }
+  return worst;
+}
+
 }  // namespace
 
 // Prefill (logits at every position), decode one token at a time, then fork 3 ways and decode
@@ -530,26 +560,7 @@ TEST_P(CachedForwardBf16Arch, PrefillDecodeForkWithinBound) {
     dec.err = std::max(dec.err, d.err), dec.tol = std::max(dec.tol, d.tol);
   }
   // Fork: 3 children of the 45-token sequence (last block partial), 10 decode steps each.
-  std::vector<Stream> kids(3);
-  for (auto& k : kids) k = {cache.fork(s), all};
-  Diff fork;
-  for (int step = 0; step < 10; step++) {
-    std::vector<SeqTokens> batch;
-    std::vector<std::vector<int32_t>> news(3);
-    for (int g = 0; g < 3; g++) {
-      news[g] = random_tokens(1, V, 2000 + step * 3 + g);
-      kids[g].tokens.push_back(news[g][0]);
-      batch.push_back({kids[g].seq, news[g]});
-    }
-    std::vector<float> zb(3 * V);
-    ASSERT_TRUE(fwd.run(cache, batch, zb.data()));
-    for (int g = 0; g < 3; g++) {
-      const std::vector<float> r = full_logits(m, kids[g].tokens);
-      const Diff d = compare_bf16(zb.data() + g * V, r.data() + (kids[g].tokens.size() - 1) * V, V);
-      EXPECT_LE(d.err, d.tol) << "fork " << g << " step " << step;
-      fork.err = std::max(fork.err, d.err), fork.tol = std::max(fork.tol, d.tol);
-    }
-  }
+  const Diff fork = fork_and_decode(m, fwd, cache, s, all, 3, 10, 2000, compare_bf16);
   // Negative control: a RoPE position off by one from P on is far outside the bf16 bound.
   const std::vector<float> shifted = full_logits(m, all, P);
   const Diff off = compare_bf16(ref.data() + P * V, shifted.data() + P * V, (45 - P) * V);
@@ -692,25 +703,8 @@ TEST_P(CachedForwardKernel, VectorKernelShapesMatchFullForward) {
     EXPECT_LE(d.err, d.tol) << "decode position " << t;
     worst.err = std::max(worst.err, d.err), worst.tol = std::max(worst.tol, d.tol);
   }
-  std::vector<Stream> kids(2);
-  for (auto& k : kids) k = {cache.fork(s), all};
-  for (int step = 0; step < 6; step++) {
-    std::vector<SeqTokens> batch;
-    std::vector<std::vector<int32_t>> news(2);
-    for (int g = 0; g < 2; g++) {
-      news[g] = random_tokens(1, V, 500 + step * 2 + g);
-      kids[g].tokens.push_back(news[g][0]);
-      batch.push_back({kids[g].seq, news[g]});
-    }
-    std::vector<float> zb(2 * V);
-    ASSERT_TRUE(fwd.run(cache, batch, zb.data()));
-    for (int g = 0; g < 2; g++) {
-      const std::vector<float> r = full_logits(m, kids[g].tokens);
-      const Diff d = bound(zb.data() + g * V, r.data() + (kids[g].tokens.size() - 1) * V, V);
-      EXPECT_LE(d.err, d.tol) << "fork " << g << " step " << step;
-      worst.err = std::max(worst.err, d.err), worst.tol = std::max(worst.tol, d.tol);
-    }
-  }
+  const Diff fork = fork_and_decode(m, fwd, cache, s, all, 2, 6, 500, bound);
+  worst.err = std::max(worst.err, fork.err), worst.tol = std::max(worst.tol, fork.tol);
   const std::vector<float> shifted = full_logits(m, all, P);
   const Diff off = bound(ref.data() + P * V, shifted.data() + P * V, (48 - P) * V);
   EXPECT_GT(off.err, 10 * off.tol);

@@ -97,17 +97,18 @@ std::vector<EvalPoint> eval_points(const std::string& metrics) {
 
 int run_zero(const ZeroOptions& opt) {
   const fs::path dir(opt.dir);
-  const fs::path base = dir / "base", data = dir / "data", grpo = dir / "grpo";
+  const fs::path data = dir / "data";
 
-  // 1. The base model.
+  // 1. The base model (in DIR/base unless the user's settings move it).
+  Recipe pr = Recipe::parse(default_zero_pretrain_recipe(), "<built-in zero pretrain recipe>");
+  pr.set("output.dir=\"" + (dir / "base").string() + "\"");
+  for (const auto& s : opt.pretrain_sets) pr.set(s);
+  const fs::path base(pr.get_string("output.dir"));
   if (fs::exists(base / "model" / "model.safetensors")) {
     std::fprintf(stderr, "zero: using the base model in %s (delete it to pretrain again)\n",
                  (base / "model").string().c_str());
   } else {
     std::fprintf(stderr, "zero: stage 1/3: pretraining the base model into %s\n", base.string().c_str());
-    Recipe pr = Recipe::parse(default_zero_pretrain_recipe(), "<built-in zero pretrain recipe>");
-    pr.set("output.dir=\"" + base.string() + "\"");
-    for (const auto& s : opt.pretrain_sets) pr.set(s);
     if (const int rc = run_lm_training("pretrain", pr, false); rc != 0) return rc;
   }
 
@@ -119,13 +120,14 @@ int run_zero(const ZeroOptions& opt) {
   write_problems(train_path, zero_problems(tc, false, 4096));
   write_problems(test_path, zero_problems(tc, true, 512));
 
-  // 3. GRPO.
-  std::fprintf(stderr, "zero: stage 2/3: R1-Zero GRPO into %s\n", grpo.string().c_str());
+  // 3. GRPO (into DIR/grpo unless the user's settings move it: the report follows).
   r.set("model.path=\"" + (base / "model").string() + "\"");
   r.set("data.path=\"" + train_path + "\"");
   r.set("eval.data=\"" + test_path + "\"");
-  r.set("output.dir=\"" + grpo.string() + "\"");
+  r.set("output.dir=\"" + (dir / "grpo").string() + "\"");
   for (const auto& s : opt.sets) r.set(s);  // last: the user's word is final
+  const fs::path grpo(r.get_string("output.dir"));
+  std::fprintf(stderr, "zero: stage 2/3: R1-Zero GRPO into %s\n", grpo.string().c_str());
   const int rc = run_grpo_training(r, opt.resume);
   if (rc != 0) return rc;
 

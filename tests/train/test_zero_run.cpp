@@ -59,3 +59,22 @@ TEST(ZeroRun, ThreeStagesAtToyScale) {
   EXPECT_NE(again.err.find("using the base model"), std::string::npos) << again.err;
   EXPECT_EQ(again.err.find("pretraining the base model"), std::string::npos) << again.err;
 }
+
+// --set output.dir / --pretrain-set output.dir move the stages' outputs, and the report and the
+// printed figures follow them (they used to read DIR/grpo, a previous run's figures if any).
+TEST(ZeroRun, OutputDirSettingsAreFollowed) {
+  const std::string dir = r1::testing::scratch_dir() + "/zero_moved";
+  const std::string base = dir + "/elsewhere_base", grpo = dir + "/elsewhere_grpo";
+  std::vector<std::string> args = toy_args(dir);
+  args.insert(args.end(),
+              {"--pretrain-set", "output.dir=\"" + base + "\"", "--set", "output.dir=\"" + grpo + "\""});
+  const r1::testing::RunResult r = r1::testing::run_r1(args, 600);
+  ASSERT_EQ(r.exit_code, 0) << r1::testing::describe(r);
+  EXPECT_TRUE(fs::exists(base + "/model/model.safetensors"));
+  EXPECT_TRUE(fs::exists(grpo + "/report.html"));
+  EXPECT_TRUE(fs::exists(grpo + "/metrics.jsonl"));
+  EXPECT_FALSE(fs::exists(dir + "/grpo"));
+  EXPECT_FALSE(fs::exists(dir + "/base"));
+  EXPECT_NE(r.out.find("report in " + grpo + "/report.html"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("at step 2;"), std::string::npos) << r.out;
+}

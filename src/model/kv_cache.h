@@ -86,9 +86,6 @@ class KvCache {
   const Elem* v_tile(int layer, int32_t block, int kv_head) const {
     return const_cast<KvCache*>(this)->at<Elem>(layer, block, kv_head, 1);
   }
-  // The F32 cache's tiles.
-  float* k_block(int layer, int32_t block, int kv_head) { return k_tile<float>(layer, block, kv_head); }
-  float* v_block(int layer, int32_t block, int kv_head) { return v_tile<float>(layer, block, kv_head); }
 
  private:
   struct Seq {

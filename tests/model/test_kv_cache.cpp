@@ -312,8 +312,8 @@ TEST_P(CachedForwardArch, ForkEqualsIndependentPrefills) {
       for (int32_t b : table)
         for (int h = 0; h < cache.kv_heads(); h++) {
           const size_t n = size_t(cache.block_size()) * cache.head_dim();
-          v.insert(v.end(), cache.k_block(l, b, h), cache.k_block(l, b, h) + n);
-          v.insert(v.end(), cache.v_block(l, b, h), cache.v_block(l, b, h) + n);
+          v.insert(v.end(), cache.k_tile<float>(l, b, h), cache.k_tile<float>(l, b, h) + n);
+          v.insert(v.end(), cache.v_tile<float>(l, b, h), cache.v_tile<float>(l, b, h) + n);
         }
     return v;
   };

@@ -80,7 +80,7 @@ int main(int argc, char** argv) {
               model_dir.c_str(), probe.num_params() / 1e6, (long long)r.get_int("grpo.prompts_per_step"),
               (long long)r.get_int("grpo.group_size"), (long long)r.get_int("grpo.max_new_tokens"),
               r.get_float("grpo.beta"));
-  if (r1::run_grpo_training(r, false) != 0) return 1;
+  if (r1::run_grpo_training(r, {}) != 0) return 1;
 
   double rollout = 0, reward = 0, ref = 0, update = 0, total = 0, len = 0, rtps = 0, ttps = 0;
   int n = 0;

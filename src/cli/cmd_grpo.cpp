@@ -1,5 +1,6 @@
 // r1 grpo: GRPO training from a recipe (train/grpo_trainer.h); r1 zero: the built-in R1-Zero run
 // (train/zero_run.h).
+#include <cstdio>
 #include <memory>
 
 #include "cli/commands.h"
@@ -16,10 +17,17 @@ struct GrpoArgs {
   std::string recipe;
   std::vector<std::string> sets;
   std::string resume;
+  bool allow_changes = false;
+  bool list_keys = false;
 };
 
 int run_grpo_cmd(const GrpoArgs& a) {
-  return run_grpo_training(recipe_for_run("grpo", a.recipe, a.sets, a.resume, nullptr), !a.resume.empty());
+  if (a.list_keys) {
+    std::printf("%s", format_rules(grpo_recipe_rules()).c_str());
+    return 0;
+  }
+  return run_grpo_training(recipe_for_run("grpo", a.recipe, a.sets, a.resume, nullptr),
+                           RunStart{!a.resume.empty(), a.allow_changes});
 }
 
 }  // namespace
@@ -31,6 +39,10 @@ void add_grpo_commands(CLI::App& app, std::vector<Command>& out) {
   c->add_option("recipe", a->recipe, "TOML recipe");
   c->add_option("--set", a->sets, "override a recipe key: --set grpo.beta=0 (repeatable)");
   c->add_option("--resume", a->resume, "continue the run in this directory from its last checkpoint");
+  c->add_flag(
+      "--allow-changes", a->allow_changes,
+      "with --resume: continue even though settings differ from the saved run's (recorded in the metrics)");
+  c->add_flag("--list-keys", a->list_keys, "print every recipe key with its type and valid range, and exit");
   out.push_back({c, [a] { return run_grpo_cmd(*a); }});
 
   auto z = std::make_shared<ZeroOptions>();
@@ -42,7 +54,9 @@ void add_grpo_commands(CLI::App& app, std::vector<Command>& out) {
   zc->add_option("--dir", z->dir, "the run directory (runs/zero)");
   zc->add_option("--set", z->sets, "override a key of the GRPO recipe: --set grpo.steps=10 (repeatable)");
   zc->add_option("--pretrain-set", z->pretrain_sets, "override a key of the base model's pretraining recipe");
-  zc->add_flag("--resume", z->resume, "continue an interrupted GRPO stage");
+  zc->add_flag("--resume", z->resume, "continue the interrupted stage (pretraining or GRPO)");
+  zc->add_flag("--allow-changes", z->allow_changes,
+               "with --resume: continue even though settings differ from the saved run's");
   out.push_back({zc, [z] { return run_zero(*z); }});
 }
 

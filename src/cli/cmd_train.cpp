@@ -1,4 +1,5 @@
 // r1 pretrain, r1 sft.
+#include <cstdio>
 #include <memory>
 
 #include "cli/commands.h"
@@ -14,6 +15,8 @@ struct TrainArgs {
   std::string recipe;
   std::vector<std::string> sets;
   std::string resume;
+  bool allow_changes = false;
+  bool list_keys = false;
 };
 
 CLI::App* add_train_command(CLI::App& app, const std::string& name, const std::string& help, TrainArgs& a) {
@@ -21,13 +24,21 @@ CLI::App* add_train_command(CLI::App& app, const std::string& name, const std::s
   c->add_option("recipe", a.recipe, "TOML recipe (pretrain: the built-in default when omitted)");
   c->add_option("--set", a.sets, "override a recipe key: --set train.lr=1e-3 (repeatable)");
   c->add_option("--resume", a.resume, "continue the run in this directory from its last checkpoint");
+  c->add_flag(
+      "--allow-changes", a.allow_changes,
+      "with --resume: continue even though settings differ from the saved run's (recorded in the metrics)");
+  c->add_flag("--list-keys", a.list_keys, "print every recipe key with its type and valid range, and exit");
   return c;
 }
 
 int run_train(const std::string& mode, const TrainArgs& a) {
+  if (a.list_keys) {
+    std::printf("%s", format_rules(lm_recipe_rules()).c_str());
+    return 0;
+  }
   Recipe r = recipe_for_run(mode, a.recipe, a.sets, a.resume,
                             mode == "pretrain" ? default_pretrain_recipe() : nullptr);
-  return run_lm_training(mode, std::move(r), !a.resume.empty());
+  return run_lm_training(mode, std::move(r), RunStart{!a.resume.empty(), a.allow_changes});
 }
 
 }  // namespace

@@ -509,6 +509,179 @@ void Recipe::check_known(const std::vector<std::string>& known_keys) const {
   }
 }
 
+namespace {
+
+// A bound as the user would write it: 1, 0.5, 1e-08.
+std::string bound_text(double d) {
+  return fmt::format("{}", d);
+}
+
+}  // namespace
+
+std::string KeyRule::range_text() const {
+  const bool has_lo = std::isfinite(lo), has_hi = std::isfinite(hi);
+  if (has_lo && has_hi)
+    return fmt::format("in {}{}, {}{}", lo_open ? "(" : "[", bound_text(lo), bound_text(hi),
+                       hi_open ? ")" : "]");
+  if (has_lo) return fmt::format("{} {}", lo_open ? ">" : ">=", bound_text(lo));
+  if (has_hi) return fmt::format("{} {}", hi_open ? "<" : "<=", bound_text(hi));
+  return "a finite number";
+}
+
+KeyRule KeyRule::integer(std::string key, int64_t lo, int64_t hi) {
+  KeyRule r;
+  r.key = std::move(key);
+  r.type = Type::kInt;
+  r.lo = static_cast<double>(lo);
+  r.hi = static_cast<double>(hi);
+  return r;
+}
+KeyRule KeyRule::int_at_least(std::string key, int64_t lo) {
+  KeyRule r = integer(std::move(key), lo, 0);
+  r.hi = std::numeric_limits<double>::infinity();
+  return r;
+}
+KeyRule KeyRule::real(std::string key, double lo, double hi, bool lo_open, bool hi_open) {
+  KeyRule r;
+  r.key = std::move(key);
+  r.type = Type::kFloat;
+  r.lo = lo, r.hi = hi, r.lo_open = lo_open, r.hi_open = hi_open;
+  return r;
+}
+KeyRule KeyRule::positive(std::string key) {
+  return real(std::move(key), 0, std::numeric_limits<double>::infinity(), true);
+}
+KeyRule KeyRule::non_negative(std::string key) {
+  return real(std::move(key), 0, std::numeric_limits<double>::infinity());
+}
+KeyRule KeyRule::finite(std::string key) {
+  const double inf = std::numeric_limits<double>::infinity();
+  return real(std::move(key), -inf, inf);
+}
+KeyRule KeyRule::boolean(std::string key) {
+  KeyRule r;
+  r.key = std::move(key);
+  r.type = Type::kBool;
+  return r;
+}
+KeyRule KeyRule::string(std::string key, std::vector<std::string> choices) {
+  KeyRule r;
+  r.key = std::move(key);
+  r.type = Type::kString;
+  r.choices = std::move(choices);
+  return r;
+}
+KeyRule KeyRule::float_array(std::string key) {
+  KeyRule r = finite(std::move(key));
+  r.type = Type::kFloatArray;
+  return r;
+}
+
+std::string format_rules(const std::vector<KeyRule>& rules) {
+  std::vector<const KeyRule*> sorted;
+  size_t width = 0;
+  for (const KeyRule& k : rules) {
+    sorted.push_back(&k);
+    width = std::max(width, k.key.size());
+  }
+  std::sort(sorted.begin(), sorted.end(), [](const KeyRule* a, const KeyRule* b) { return a->key < b->key; });
+  std::string out;
+  for (const KeyRule* k : sorted) {
+    std::string what;
+    switch (k->type) {
+      case KeyRule::Type::kInt:
+        what = "integer " + k->range_text();
+        break;
+      case KeyRule::Type::kFloat:
+        what = "number  " + k->range_text();
+        break;
+      case KeyRule::Type::kBool:
+        what = "boolean";
+        break;
+      case KeyRule::Type::kString:
+        what = "string";
+        for (size_t i = 0; i < k->choices.size(); i++) what += (i ? ", " : "  one of ") + k->choices[i];
+        break;
+      case KeyRule::Type::kFloatArray:
+        what = "array of numbers " + k->range_text();
+        break;
+    }
+    out += fmt::format("{:<{}}  {}\n", k->key, width, what);
+  }
+  return out;
+}
+
+void Recipe::check(const std::vector<KeyRule>& rules) const {
+  std::vector<std::string> keys;
+  keys.reserve(rules.size());
+  for (const KeyRule& k : rules) keys.push_back(k.key);
+  check_known(keys);
+  auto in_range = [](const KeyRule& k, double v) {
+    if (!std::isfinite(v)) return false;
+    if (k.lo_open ? !(v > k.lo) : !(v >= k.lo)) return false;
+    if (k.hi_open ? !(v < k.hi) : !(v <= k.hi)) return false;
+    return true;
+  };
+  auto check_number = [&](const KeyRule& k, double v, const toml::node& n) {
+    if (!std::isfinite(v))
+      fail("{}: key '{}' must be a finite number, got {}", name_, k.key, format_value(n));
+    if (!in_range(k, v))
+      fail("{}: key '{}' must be {}, got {}", name_, k.key, k.range_text(), format_value(n));
+  };
+  for (const KeyRule& k : rules) {
+    const toml::node* n = find_node(impl_->root, k.key);
+    if (n == nullptr) continue;
+    switch (k.type) {
+      case KeyRule::Type::kInt:
+        check_number(k, static_cast<double>(to_int(name_, k.key, *n)), *n);
+        break;
+      case KeyRule::Type::kFloat:
+        check_number(k, to_float(name_, k.key, *n), *n);
+        break;
+      case KeyRule::Type::kBool:
+        to_bool(name_, k.key, *n);
+        break;
+      case KeyRule::Type::kString: {
+        const std::string v = to_string(name_, k.key, *n);
+        if (!k.choices.empty() && std::find(k.choices.begin(), k.choices.end(), v) == k.choices.end()) {
+          std::string list;
+          for (const auto& c : k.choices) list += (list.empty() ? "" : ", ") + c;
+          fail("{}: key '{}' must be one of {}, got {}", name_, k.key, list, describe(*n));
+        }
+        break;
+      }
+      case KeyRule::Type::kFloatArray:
+        for (const double v : to_float_array(name_, k.key, *n)) {
+          if (!std::isfinite(v))
+            fail("{}: key '{}' must hold finite numbers, got {}", name_, k.key, describe(*n));
+          if (!in_range(k, v))
+            fail("{}: key '{}' must hold numbers {}, got {}", name_, k.key, k.range_text(), describe(*n));
+        }
+        break;
+    }
+  }
+}
+
+std::vector<std::string> Recipe::differences(const Recipe& before, const Recipe& after,
+                                             const std::vector<std::string>& ignore) {
+  std::vector<std::string> a, b;
+  collect_leaves(before.impl_->root, "", a);
+  collect_leaves(after.impl_->root, "", b);
+  std::vector<std::string> keys = a;
+  keys.insert(keys.end(), b.begin(), b.end());
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  std::vector<std::string> out;
+  for (const auto& k : keys) {
+    if (std::find(ignore.begin(), ignore.end(), k) != ignore.end()) continue;
+    const toml::node* x = find_node(before.impl_->root, k);
+    const toml::node* y = find_node(after.impl_->root, k);
+    const std::string vx = x ? format_value(*x) : "(absent)", vy = y ? format_value(*y) : "(absent)";
+    if (vx != vy) out.push_back(fmt::format("{}: {} -> {}", k, vx, vy));
+  }
+  return out;
+}
+
 std::string Recipe::to_toml() const {
   std::string out;
   emit_table(impl_->root, "", out);

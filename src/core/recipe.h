@@ -5,12 +5,45 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace r1 {
+
+// What one recipe key may hold: its type and, for numbers, the valid range (NaN and the
+// infinities are never valid); for strings, the allowed values (none listed: any string).
+// A trainer lists a rule for every key it reads, and Recipe::check applies them all before
+// anything runs, so a typo, a wrong type or a value out of range is refused up front, naming
+// the key as the user wrote it.
+struct KeyRule {
+  enum class Type { kInt, kFloat, kBool, kString, kFloatArray };
+  std::string key;
+  Type type = Type::kFloat;
+  double lo = -std::numeric_limits<double>::infinity();
+  double hi = std::numeric_limits<double>::infinity();
+  bool lo_open = false, hi_open = false;  // the bound itself excluded
+  std::vector<std::string> choices;
+
+  // The range as the error message states it: "> 0", ">= 1", "in [0, 1)".
+  std::string range_text() const;
+
+  // Builders. int_at_least("train.steps", 1); real("train.beta1", 0, 1, false, true) is [0, 1).
+  static KeyRule integer(std::string key, int64_t lo, int64_t hi);
+  static KeyRule int_at_least(std::string key, int64_t lo);
+  static KeyRule real(std::string key, double lo, double hi, bool lo_open = false, bool hi_open = false);
+  static KeyRule positive(std::string key);      // > 0
+  static KeyRule non_negative(std::string key);  // >= 0
+  static KeyRule finite(std::string key);        // any finite number
+  static KeyRule boolean(std::string key);
+  static KeyRule string(std::string key, std::vector<std::string> choices = {});
+  static KeyRule float_array(std::string key);
+};
+
+// The rules as a table, one key a line: "train.lr  number  > 0" (what --list-keys prints).
+std::string format_rules(const std::vector<KeyRule>& rules);
 
 class Recipe {
  public:
@@ -56,6 +89,16 @@ class Recipe {
   // with "<name>: unknown key 'trian.lr' (did you mean 'train.lr'?)" for the first unknown key
   // in sorted order. The suggestion is the closest known key by edit distance, when close.
   void check_known(const std::vector<std::string>& known_keys) const;
+
+  // check_known over the rules' keys, then every present key's type and range: fails with
+  // "<name>: key 'train.lr' must be > 0, got -0.001" or "... must be a finite number, got nan".
+  void check(const std::vector<KeyRule>& rules) const;
+
+  // The leaf keys whose values differ between two recipes (present in one only, or different
+  // values), sorted, each as "train.lr: 0.001 -> 0.002" ("(absent)" for a missing side).
+  // Keys in `ignore` are skipped.
+  static std::vector<std::string> differences(const Recipe& before, const Recipe& after,
+                                              const std::vector<std::string>& ignore = {});
 
   // The effective recipe (file plus overrides) as TOML text, for saving into a run
   // directory; parse(to_toml()) gives the same values.

@@ -23,6 +23,7 @@
 #include "rollout/prompts.h"
 #include "train/grpo.h"
 #include "train/optim.h"
+#include "train/run_dir.h"
 #include "train/train_state.h"
 #include "verify/reward_spec.h"
 #include "verify/rewards.h"
@@ -31,77 +32,89 @@ namespace r1 {
 
 namespace fs = std::filesystem;
 
-std::vector<std::string> grpo_recipe_keys() {
-  std::vector<std::string> keys = {"model.path",
-                                   "model.compute",
-                                   "data.path",
-                                   "data.prompt_field",
-                                   "data.answer_field",
-                                   "data.gsm8k_answer",
-                                   "data.template",
-                                   "data.instruction",
-                                   "data.limit",
-                                   "grpo.steps",
-                                   "grpo.prompts_per_step",
-                                   "grpo.group_size",
-                                   "grpo.max_new_tokens",
-                                   "grpo.temperature",
-                                   "grpo.top_p",
-                                   "grpo.top_k",
-                                   "grpo.min_p",
-                                   "grpo.stop",
-                                   "grpo.mu",
-                                   "grpo.mini_batches",
-                                   "grpo.eps_low",
-                                   "grpo.eps_high",
-                                   "grpo.beta",
-                                   "grpo.loss_agg",
-                                   "grpo.scale_rewards",
-                                   "grpo.mask_truncated",
-                                   "grpo.entropy_coef",
-                                   "grpo.dynamic_sampling",
-                                   "grpo.max_draws",
-                                   "grpo.recompute_old_logp",
-                                   "grpo.micro_batch_tokens",
-                                   "grpo.kv_budget_mb",
-                                   "reward.last_number",
-                                   "reward.language",
-                                   "reward.max_tokens",
-                                   "reward.cache_tokens",
-                                   "reward.external_cmd",
-                                   "reward.external_timeout_s",
-                                   "train.lr",
-                                   "train.schedule",
-                                   "train.warmup_steps",
-                                   "train.min_lr_ratio",
-                                   "train.weight_decay",
-                                   "train.beta1",
-                                   "train.beta2",
-                                   "train.eps",
-                                   "train.grad_clip",
-                                   "train.seed",
-                                   "train.threads",
-                                   "train.max_bad_steps",
-                                   "eval.data",
-                                   "eval.prompt_field",
-                                   "eval.answer_field",
-                                   "eval.gsm8k_answer",
-                                   "eval.every",
-                                   "eval.at_start",
-                                   "eval.at_end",
-                                   "eval.limit",
-                                   "eval.k",
-                                   "eval.temperature",
-                                   "eval.top_p",
-                                   "eval.max_new_tokens",
-                                   "eval.seed",
-                                   "output.dir",
-                                   "output.save_every",
-                                   "output.sample_every",
-                                   "output.samples_per_step",
-                                   "output.overwrite"};
-  for (const auto& k : verify::reward_recipe_keys("reward")) keys.push_back(k);
-  return keys;
+std::vector<KeyRule> grpo_recipe_rules() {
+  const int64_t kBig = int64_t{1} << 30;
+  std::vector<KeyRule> rules = {
+      KeyRule::string("model.path"),
+      KeyRule::string("model.compute", {"f32", "bf16"}),
+      KeyRule::string("data.path"),
+      KeyRule::string("data.prompt_field"),
+      KeyRule::string("data.answer_field"),
+      KeyRule::boolean("data.gsm8k_answer"),
+      KeyRule::string("data.template", {"r1zero", "chat", "distill", "none"}),
+      KeyRule::string("data.instruction"),
+      KeyRule::integer("data.limit", 1, kBig),
+      KeyRule::integer("grpo.steps", 1, kBig),
+      KeyRule::integer("grpo.prompts_per_step", 1, 1 << 20),
+      KeyRule::integer("grpo.group_size", 2, 1 << 16),
+      KeyRule::integer("grpo.max_new_tokens", 1, 1 << 24),
+      KeyRule::real("grpo.temperature", 0, 100, true),
+      KeyRule::real("grpo.top_p", 0, 1, true),
+      KeyRule::int_at_least("grpo.top_k", 0),
+      KeyRule::real("grpo.min_p", 0, 1),
+      KeyRule::string("grpo.stop"),
+      KeyRule::integer("grpo.mu", 1, 1 << 16),
+      KeyRule::integer("grpo.mini_batches", 1, 1 << 20),
+      KeyRule::real("grpo.eps_low", 0, 1),
+      KeyRule::non_negative("grpo.eps_high"),
+      KeyRule::non_negative("grpo.beta"),
+      KeyRule::string("grpo.loss_agg", {"seq-mean", "token-mean", "constant"}),
+      KeyRule::boolean("grpo.scale_rewards"),
+      KeyRule::boolean("grpo.mask_truncated"),
+      KeyRule::finite("grpo.entropy_coef"),
+      KeyRule::boolean("grpo.dynamic_sampling"),
+      KeyRule::integer("grpo.max_draws", 1, 1 << 20),
+      KeyRule::boolean("grpo.recompute_old_logp"),
+      KeyRule::integer("grpo.micro_batch_tokens", 1, kBig),
+      KeyRule::positive("grpo.kv_budget_mb"),
+      KeyRule::boolean("reward.last_number"),
+      KeyRule::string("reward.language"),
+      KeyRule::integer("reward.max_tokens", 1, kBig),
+      KeyRule::integer("reward.cache_tokens", 0, kBig),
+      KeyRule::string("reward.external_cmd"),
+      KeyRule::positive("reward.external_timeout_s"),
+      KeyRule::integer("train.max_bad_steps", 1, kBig),
+      KeyRule::string("eval.data"),
+      KeyRule::string("eval.prompt_field"),
+      KeyRule::string("eval.answer_field"),
+      KeyRule::boolean("eval.gsm8k_answer"),
+      KeyRule::int_at_least("eval.every", 0),
+      KeyRule::boolean("eval.at_start"),
+      KeyRule::boolean("eval.at_end"),
+      KeyRule::integer("eval.limit", 1, kBig),
+      KeyRule::integer("eval.k", 1, 1024),
+      KeyRule::real("eval.temperature", 0, 100),
+      KeyRule::real("eval.top_p", 0, 1, true),
+      KeyRule::integer("eval.max_new_tokens", 1, 1 << 24),
+      KeyRule::int_at_least("eval.seed", 0),
+      KeyRule::int_at_least("output.sample_every", 0),
+      KeyRule::int_at_least("output.samples_per_step", 0),
+  };
+  for (KeyRule& k : common_train_rules()) rules.push_back(std::move(k));
+  for (const auto& k : verify::reward_recipe_keys("reward")) rules.push_back(KeyRule::finite(k));
+  return rules;
+}
+
+void check_grpo_recipe(const Recipe& r) {
+  r.check(grpo_recipe_rules());
+  const std::string rn = r.name();
+  const int64_t B = r.get_int("grpo.prompts_per_step", 8), G = r.get_int("grpo.group_size", 8);
+  if (r.get_int("grpo.mini_batches", 1) > B * G)
+    fail("{}: key 'grpo.mini_batches' must be at most grpo.prompts_per_step x grpo.group_size ({}), got {}",
+         rn, B * G, r.get_int("grpo.mini_batches"));
+  if (r.has("reward.length")) {
+    const int64_t max_tokens = r.get_int("reward.max_tokens", r.get_int("grpo.max_new_tokens", 256));
+    const int64_t cache = r.get_int("reward.cache_tokens", 0);
+    if (cache >= max_tokens)
+      fail(
+          "{}: key 'reward.cache_tokens' ({}) must be less than reward.max_tokens ({}): the length penalty "
+          "ramps over the last cache_tokens before max_tokens",
+          rn, cache, max_tokens);
+  }
+  if (r.has("reward.external") && r.get_string("reward.external_cmd", "").empty())
+    fail("{}: the reward 'external' needs key 'reward.external_cmd' (the grader command)", rn);
+  for (const char* k : {"model.path", "data.path"})
+    if (r.get_string(k).empty()) fail("{}: key '{}' must not be empty", rn, k);
 }
 
 namespace {
@@ -250,24 +263,15 @@ struct StepMetrics {
 
 }  // namespace
 
-int run_grpo_training(Recipe r, bool resume, const GrpoHooks* hooks) {
-  r.check_known(grpo_recipe_keys());
+int run_grpo_training(Recipe r, RunStart start, const GrpoHooks* hooks) {
+  check_grpo_recipe(r);
+  const bool resume = start.resume;
   const std::string rn = r.name();
-  const std::string out_dir = r.get_string("output.dir");
-  const fs::path od(out_dir);
-  const std::string state_path = (od / "state.safetensors").string();
-  const std::string metrics_path = (od / "metrics.jsonl").string();
-  const std::string samples_path = (od / "samples.jsonl").string();
-  if (resume && !fs::exists(state_path)) fail("{}: nothing to resume (no state.safetensors)", out_dir);
-  if (!resume && fs::exists(state_path)) {
-    if (!r.get_bool("output.overwrite", false))
-      fail("{}: already holds a run; resume it with --resume, or set output.overwrite=true", out_dir);
-    fs::remove(state_path);
-  }
-  if (!resume) {
-    fs::remove(metrics_path);
-    fs::remove(samples_path);
-  }
+  RunDir run(r, start);  // checks only: the old run, if any, stays until run.begin()
+  const std::string out_dir = run.dir();
+  const std::string state_path = run.path(RunDir::kState);
+  const std::string metrics_path = run.path(RunDir::kMetrics);
+  const std::string samples_path = run.path(RunDir::kSamples);
   if (int threads = static_cast<int>(r.get_int("train.threads", 0)); threads > 0)
     omp_set_num_threads(threads);
 
@@ -277,11 +281,6 @@ int run_grpo_training(Recipe r, bool resume, const GrpoHooks* hooks) {
   const int G = static_cast<int>(r.get_int("grpo.group_size", 8));
   const int mu = static_cast<int>(r.get_int("grpo.mu", 1));
   const int M = static_cast<int>(r.get_int("grpo.mini_batches", 1));
-  if (steps < 1 || B < 1 || G < 2 || mu < 1 || M < 1 || M > B * G)
-    fail(
-        "{}: need grpo.steps >= 1, prompts_per_step >= 1, group_size >= 2, mu >= 1, 1 <= mini_batches <= "
-        "prompts_per_step x group_size",
-        rn);
   GrpoConfig gc;
   gc.eps_low = static_cast<float>(r.get_float("grpo.eps_low", 0.2));
   gc.eps_high = static_cast<float>(r.get_float("grpo.eps_high", 0.2));
@@ -290,7 +289,6 @@ int run_grpo_training(Recipe r, bool resume, const GrpoHooks* hooks) {
   gc.scale_rewards = r.get_bool("grpo.scale_rewards", true);
   gc.mask_truncated = r.get_bool("grpo.mask_truncated", false);
   gc.entropy_coef = static_cast<float>(r.get_float("grpo.entropy_coef", 0.0));
-  if (gc.beta < 0 || gc.eps_low < 0 || gc.eps_high < 0) fail("{}: grpo.beta and grpo.eps_* must be >= 0", rn);
   const bool dynamic = r.get_bool("grpo.dynamic_sampling", false);
   const int64_t max_draws = r.get_int("grpo.max_draws", 3);
   const bool recompute_old = r.get_bool("grpo.recompute_old_logp", false);
@@ -312,7 +310,6 @@ int run_grpo_training(Recipe r, bool resume, const GrpoHooks* hooks) {
   gen.seed = seed;
   gen.kv_budget_bytes = static_cast<size_t>(r.get_float("grpo.kv_budget_mb", 1024) * 1048576.0);
   const std::string compute = r.get_string("model.compute", "f32");
-  if (compute != "f32" && compute != "bf16") fail("{}: model.compute '{}' is not f32 or bf16", rn, compute);
   gen.compute = compute == "bf16" ? DType::BF16 : DType::F32;
   gc.max_new_tokens = gen.max_new_tokens;
 
@@ -394,21 +391,19 @@ int run_grpo_training(Recipe r, bool resume, const GrpoHooks* hooks) {
     st = load_train_state(state_path, model, opt);
     if (st.seed != seed)
       fail("{}: the checkpoint's seed {} differs from the recipe's {}", state_path, st.seed, seed);
-    truncate_metrics(metrics_path, st.step);
-    truncate_metrics(samples_path, st.step);
   }
   // Prompts drawn so far, kept in the state's data position (epoch x dataset size + index).
   const int64_t N = static_cast<int64_t>(problems.size());
   int64_t drawn = st.data.epoch * N + st.data.index;
-  make_dirs(out_dir);
-  write_file_atomic((od / "recipe.toml").string(), r.to_toml());
+  run.begin(r, st.step);  // everything is checked: from here on the run writes
   MetricsWriter metrics(metrics_path, resume);
   MetricsWriter samples(samples_path, resume);
+  run.record_changes(metrics, st.step);
 
   auto save = [&](bool export_model) {
     st.data = DataPosition{drawn / N, drawn % N};
     save_train_state(state_path, model, opt, st);
-    if (export_model) save_model(model, (od / "model").string(), model_path);
+    if (export_model) save_model(model, run.path(RunDir::kModel), model_path);
   };
   auto run_eval_now = [&]() {
     if (eval_problems.empty()) return;
@@ -650,7 +645,7 @@ int run_grpo_training(Recipe r, bool resume, const GrpoHooks* hooks) {
     const bool last = st.step == steps;
     if ((eval_every > 0 && st.step % eval_every == 0) || (last && eval_at_end)) run_eval_now();
     if (save_every > 0 && st.step % save_every == 0 && !last) save(false);
-    if (signals.raised() && !last) {
+    if (stop_after_step(signals, st.step) && !last) {
       progress.finish();
       save(true);
       std::fprintf(stderr, "grpo: interrupted at step %lld; state saved. Continue with --resume %s\n",
@@ -662,8 +657,9 @@ int run_grpo_training(Recipe r, bool resume, const GrpoHooks* hooks) {
   if (rc == 0) {
     progress.finish();
     save(true);
+    run.mark_complete();
     std::fprintf(stderr, "grpo: done, %lld steps in %.0f s; model saved to %s\n", (long long)st.step,
-                 seconds_since(t_start), (od / "model").string().c_str());
+                 seconds_since(t_start), run.path(RunDir::kModel).c_str());
   }
   return rc;
 }

@@ -22,11 +22,15 @@
 #include <vector>
 
 #include "core/recipe.h"
+#include "train/run_dir.h"
 
 namespace r1 {
 
-// Every key a GRPO recipe may hold (typos are refused).
-std::vector<std::string> grpo_recipe_keys();
+// Every key a GRPO recipe may hold, with its type and range (anything else is refused).
+std::vector<KeyRule> grpo_recipe_rules();
+// Checks a whole GRPO recipe (keys, types, ranges, and the settings that constrain each other)
+// without reading any file; run_grpo_training calls it first, r1 zero before its first stage.
+void check_grpo_recipe(const Recipe& recipe);
 
 // Runs (or, with resume, continues) a GRPO run. Returns the process exit code: 0 done, 130
 // interrupted after saving. A loss or gradient that is not finite skips that update with a
@@ -37,6 +41,6 @@ std::vector<std::string> grpo_recipe_keys();
 struct GrpoHooks {
   std::function<double(int64_t step, double loss)> loss;  // step is 1-based
 };
-int run_grpo_training(Recipe recipe, bool resume, const GrpoHooks* hooks = nullptr);
+int run_grpo_training(Recipe recipe, RunStart start = {}, const GrpoHooks* hooks = nullptr);
 
 }  // namespace r1

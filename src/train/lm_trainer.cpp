@@ -15,6 +15,7 @@
 #include "train/data.h"
 #include "train/loss.h"
 #include "train/optim.h"
+#include "train/run_dir.h"
 #include "train/train_state.h"
 
 namespace r1 {
@@ -64,44 +65,34 @@ overwrite = true
 )";
 }
 
-const std::vector<std::string>& lm_recipe_keys() {
-  static const std::vector<std::string> keys = {"model.path",
-                                                "model.arch",
-                                                "model.hidden_size",
-                                                "model.intermediate_size",
-                                                "model.num_layers",
-                                                "model.num_heads",
-                                                "model.num_kv_heads",
-                                                "model.head_dim",
-                                                "model.rope_theta",
-                                                "model.rms_norm_eps",
-                                                "model.tie_word_embeddings",
-                                                "model.init_std",
-                                                "model.config",
-                                                "data.path",
-                                                "data.seq_len",
-                                                "data.builtin_docs",
-                                                "data.text_field",
-                                                "data.prompt_field",
-                                                "data.completion_field",
-                                                "train.steps",
-                                                "train.batch_tokens",
-                                                "train.grad_accum",
-                                                "train.lr",
-                                                "train.schedule",
-                                                "train.warmup_steps",
-                                                "train.min_lr_ratio",
-                                                "train.weight_decay",
-                                                "train.beta1",
-                                                "train.beta2",
-                                                "train.eps",
-                                                "train.grad_clip",
-                                                "train.seed",
-                                                "train.threads",
-                                                "output.dir",
-                                                "output.save_every",
-                                                "output.overwrite"};
-  return keys;
+std::vector<KeyRule> lm_recipe_rules() {
+  constexpr int64_t kDim = int64_t{1} << 20;  // any width past this is a typo, not a model
+  std::vector<KeyRule> rules = {
+      KeyRule::string("model.path"),
+      KeyRule::string("model.config"),
+      KeyRule::string("model.arch", {"llama", "qwen2", "qwen3"}),
+      KeyRule::integer("model.hidden_size", 1, kDim),
+      KeyRule::integer("model.intermediate_size", 1, kDim),
+      KeyRule::integer("model.num_layers", 1, 4096),
+      KeyRule::integer("model.num_heads", 1, 4096),
+      KeyRule::integer("model.num_kv_heads", 1, 4096),
+      KeyRule::integer("model.head_dim", 1, 4096),
+      KeyRule::positive("model.rope_theta"),
+      KeyRule::real("model.rms_norm_eps", 0, 1, true, true),
+      KeyRule::boolean("model.tie_word_embeddings"),
+      KeyRule::non_negative("model.init_std"),
+      KeyRule::string("data.path"),
+      KeyRule::integer("data.seq_len", 2, int64_t{1} << 24),
+      KeyRule::integer("data.builtin_docs", 1, int64_t{1} << 30),
+      KeyRule::string("data.text_field"),
+      KeyRule::string("data.prompt_field"),
+      KeyRule::string("data.completion_field"),
+      KeyRule::int_at_least("train.steps", 1),
+      KeyRule::integer("train.batch_tokens", 1, int64_t{1} << 30),
+      KeyRule::integer("train.grad_accum", 1, int64_t{1} << 20),
+  };
+  for (KeyRule& k : common_train_rules()) rules.push_back(std::move(k));
+  return rules;
 }
 
 namespace {
@@ -145,18 +136,13 @@ Model build_model(const Recipe& r, const Tokenizer& tok, bool* created) {
 
 }  // namespace
 
-int run_lm_training(const std::string& mode, Recipe r, bool resume) {
-  r.check_known(lm_recipe_keys());
-  const std::string out_dir = r.get_string("output.dir");
-  const std::string state_path = (fs::path(out_dir) / "state.safetensors").string();
-  const std::string metrics_path = (fs::path(out_dir) / "metrics.jsonl").string();
-  if (resume && !fs::exists(state_path)) fail("{}: nothing to resume (no state.safetensors)", out_dir);
-  if (!resume && fs::exists(state_path)) {
-    if (!r.get_bool("output.overwrite", false))
-      fail("{}: already holds a run; resume it with --resume, or set output.overwrite=true", out_dir);
-    fs::remove(state_path);
-    fs::remove(metrics_path);
-  }
+int run_lm_training(const std::string& mode, Recipe r, RunStart start) {
+  r.check(lm_recipe_rules());
+  const bool resume = start.resume;
+  RunDir run(r, start);  // checks only: the old run, if any, stays until run.begin()
+  const std::string out_dir = run.dir();
+  const std::string state_path = run.path(RunDir::kState);
+  const std::string metrics_path = run.path(RunDir::kMetrics);
   if (int threads = static_cast<int>(r.get_int("train.threads", 0)); threads > 0)
     omp_set_num_threads(threads);
 
@@ -204,17 +190,16 @@ int run_lm_training(const std::string& mode, Recipe r, bool resume) {
   if (resume) {
     st = load_train_state(state_path, model, opt);
     stream.set_position(st.data);
-    truncate_metrics(metrics_path, st.step);
   }
-  make_dirs(out_dir);
-  write_file_atomic((fs::path(out_dir) / "recipe.toml").string(), r.to_toml());
+  run.begin(r, st.step);  // everything is checked: from here on the run writes
   MetricsWriter metrics(metrics_path, resume);
+  run.record_changes(metrics, st.step);
 
   auto save = [&](bool export_model) {
     st.data = stream.position();
     save_train_state(state_path, model, opt, st);
     if (export_model) {
-      const std::string mdir = (fs::path(out_dir) / "model").string();
+      const std::string mdir = run.path(RunDir::kModel);
       save_model(model, mdir, model_path.empty() ? "" : model_path);
       if (model_path.empty()) tok->save(mdir);
     }
@@ -265,7 +250,7 @@ int run_lm_training(const std::string& mode, Recipe r, bool resume) {
                               {"lr", fmt::format("{:.2e}", lr)},
                               {"tok/s", format_count(tokens_seen / std::max(elapsed, 1e-9))}});
     if (save_every > 0 && st.step % save_every == 0 && st.step < steps) save(false);
-    if (signals.raised()) {
+    if (stop_after_step(signals, st.step) && st.step < steps) {
       progress.finish();
       save(true);
       std::fprintf(stderr, "%s: interrupted at step %lld; state saved. Continue with --resume.\n",
@@ -277,6 +262,7 @@ int run_lm_training(const std::string& mode, Recipe r, bool resume) {
   if (rc == 0) {
     progress.finish();
     save(true);
+    run.mark_complete();
     std::fprintf(stderr, "%s: done, %lld steps; model saved to %s\n", mode.c_str(), (long long)st.step,
                  (fs::path(out_dir) / "model").string().c_str());
   }

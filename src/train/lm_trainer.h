@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/recipe.h"
+#include "train/run_dir.h"
 
 namespace r1 {
 
@@ -12,11 +13,12 @@ namespace r1 {
 // built-in arithmetic corpus with the byte tokenizer.
 const char* default_pretrain_recipe();
 
-// Every key an LM-training recipe may hold (typos are refused).
-const std::vector<std::string>& lm_recipe_keys();
+// Every key an LM-training recipe may hold, with its type and range (anything else is refused).
+std::vector<KeyRule> lm_recipe_rules();
 
-// Runs (or, with resume, continues) training. mode is "pretrain" or "sft". Returns the process
-// exit code (0 done, 130 interrupted after saving).
-int run_lm_training(const std::string& mode, Recipe recipe, bool resume);
+// Runs (or, with start.resume, continues) training. mode is "pretrain" or "sft". Returns the
+// process exit code (0 done, 130 interrupted after saving). The recipe is checked whole, and the
+// model and data loaded, before the run directory is touched.
+int run_lm_training(const std::string& mode, Recipe recipe, RunStart start = {});
 
 }  // namespace r1

@@ -11,6 +11,7 @@
 #include "report/report.h"
 #include "train/grpo_trainer.h"
 #include "train/lm_trainer.h"
+#include "train/run_dir.h"
 #include "train/zero_task.h"
 
 namespace r1 {
@@ -98,39 +99,61 @@ std::vector<EvalPoint> eval_points(const std::string& metrics) {
 int run_zero(const ZeroOptions& opt) {
   const fs::path dir(opt.dir);
   const fs::path data = dir / "data";
+  const std::string train_path = (data / "train.jsonl").string(), test_path = (data / "test.jsonl").string();
 
-  // 1. The base model (in DIR/base unless the user's settings move it).
+  // Both stages' recipes are built and checked before anything runs: a typo in a --set key must
+  // not cost a pretraining run.
   Recipe pr = Recipe::parse(default_zero_pretrain_recipe(), "<built-in zero pretrain recipe>");
   pr.set("output.dir=\"" + (dir / "base").string() + "\"");
   for (const auto& s : opt.pretrain_sets) pr.set(s);
+  pr.check(lm_recipe_rules());
   const fs::path base(pr.get_string("output.dir"));
-  if (fs::exists(base / "model" / "model.safetensors")) {
-    std::fprintf(stderr, "zero: using the base model in %s (delete it to pretrain again)\n",
-                 (base / "model").string().c_str());
-  } else {
-    std::fprintf(stderr, "zero: stage 1/3: pretraining the base model into %s\n", base.string().c_str());
-    if (const int rc = run_lm_training("pretrain", pr, false); rc != 0) return rc;
-  }
 
-  // 2. The problems: RL prompts from the train split, held-out problems from the test split.
   Recipe r = Recipe::parse(default_zero_recipe(), "<built-in zero recipe>");
-  ZeroTaskConfig tc;
-  make_dirs(data.string());
-  const std::string train_path = (data / "train.jsonl").string(), test_path = (data / "test.jsonl").string();
-  write_problems(train_path, zero_problems(tc, false, 4096));
-  write_problems(test_path, zero_problems(tc, true, 512));
-
-  // 3. GRPO (into DIR/grpo unless the user's settings move it: the report follows).
   r.set("model.path=\"" + (base / "model").string() + "\"");
   r.set("data.path=\"" + train_path + "\"");
   r.set("eval.data=\"" + test_path + "\"");
   r.set("output.dir=\"" + (dir / "grpo").string() + "\"");
   for (const auto& s : opt.sets) r.set(s);  // last: the user's word is final
+  check_grpo_recipe(r);
   const fs::path grpo(r.get_string("output.dir"));
-  std::fprintf(stderr, "zero: stage 2/3: R1-Zero GRPO into %s\n", grpo.string().c_str());
-  const int rc = run_grpo_training(r, opt.resume);
-  if (rc != 0) return rc;
 
+  // 1. The base model (in DIR/base unless the user's settings move it); used only when its
+  //    pretraining completed.
+  if (RunDir::is_complete(base.string())) {
+    std::fprintf(stderr, "zero: using the base model in %s (delete %s to pretrain again)\n",
+                 (base / "model").string().c_str(), base.string().c_str());
+  } else {
+    const bool interrupted = fs::exists(base / RunDir::kState);
+    if (interrupted && !opt.resume)
+      fail(
+          "{}: holds an unfinished pretraining run; continue it with r1 zero --resume, or delete {} to start "
+          "over",
+          base.string(), base.string());
+    std::fprintf(stderr, "zero: stage 1/3: %s the base model into %s\n",
+                 interrupted ? "resuming the pretraining of" : "pretraining", base.string().c_str());
+    if (const int rc = run_lm_training("pretrain", pr, RunStart{interrupted, opt.allow_changes}); rc != 0)
+      return rc;
+  }
+
+  // 2. The problems: RL prompts from the train split, held-out problems from the test split.
+  ZeroTaskConfig tc;
+  make_dirs(data.string());
+  write_problems(train_path, zero_problems(tc, false, 4096));
+  write_problems(test_path, zero_problems(tc, true, 512));
+
+  // 3. GRPO (into DIR/grpo unless the user's settings move it: the report follows). --resume
+  //    continues it when it was interrupted; otherwise it starts (over).
+  if (opt.resume && RunDir::is_complete(grpo.string())) {
+    std::fprintf(stderr, "zero: the GRPO stage in %s has completed; nothing to resume\n",
+                 grpo.string().c_str());
+  } else {
+    const bool resume_grpo = opt.resume && fs::exists(grpo / RunDir::kState);
+    std::fprintf(stderr, "zero: stage 2/3: %s into %s\n",
+                 resume_grpo ? "resuming R1-Zero GRPO" : "R1-Zero GRPO", grpo.string().c_str());
+    const int rc = run_grpo_training(r, RunStart{resume_grpo, opt.allow_changes});
+    if (rc != 0) return rc;
+  }
   std::fprintf(stderr, "zero: stage 3/3: report\n");
   report::write_report(grpo.string());
   const auto ev = eval_points((grpo / "metrics.jsonl").string());

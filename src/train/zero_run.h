@@ -21,10 +21,14 @@ struct ZeroOptions {
   std::string dir = "runs/zero";
   std::vector<std::string> sets;           // recipe overrides for the GRPO stage ("grpo.steps=10")
   std::vector<std::string> pretrain_sets;  // ... and for the base model's pretraining
-  bool resume = false;                     // continue an interrupted GRPO stage
+  bool resume = false;                     // continue the interrupted stage (pretraining or GRPO)
+  bool allow_changes = false;              // ... even with settings that differ from the saved ones
 };
 
-// Returns the exit code (0 done, 130 interrupted after saving).
+// Every setting of both stages is checked before stage 1 starts. A stage's output counts only
+// once the stage completed (its run directory's completion marker): an interrupted pretraining
+// is resumed with `resume`, never used as the base model. Returns the exit code (0 done, 130
+// interrupted after saving).
 int run_zero(const ZeroOptions& opt);
 
 }  // namespace r1

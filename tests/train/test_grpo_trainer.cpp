@@ -135,7 +135,7 @@ TEST(GrpoTrainer, LearnsWhatTheRewardPaysForAndLogsEverything) {
   const std::string out = f.dir + "/run";
   auto sets = recipe_sets(f, out, 24);
   sets.insert(sets.end(), {"eval.data=" + f.data, "eval.every=12", "eval.k=2", "reward.math=0.0"});
-  ASSERT_EQ(r1::run_grpo_training(recipe_of(sets), false), 0);
+  ASSERT_EQ(r1::run_grpo_training(recipe_of(sets), {}), 0);
 
   const auto rows = step_rows(out + "/metrics.jsonl");
   ASSERT_EQ(rows.size(), 24u);
@@ -197,7 +197,7 @@ TEST(GrpoTrainer, DynamicSamplingTrainsOnlyGroupsWithSignal) {
   const std::string out = f.dir + "/run";
   auto sets = recipe_sets(f, out, 4);
   sets.insert(sets.end(), {"grpo.dynamic_sampling=true", "grpo.max_draws=4", "grpo.prompts_per_step=2"});
-  ASSERT_EQ(r1::run_grpo_training(recipe_of(sets), false), 0);
+  ASSERT_EQ(r1::run_grpo_training(recipe_of(sets), {}), 0);
   const auto rows = step_rows(out + "/metrics.jsonl");
   ASSERT_EQ(rows.size(), 4u);
   int64_t drawn = 0;
@@ -210,7 +210,7 @@ TEST(GrpoTrainer, DynamicSamplingTrainsOnlyGroupsWithSignal) {
   // Without dynamic sampling every drawn group is trained.
   auto plain = recipe_sets(f, f.dir + "/plain", 2);
   plain.push_back("grpo.prompts_per_step=2");
-  ASSERT_EQ(r1::run_grpo_training(recipe_of(plain), false), 0);
+  ASSERT_EQ(r1::run_grpo_training(recipe_of(plain), {}), 0);
   for (const auto& r : step_rows(f.dir + "/plain/metrics.jsonl")) {
     EXPECT_EQ(r["groups_trained"], 2);
     EXPECT_EQ(r["prompts_drawn"], 2);
@@ -301,7 +301,7 @@ TEST(GrpoTrainer, NonFiniteLossSkipsTheUpdateAndRepeatsStopTheRun) {
   r1::GrpoHooks once;
   once.loss = [](int64_t step, double loss) { return step == 1 ? std::nan("") : loss; };
   testing::internal::CaptureStderr();
-  ASSERT_EQ(r1::run_grpo_training(recipe_of(recipe_sets(f, f.dir + "/once", 3)), false, &once), 0);
+  ASSERT_EQ(r1::run_grpo_training(recipe_of(recipe_sets(f, f.dir + "/once", 3)), {}, &once), 0);
   const std::string err = testing::internal::GetCapturedStderr();
   EXPECT_NE(err.find("step 1: the loss (nan) or gradient norm"), std::string::npos) << err;
   EXPECT_NE(err.find("update skipped"), std::string::npos) << err;
@@ -317,8 +317,7 @@ TEST(GrpoTrainer, NonFiniteLossSkipsTheUpdateAndRepeatsStopTheRun) {
   auto sets = recipe_sets(f, f.dir + "/always", 10);
   sets.push_back("train.max_bad_steps=3");
   testing::internal::CaptureStderr();
-  const std::string e =
-      r1::testing::error_of([&] { r1::run_grpo_training(recipe_of(sets), false, &always); });
+  const std::string e = r1::testing::error_of([&] { r1::run_grpo_training(recipe_of(sets), {}, &always); });
   testing::internal::GetCapturedStderr();
   EXPECT_NE(e.find("not finite in 3 steps in a row"), std::string::npos) << e;
   EXPECT_EQ(e.find('\n'), std::string::npos) << e;
@@ -337,7 +336,7 @@ TEST(GrpoTrainer, DivergedWeightsStopTheRunWithAnError) {
   auto sets = recipe_sets(f, f.dir + "/run", 10);
   sets.insert(sets.end(), {"train.lr=1e12", "grpo.mu=1"});
   testing::internal::CaptureStderr();
-  const std::string e = r1::testing::error_of([&] { r1::run_grpo_training(recipe_of(sets), false); });
+  const std::string e = r1::testing::error_of([&] { r1::run_grpo_training(recipe_of(sets), {}); });
   const std::string err = testing::internal::GetCapturedStderr();
   EXPECT_NE(e.find("have the weights diverged?"), std::string::npos) << e;
   EXPECT_EQ(e.find('\n'), std::string::npos) << e;
@@ -353,7 +352,7 @@ for line in sys.stdin:
   auto sets = recipe_sets(f, f.dir + "/run", 2);
   sets.push_back("reward.external_cmd=python3 " + big);
   testing::internal::CaptureStderr();
-  const std::string e = r1::testing::error_of([&] { r1::run_grpo_training(recipe_of(sets), false); });
+  const std::string e = r1::testing::error_of([&] { r1::run_grpo_training(recipe_of(sets), {}); });
   testing::internal::GetCapturedStderr();
   EXPECT_NE(e.find("reward 1e+308"), std::string::npos) << e;
   EXPECT_NE(e.find("not a finite float"), std::string::npos) << e;

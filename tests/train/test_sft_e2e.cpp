@@ -26,7 +26,7 @@ TEST(SftEndToEnd, LearnsToCompleteThePrompts) {
                                 "output.save_every=0", "model.num_layers=2", "model.hidden_size=64",
                                 "model.intermediate_size=128", "model.num_heads=2", "model.num_kv_heads=1"})
     r.set(s);
-  ASSERT_EQ(r1::run_lm_training("sft", r, false), 0);
+  ASSERT_EQ(r1::run_lm_training("sft", r, {}), 0);
 
   std::vector<double> losses;
   std::ifstream f(dir + "/run/metrics.jsonl");

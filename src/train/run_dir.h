@@ -1,0 +1,86 @@
+// What every trainer (`r1 pretrain`, `r1 sft`, `r1 grpo`, the stages of `r1 zero`) shares about
+// its run directory: the checks before a run starts, the lock that keeps a second process out,
+// replacing an old run only when the new one writes its first file, resume that refuses changed
+// settings, and the completion marker that says a run finished.
+//
+// Life of a run:
+//   RunDir run(recipe, start);   // checks only; writes nothing
+//   ... load the model and data, validate everything ...
+//   run.begin(recipe, step);      // lock, replace an old run's files, write recipe.toml
+//   ... train, writing metrics and checkpoints ...
+//   run.mark_complete();          // on success only
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/recipe.h"
+#include "io/metrics.h"
+
+namespace r1 {
+
+class StopSignals;
+
+// How a trainer was started.
+struct RunStart {
+  bool resume = false;         // continue the run in output.dir from its checkpoint
+  bool allow_changes = false;  // resume even though the recipe differs from the saved one
+};
+
+// Rules for the keys every trainer reads: train.lr, train.schedule, train.warmup_steps,
+// train.min_lr_ratio, train.weight_decay, train.beta1, train.beta2, train.eps, train.grad_clip,
+// train.seed, train.threads, output.dir, output.save_every, output.overwrite.
+std::vector<KeyRule> common_train_rules();
+
+class RunDir {
+ public:
+  static constexpr const char* kState = "state.safetensors";
+  static constexpr const char* kMetrics = "metrics.jsonl";
+  static constexpr const char* kSamples = "samples.jsonl";
+  static constexpr const char* kRecipe = "recipe.toml";
+  static constexpr const char* kModel = "model";
+  static constexpr const char* kReport = "report.html";
+  static constexpr const char* kComplete = "complete";  // written when the run finished
+  static constexpr const char* kLock = ".lock";         // holds the writer's pid
+
+  // Checks, writing nothing: output.dir is a usable path; no live process holds the directory;
+  // a resumed run has a checkpoint and, unless start.allow_changes, the recipe equals the saved
+  // one (output.dir aside); a fresh run over an existing one needs output.overwrite = true.
+  RunDir(const Recipe& recipe, RunStart start);
+  ~RunDir();
+  RunDir(const RunDir&) = delete;
+  RunDir& operator=(const RunDir&) = delete;
+
+  const std::string& dir() const { return dir_; }
+  std::string path(const char* name) const;
+  bool resume() const { return start_.resume; }
+  // On resume with allow_changes: the settings that differ from the saved run's.
+  const std::vector<std::string>& changes() const { return changes_; }
+
+  // Called when the run is about to write its first file: creates the directory, takes the
+  // lock for the life of this object (refusing if another process took it meanwhile), removes
+  // the files of the run being replaced (a fresh run) or the metrics and samples past the
+  // checkpoint's step (a resumed run), and writes recipe.toml.
+  void begin(const Recipe& recipe, int64_t resumed_step);
+
+  // Records the resume changes (if any) as a metrics row: {"step", "resume_changes": [...]}.
+  void record_changes(MetricsWriter& metrics, int64_t step) const;
+
+  // Publishes the run as finished (the marker is written atomically, after everything else).
+  void mark_complete() const;
+  static bool is_complete(const std::string& dir);
+
+ private:
+  std::string dir_;
+  RunStart start_;
+  std::vector<std::string> changes_;
+  int lock_fd_ = -1;
+};
+
+// Whether the training loop should stop after `step` (1-based, just completed): a SIGINT or
+// SIGTERM arrived, or, for tests, the environment variable R1_TEST_INTERRUPT_AT_STEP equals
+// step (so a test interrupts a run at a chosen step without watching the clock).
+bool stop_after_step(const StopSignals& signals, int64_t step);
+
+}  // namespace r1

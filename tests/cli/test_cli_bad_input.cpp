@@ -1156,7 +1156,7 @@ TEST_F(CliBadInput, UsageErrorsAreOneLine) {
   EXPECT_TRUE(
       IsOneLineError(run_r1({"generate", "--model", tiny_, "--prompt-ids", "1", "--bogus"}), {"--bogus"}));
   EXPECT_TRUE(IsOneLineError(run_r1({"generate", "--prompt-ids", "1"}), {"--model"}));
-  EXPECT_TRUE(IsOneLineError(run_r1({}), {"subcommand"}));
+  EXPECT_TRUE(IsOneLineError(run_r1({}), {"no command given", "pretrain"}));
 }
 
 // A trailing comma is refused like "1,,2" and ",1".

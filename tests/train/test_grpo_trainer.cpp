@@ -371,11 +371,11 @@ TEST(GrpoTrainer, BadInputIsAOneLineError) {
   for (const Case& c : std::vector<Case>{
            {"data.path=" + bad_rows, "bad.jsonl:3"},
            {"data.path=" + no_field, "nofield.jsonl:2"},
-           {"grpo.group_size=1", "group_size >= 2"},
-           {"grpo.loss_agg=mean", "grpo.loss_agg 'mean'"},
+           {"grpo.group_size=1", "key 'grpo.group_size' must be in [2, 65536], got 1"},
+           {"grpo.loss_agg=mean", "key 'grpo.loss_agg' must be one of seq-mean, token-mean, constant"},
            {"grpo.max_new_tokens=600", "max_position_embeddings 512"},
            {"grpo.stpes=3", "unknown key 'grpo.stpes'"},
-           {"model.compute=fp16", "model.compute 'fp16'"},
+           {"model.compute=fp16", "key 'model.compute' must be one of f32, bf16, got string \"fp16\""},
        }) {
     auto sets = recipe_sets(f, f.dir + "/bad", 2);
     sets.push_back(c.set);

@@ -266,12 +266,3 @@ TEST(ZeroCli, InterruptedPretrainingIsResumedNeverUsed) {
   EXPECT_EQ(r1::read_file(cut + "/base/state.safetensors"), r1::read_file(whole + "/base/state.safetensors"));
   EXPECT_TRUE(r1::RunDir::is_complete(cut + "/grpo"));
 }
-
-TEST(Cli, UnknownCommandsAndOptionsAreNamed) {
-  const auto cmd = run_r1({"frobnicate"});
-  EXPECT_TRUE(IsOneLineError(cmd, {"unknown command 'frobnicate'", "pretrain", "grpo", "eval"}));
-  const auto opt = run_r1({"generate", "--model", "m", "--prompt", "x", "--frobnicate"});
-  EXPECT_TRUE(IsOneLineError(opt, {"r1 generate", "--frobnicate"}));
-  const auto none = run_r1({});
-  EXPECT_TRUE(IsOneLineError(none, {"no command", "pretrain"}));
-}

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/options.h"
 #include "core/error.h"
 #include "io/json.h"
 #include "verify/reward_spec.h"
@@ -186,19 +187,20 @@ void add_score_command(CLI::App& app, std::vector<Command>& out) {
   c->add_option("--completion", a->completion, "the completion to score (instead of stdin)");
   c->add_option("--prompt", a->prompt, "the prompt (with --completion; format and language read it)");
   c->add_option("--num-tokens", a->num_tokens, "the completion's length in tokens (with --completion)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least(0));
   c->add_option("--reward-cmd", a->reward_cmd, "external: the grader command, run with /bin/sh -c");
   c->add_option("--reward-timeout", a->reward_timeout,
                 "external: seconds without an answer before failing (60)")
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   c->add_flag("--extract-last-number", a->extract_last_number,
               "accuracy rewards: fall back to the last number in the completion");
   c->add_option("--language", a->language, "language: the target language or script (en)");
   c->add_option("--max-tokens", a->max_tokens,
                 "length: the maximum length L_max in tokens (the length is \"num_tokens\" or \"length\", "
-                "else the completion's bytes)");
+                "else the completion's bytes)")
+      ->check(at_least(1));
   c->add_option("--cache-tokens", a->cache_tokens, "length: the soft-penalty buffer L_cache in tokens (0)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least(0));
   c->add_flag("--countdown-at-most-once", a->countdown_at_most_once,
               "countdown: each number at most once (default: all of them, exactly once)");
   c->add_flag("--code-fraction", a->code_fraction,

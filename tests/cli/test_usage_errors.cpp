@@ -26,5 +26,5 @@ TEST(UsageErrors, LengthRewardCacheMustBeBelowItsMaximum) {
   EXPECT_TRUE(IsOneLineError(r, {"--cache-tokens 20", "--max-tokens 10"}));
   const auto neg = run_r1({"score", "--reward", "length", "--max-tokens", "10", "--cache-tokens", "-1",
                            "--gold", "1", "--completion", "x"});
-  EXPECT_TRUE(IsOneLineError(neg, {"--cache-tokens", "-1"}));
+  EXPECT_TRUE(IsOneLineError(neg, {"--cache-tokens: must be >= 0, got -1"}));
 }

@@ -20,10 +20,12 @@ echo "== optimised build =="
 run_suite build
 # Every test that needs the shared fixtures must skip, not fail, where they are absent (a user's
 # fresh clone): the same build once more with R1_SHARED_DIR (r1::testing::shared_dir()) naming a
-# directory that does not exist. Skipped when they are absent already (the pass above was this).
+# directory that does not exist, and R1_DATA_DIR too, so that `r1 eval --data gsm8k` cannot find
+# ../shared/data beside the build either. Not repeated when they are absent already.
 if [ -e "${R1_SHARED_DIR:-../shared}" ]; then
   echo "== optimised suite without the shared fixtures =="
-  (cd build && R1_SHARED_DIR=/nonexistent/r1-shared-fixtures ctest --output-on-failure -j1 --timeout 900)
+  hidden=/nonexistent/r1-shared-fixtures
+  (cd build && R1_SHARED_DIR=$hidden R1_DATA_DIR=$hidden/data ctest --output-on-failure -j1 --timeout 900)
 fi
 if [ "${1:-}" != "--no-sanitize" ]; then
   echo "== ASan + UBSan build =="

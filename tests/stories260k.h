@@ -7,9 +7,11 @@
 #include <string>
 #include <vector>
 
+#include "test_util.h"
+
 namespace r1::testing {
 
-inline const std::string kStoriesDir = std::string(R1_SHARED_DIR) + "/models/stories260K";
+inline const std::string kStoriesDir = r1::testing::shared_path("models/stories260K");
 inline const std::string kStoriesGguf = kStoriesDir + "/stories260K.gguf";
 
 // golden_greedy.json: greedy decoding of prompt_ids gives greedy_ids.

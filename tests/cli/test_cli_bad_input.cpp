@@ -6,7 +6,8 @@
 // The valid starting point is a tiny Llama made by `r1 pretrain` (one step, 1 layer, hidden
 // 32) in a scratch directory; the corrupt files are written by the small safetensors and GGUF
 // writers below, whose uncorrupted output is first shown to load and generate. Only the
-// stories260K GGUF cases need the shared fixtures (R1_SHARED_DIR); they skip without them.
+// stories260K GGUF cases need the shared fixtures (r1::testing::shared_dir()); they skip
+// without them.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
@@ -31,6 +32,7 @@
 #include <vector>
 
 #include "run_r1.h"
+#include "test_util.h"
 
 namespace {
 
@@ -865,8 +867,8 @@ TEST_F(CliBadInput, GgufTruncatedMetadataAndTensorInfos) {
 }
 
 TEST_F(CliBadInput, GgufTruncatedStories260K) {
-  const std::string src = std::string(R1_SHARED_DIR) + "/models/stories260K/stories260K.gguf";
-  if (!fs::exists(src)) GTEST_SKIP() << "shared fixture not found: " << src;
+  const std::string src = r1::testing::shared_path("models/stories260K/stories260K.gguf");
+  R1_SKIP_UNLESS_SHARED(src);
   const std::string full = read_bytes(src);
   const GgufLayout L = parse_gguf_layout(full);
   ASSERT_GT(L.keys.size(), 0u);
@@ -904,8 +906,8 @@ TEST_F(CliBadInput, GgufQuantisedTensorType) {
 }
 
 TEST_F(CliBadInput, GgufQuantisedTensorTypeStories260K) {
-  const std::string src = std::string(R1_SHARED_DIR) + "/models/stories260K/stories260K.gguf";
-  if (!fs::exists(src)) GTEST_SKIP() << "shared fixture not found: " << src;
+  const std::string src = r1::testing::shared_path("models/stories260K/stories260K.gguf");
+  R1_SKIP_UNLESS_SHARED(src);
   expect_q4_0_refused(read_bytes(src), dir_ + "/stories_q4_0.gguf", "1");
 }
 

@@ -163,12 +163,12 @@ TEST(EvalData, BuiltinsAndErrors) {
   r1::testing::expect_error([&] { r1::load_eval_problems(empty, plain); }, {"no problems"});
 }
 
-const std::string kModel = std::string(R1_SHARED_DIR) + "/models/stories260K/stories260K.gguf";
+const std::string kModel = r1::testing::shared_path("models/stories260K/stories260K.gguf");
 
 // run_eval scores exactly the samples the engine draws: same texts as generate_all for the same
 // seed, each verdict equal to extraction + verification of that text.
 TEST(EvalRun, ScoresTheEnginesSamples) {
-  if (!std::filesystem::exists(kModel)) GTEST_SKIP() << "shared fixtures not found at " << kModel;
+  R1_SKIP_UNLESS_SHARED(kModel);
   r1::Model model = r1::load_model(kModel);
   auto tok = r1::load_tokenizer(kModel);
   r1::GenerationConfig g;
@@ -215,7 +215,7 @@ std::vector<nlohmann::json> read_lines(const std::string& path) {
 }
 
 TEST(EvalCli, WritesSamplesAndSummary) {
-  if (!std::filesystem::exists(kModel)) GTEST_SKIP() << "shared fixtures not found at " << kModel;
+  R1_SKIP_UNLESS_SHARED(kModel);
   const std::string dir = r1::testing::scratch_dir();
   const std::string data =
       r1::testing::write_file(dir + "/d.jsonl",
@@ -251,7 +251,7 @@ TEST(EvalCli, WritesSamplesAndSummary) {
 }
 
 TEST(EvalCli, BadInputIsOneLine) {
-  if (!std::filesystem::exists(kModel)) GTEST_SKIP() << "shared fixtures not found at " << kModel;
+  R1_SKIP_UNLESS_SHARED(kModel);
   using r1::testing::IsOneLineError;
   using r1::testing::run_r1;
   const std::string dir = r1::testing::scratch_dir();

@@ -19,7 +19,7 @@ using r1::testing::scratch_dir;
 using r1::testing::write_file;
 
 std::string stories_path() {
-  return std::string(R1_SHARED_DIR) + "/models/stories260K/stories260K.gguf";
+  return r1::testing::shared_path("models/stories260K/stories260K.gguf");
 }
 
 // r1::testing::error_of that also checks the message is one line, as expect_error does; for
@@ -102,7 +102,7 @@ std::string small_file(size_t* infos_end = nullptr) {
 
 TEST(GGUF, ReadsRealStoriesFile) {
   const std::string path = stories_path();
-  if (!fs::exists(path)) GTEST_SKIP() << "fixture not found: " << path;
+  R1_SKIP_UNLESS_SHARED(path);
   const r1::GGUFFile g(path);
   EXPECT_EQ(g.version(), 3u);
   EXPECT_EQ(g.path(), path);
@@ -160,14 +160,14 @@ TEST(GGUF, ReadsRealStoriesFile) {
 }
 
 TEST(GGUF, RealFileBadMagic) {
-  if (!fs::exists(stories_path())) GTEST_SKIP() << "fixture not found: " << stories_path();
+  R1_SKIP_UNLESS_SHARED(stories_path());
   std::string bytes = r1::read_file(stories_path());
   bytes[0] = 'X';
   expect_bad(scratch_dir() + "/x.gguf", bytes, {"not a GGUF file (bad magic)"});
 }
 
 TEST(GGUF, RealFileUnsupportedVersion) {
-  if (!fs::exists(stories_path())) GTEST_SKIP() << "fixture not found: " << stories_path();
+  R1_SKIP_UNLESS_SHARED(stories_path());
   const std::string dir = scratch_dir();
   std::string bytes = r1::read_file(stories_path());
   bytes[4] = 1;
@@ -181,7 +181,7 @@ TEST(GGUF, RealFileUnsupportedVersion) {
 
 TEST(GGUF, RealFileTruncatedThroughMetadata) {
   const std::string path = stories_path();
-  if (!fs::exists(path)) GTEST_SKIP() << "fixture not found: " << path;
+  R1_SKIP_UNLESS_SHARED(path);
   const std::string bytes = r1::read_file(path);
   const std::string dir = scratch_dir();
   // Every 1000 bytes through the metadata and tensor infos (which end at 14152), plus the
@@ -208,7 +208,7 @@ TEST(GGUF, RealFileTruncatedThroughMetadata) {
 
 TEST(GGUF, RealFileTruncatedInData) {
   const std::string path = stories_path();
-  if (!fs::exists(path)) GTEST_SKIP() << "fixture not found: " << path;
+  R1_SKIP_UNLESS_SHARED(path);
   const std::string bytes = r1::read_file(path);
   const std::string dir = scratch_dir();
   expect_bad(dir + "/a.gguf", bytes.substr(0, bytes.size() - 4),

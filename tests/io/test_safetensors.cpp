@@ -106,8 +106,8 @@ TEST(Safetensors, EmptyModelWithoutMetadata) {
 }
 
 TEST(Safetensors, ReadsRealStoriesFile) {
-  const std::string path = std::string(R1_SHARED_DIR) + "/models/stories260K/hf/model.safetensors";
-  if (!fs::exists(path)) GTEST_SKIP() << "fixture not found: " << path;
+  const std::string path = r1::testing::shared_path("models/stories260K/hf/model.safetensors");
+  R1_SKIP_UNLESS_SHARED(path);
   const r1::SafetensorsFile f(path);
   EXPECT_EQ(f.tensors().size(), 47u);
   EXPECT_EQ(f.metadata().at("format"), "pt");
@@ -118,7 +118,7 @@ TEST(Safetensors, ReadsRealStoriesFile) {
   EXPECT_EQ(emb->nbytes, 512u * 64u * 4u);
 
   // The embedding was copied unchanged from the GGUF: same bytes.
-  const std::string gguf_path = std::string(R1_SHARED_DIR) + "/models/stories260K/stories260K.gguf";
+  const std::string gguf_path = r1::testing::shared_path("models/stories260K/stories260K.gguf");
   if (fs::exists(gguf_path)) {
     const r1::GGUFFile g(gguf_path);
     const r1::GGUFTensor* t = g.find("token_embd.weight");

@@ -450,7 +450,7 @@ std::vector<std::vector<int32_t>> greedy_batched(r1::Model& m,
 }  // namespace
 
 TEST(CachedForward, Stories260KGreedyAloneAndInABatch) {
-  if (!std::filesystem::exists(kStoriesDir)) GTEST_SKIP() << "shared fixtures not found at " << kStoriesDir;
+  R1_SKIP_UNLESS_SHARED(kStoriesDir);
   r1::Model m = r1::load_model(r1::testing::kStoriesGguf);
   const auto [prompt, want] = r1::testing::stories_golden();
   const int n = static_cast<int>(want.size());
@@ -638,7 +638,7 @@ TEST(CachedForwardBf16, SyncWeightsAndDtypeChoice) {
 // stories260K greedy in bf16 against fp32 greedy (which equals the golden ids): argmax flips
 // once two logits are closer than the bf16 error, after which the texts diverge.
 TEST(CachedForwardBf16, Stories260KGreedyAgreesWithFp32) {
-  if (!std::filesystem::exists(kStoriesDir)) GTEST_SKIP() << "shared fixtures not found at " << kStoriesDir;
+  R1_SKIP_UNLESS_SHARED(kStoriesDir);
   r1::Model m = r1::load_model(r1::testing::kStoriesGguf);
   const auto [prompt, want] = r1::testing::stories_golden();
   const int n = static_cast<int>(want.size());

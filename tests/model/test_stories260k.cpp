@@ -9,10 +9,11 @@
 
 #include "model/checkpoint.h"
 #include "model/generate.h"
+#include "test_util.h"
 
 namespace {
 
-const std::string kDir = std::string(R1_SHARED_DIR) + "/models/stories260K";
+const std::string kDir = r1::testing::shared_path("models/stories260K");
 
 nlohmann::json golden() {
   std::ifstream f(kDir + "/golden_greedy.json");
@@ -20,7 +21,7 @@ nlohmann::json golden() {
 }
 
 void expect_golden(const std::string& path) {
-  if (!std::filesystem::exists(kDir)) GTEST_SKIP() << "shared fixtures not found at " << kDir;
+  R1_SKIP_UNLESS_SHARED(kDir);
   r1::Model model = r1::load_model(path);
   auto g = golden();
   std::vector<int32_t> prompt = g["prompt_ids"].get<std::vector<int32_t>>();
@@ -46,7 +47,7 @@ TEST(Stories260K, GreedyFromHfDirectory) {
 }
 
 TEST(Stories260K, GgufAndHfWeightsAgreeExactly) {
-  if (!std::filesystem::exists(kDir)) GTEST_SKIP() << "shared fixtures not found at " << kDir;
+  R1_SKIP_UNLESS_SHARED(kDir);
   r1::Model a = r1::load_model(kDir + "/stories260K.gguf");
   r1::Model hf = r1::load_model(kDir + "/hf");
   // The GGUF stores output.weight separately (equal to the embedding); HF ties them.

@@ -88,7 +88,7 @@ class TorchReference : public ::testing::TestWithParam<r1::Arch> {};
 
 TEST_P(TorchReference, LogitsLossAndEveryGradient) {
   if (!have_torch())
-    GTEST_SKIP() << "/usr/bin/python3 with torch not available (scripts/install-deps.sh installs it)";
+    R1_SKIP_WITHOUT_ORACLE("/usr/bin/python3 with torch not available (scripts/install-deps.sh installs it)");
   const r1::Arch arch = GetParam();
   const std::string dir = r1::testing::scratch_dir();
   r1::Model model = tiny_model(arch, 11);
@@ -129,7 +129,7 @@ TEST_P(TorchReference, LogitsLossAndEveryGradient) {
 
 TEST_P(TorchReference, TenAdamWStepsGiveTheSameLosses) {
   if (!have_torch())
-    GTEST_SKIP() << "/usr/bin/python3 with torch not available (scripts/install-deps.sh installs it)";
+    R1_SKIP_WITHOUT_ORACLE("/usr/bin/python3 with torch not available (scripts/install-deps.sh installs it)");
   const r1::Arch arch = GetParam();
   const std::string dir = r1::testing::scratch_dir();
   r1::Model model = tiny_model(arch, 12);

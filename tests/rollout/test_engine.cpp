@@ -230,7 +230,7 @@ using r1::testing::kStoriesGguf;
 // The golden greedy ids through the engine: alone, and as one of 4 prompts of other lengths
 // prefilled and decoded in the same batches.
 TEST(Engine, Stories260KGoldenGreedyAloneAndInABatch) {
-  if (!std::filesystem::exists(kStoriesDir)) GTEST_SKIP() << "shared fixtures not found at " << kStoriesDir;
+  R1_SKIP_UNLESS_SHARED(kStoriesDir);
   r1::Model m = r1::load_model(kStoriesGguf);
   const auto [prompt, want] = r1::testing::stories_golden();
   GenerationConfig cfg;
@@ -259,7 +259,7 @@ TEST(Engine, Stories260KGoldenGreedyAloneAndInABatch) {
 // Text and stop strings with the real stories260K tokenizer: the text is the tokens' text, and
 // a stop string ends the sample at the token that completes it.
 TEST(Engine, StopStringsAndText) {
-  if (!std::filesystem::exists(kStoriesDir)) GTEST_SKIP() << "shared fixtures not found at " << kStoriesDir;
+  R1_SKIP_UNLESS_SHARED(kStoriesDir);
   r1::Model m = r1::load_model(kStoriesGguf);
   const auto tok = r1::load_tokenizer(kStoriesGguf);
   GenerationConfig cfg;

@@ -21,7 +21,7 @@ using r1::testing::IsOneLineError;
 using r1::testing::run_r1;
 using r1::testing::RunResult;
 
-const std::string kModel = std::string(R1_SHARED_DIR) + "/models/stories260K/stories260K.gguf";
+const std::string kModel = r1::testing::shared_path("models/stories260K/stories260K.gguf");
 
 std::vector<nlohmann::json> lines_of(const std::string& out) {
   std::vector<nlohmann::json> v;
@@ -31,7 +31,7 @@ std::vector<nlohmann::json> lines_of(const std::string& out) {
 }
 
 TEST(GenerateCli, PromptsFileSamplesAndFields) {
-  if (!std::filesystem::exists(kModel)) GTEST_SKIP() << "shared fixtures not found at " << kModel;
+  R1_SKIP_UNLESS_SHARED(kModel);
   const std::string dir = r1::testing::scratch_dir();
   const std::string prompts = r1::testing::write_file(
       dir + "/p.jsonl",
@@ -87,7 +87,7 @@ TEST(GenerateCli, PromptsFileSamplesAndFields) {
 }
 
 TEST(GenerateCli, TemplateWrapsThePrompt) {
-  if (!std::filesystem::exists(kModel)) GTEST_SKIP() << "shared fixtures not found at " << kModel;
+  R1_SKIP_UNLESS_SHARED(kModel);
   const RunResult r = run_r1({"generate", "--model", kModel, "--prompt", "2+2?", "--template", "r1zero",
                               "--force-think", "--greedy", "--max-new-tokens", "2"});
   ASSERT_EQ(r.exit_code, 0) << describe(r);
@@ -99,7 +99,7 @@ TEST(GenerateCli, TemplateWrapsThePrompt) {
 }
 
 TEST(GenerateCli, BadInputIsOneLine) {
-  if (!std::filesystem::exists(kModel)) GTEST_SKIP() << "shared fixtures not found at " << kModel;
+  R1_SKIP_UNLESS_SHARED(kModel);
   const std::string dir = r1::testing::scratch_dir();
   const std::string bad =
       r1::testing::write_file(dir + "/bad.jsonl", "{\"prompt\": \"a\"}\n{\"prompt\": 3}\n");
@@ -131,7 +131,7 @@ TEST(GenerateCli, BadInputIsOneLine) {
 namespace {
 
 TEST(ChatCli, RepliesPerLineWithTheThinkingPartApart) {
-  if (!std::filesystem::exists(kModel)) GTEST_SKIP() << "shared fixtures not found at " << kModel;
+  R1_SKIP_UNLESS_SHARED(kModel);
   const std::string dir = r1::testing::scratch_dir();
   const std::string in = r1::testing::write_file(dir + "/in.txt", "2+2?\n\nWhat is 3+3?\n");
   const RunResult r = run_r1({"chat", "--model", kModel, "--template", "r1zero", "--force-think", "--greedy",

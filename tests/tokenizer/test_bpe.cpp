@@ -60,19 +60,19 @@ void check_engines_agree(const std::string& path, size_t max_len) {
 }  // namespace
 
 TEST(BpeEngine, ScanHeapAndCacheAgreeByteLevel) {
-  R1_SKIP_IF_MISSING(r1::testing::qwen3_tokenizer_json());
+  R1_SKIP_UNLESS_SHARED(r1::testing::qwen3_tokenizer_json());
   check_engines_agree(r1::testing::qwen3_tokenizer_json(), 200);
 }
 
 TEST(BpeEngine, ScanHeapAndCacheAgreeSentencePiece) {
   // No pre-tokenizer: the whole text is one word, so long texts take the heap path.
-  R1_SKIP_IF_MISSING(r1::testing::stories_gguf());
+  R1_SKIP_UNLESS_SHARED(r1::testing::stories_gguf());
   check_engines_agree(r1::testing::stories_gguf(), 2000);
   check_engines_agree(r1::testing::stories_hf(), 2000);
 }
 
 TEST(BpeEngine, LongInputs) {
-  R1_SKIP_IF_MISSING(r1::testing::qwen3_tokenizer_json());
+  R1_SKIP_UNLESS_SHARED(r1::testing::qwen3_tokenizer_json());
   const auto& t = r1::testing::cached_tokenizer(r1::testing::qwen3_tokenizer_json());
   // One huge pre-token (no spaces) and a long run of whitespace.
   const std::string word(100000, 'x');
@@ -99,7 +99,7 @@ TEST(TokUtf8, IncompleteTail) {
 }
 
 TEST(TokStream, HoldsSplitCharacters) {
-  R1_SKIP_IF_MISSING(r1::testing::qwen3_tokenizer_json());
+  R1_SKIP_UNLESS_SHARED(r1::testing::qwen3_tokenizer_json());
   const auto& t = r1::testing::cached_tokenizer(r1::testing::qwen3_tokenizer_json());
   // Each byte of "🦙" as its own byte token: nothing comes out until the fourth.
   const std::string llama = "\xf0\x9f\xa6\x99";
@@ -130,7 +130,7 @@ TEST(TokFuzz, EncoderRoundTrips) {
     paths.emplace_back(r1::testing::stories_gguf(), false);
     paths.emplace_back(r1::testing::stories_hf(), false);
   }
-  if (paths.empty()) GTEST_SKIP() << "no tokenizer fixtures in " << R1_SHARED_DIR;
+  if (paths.empty()) GTEST_SKIP() << "no tokenizer fixtures in " << r1::testing::shared_dir();
   const char* env = std::getenv("R1_TOK_FUZZ_SECONDS");
   const double seconds = env ? std::atof(env) : 1.0;
   const std::vector<std::string> frags = {

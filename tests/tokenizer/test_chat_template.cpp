@@ -24,8 +24,8 @@ using r1::testing::expect_error;
 using r1::testing::scratch_dir;
 using r1::testing::write_file;
 
-const std::string kQwen25 = std::string(R1_SHARED_DIR) + "/models/qwen2.5-0.5b-instruct-noweights";
-const std::string kQwen3 = std::string(R1_SHARED_DIR) + "/models/qwen3-tokenizer";
+const std::string kQwen25 = r1::testing::shared_path("models/qwen2.5-0.5b-instruct-noweights");
+const std::string kQwen3 = r1::testing::shared_path("models/qwen3-tokenizer");
 
 // Each case: messages, and optionally tools, add_generation_prompt, extra variables.
 // Some are expected to fail in jinja2 as well (missing or null content).
@@ -203,36 +203,30 @@ std::string write_gguf(const std::string& path,
   return write_file(path, b);
 }
 
-bool have_shared() {
-  if (fs::exists(kQwen25) && fs::exists(kQwen3)) return true;
-  std::printf("[  SKIPPED ] %s is absent\n", R1_SHARED_DIR);
-  return false;
-}
-
 }  // namespace
 
 TEST(ChatTemplateVsJinja2, Qwen25) {
-  if (!have_shared()) GTEST_SKIP() << R1_SHARED_DIR << " is absent";
+  R1_SKIP_UNLESS_SHARED(kQwen25);
   const int ok = compare_with_jinja2(kQwen25, ojson::parse(kConversations));
-  if (ok < 0) GTEST_SKIP() << "jinja2 unavailable";
+  if (ok < 0) R1_SKIP_WITHOUT_ORACLE("jinja2 unavailable");
   EXPECT_GE(ok, 20);
 }
 
 TEST(ChatTemplateVsJinja2, Qwen3) {
-  if (!have_shared()) GTEST_SKIP() << R1_SHARED_DIR << " is absent";
+  R1_SKIP_UNLESS_SHARED(kQwen3);
   const int ok = compare_with_jinja2(kQwen3, ojson::parse(kConversations));
-  if (ok < 0) GTEST_SKIP() << "jinja2 unavailable";
+  if (ok < 0) R1_SKIP_WITHOUT_ORACLE("jinja2 unavailable");
   EXPECT_GE(ok, 20);
 }
 
 TEST(ChatTemplateVsJinja2, Qwen3ForceThink) {
-  if (!have_shared()) GTEST_SKIP() << R1_SHARED_DIR << " is absent";
+  R1_SKIP_UNLESS_SHARED(kQwen3);
   const int ok = compare_with_jinja2(kQwen3, ojson::parse(kConversations), true);
-  if (ok < 0) GTEST_SKIP() << "jinja2 unavailable";
+  if (ok < 0) R1_SKIP_WITHOUT_ORACLE("jinja2 unavailable");
 }
 
 TEST(ChatTemplate, Qwen25Golden) {
-  if (!have_shared()) GTEST_SKIP() << R1_SHARED_DIR << " is absent";
+  R1_SKIP_UNLESS_SHARED(kQwen25);
   const ChatTemplate t = ChatTemplate::load(kQwen25);
   ChatOptions opt;
   opt.add_generation_prompt = true;
@@ -243,7 +237,7 @@ TEST(ChatTemplate, Qwen25Golden) {
 }
 
 TEST(ChatTemplate, Qwen3ThinkingSwitch) {
-  if (!have_shared()) GTEST_SKIP() << R1_SHARED_DIR << " is absent";
+  R1_SKIP_UNLESS_SHARED(kQwen3);
   const ChatTemplate t = ChatTemplate::load(kQwen3);
   const ojson msgs = ojson::parse(R"([{"role": "user", "content": "Hi"}])");
   ChatOptions opt;

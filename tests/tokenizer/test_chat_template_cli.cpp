@@ -69,8 +69,8 @@ TEST(ChatTemplateCli, PrintsThePrompt) {
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out, "<｜begin▁of▁sentence｜><｜User｜>2+2? 你好<｜Assistant｜><think>\n");
 
-  const std::string qwen3 = std::string(R1_SHARED_DIR) + "/models/qwen3-tokenizer";
-  if (!std::filesystem::exists(qwen3)) GTEST_SKIP() << R1_SHARED_DIR << " is absent";
+  const std::string qwen3 = r1::testing::shared_path("models/qwen3-tokenizer");
+  R1_SKIP_UNLESS_SHARED(qwen3);
   r = run_r1(dir, "template --tokenizer " + qwen3 + " --messages '" + msgs +
                       "' --add-generation-prompt --set-var enable_thinking=false --set-var unused=plain");
   EXPECT_EQ(r.status, 0) << r.err;

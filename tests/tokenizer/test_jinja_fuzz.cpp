@@ -17,6 +17,7 @@
 
 #include "core/error.h"
 #include "io/file.h"
+#include "test_util.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/jinja.h"
 
@@ -129,8 +130,8 @@ const char* kFallbackTemplate =
 
 std::vector<std::string> seed_templates() {
   std::vector<std::string> seeds = {kFallbackTemplate};
-  for (const char* rel : {"/models/qwen2.5-0.5b-instruct-noweights", "/models/qwen3-tokenizer"}) {
-    const std::string dir = std::string(R1_SHARED_DIR) + rel;
+  for (const char* rel : {"models/qwen2.5-0.5b-instruct-noweights", "models/qwen3-tokenizer"}) {
+    const std::string dir = r1::testing::shared_path(rel);
     if (!std::filesystem::exists(dir + "/tokenizer_config.json")) continue;
     const ojson cfg = ojson::parse(r1::read_file(dir + "/tokenizer_config.json"));
     if (cfg.contains("chat_template") && cfg["chat_template"].is_string())
@@ -184,7 +185,8 @@ TEST(JinjaFuzz, MutatedTemplatesRenderOrFailCleanly) {
   const double seconds = env ? std::atof(env) : 2.0;
   const auto seeds = seed_templates();
   if (seeds.size() == 1)
-    std::printf("JinjaFuzz: %s is absent, fuzzing the fallback template only\n", R1_SHARED_DIR);
+    std::printf("JinjaFuzz: %s is absent, fuzzing the fallback template only\n",
+                r1::testing::shared_dir().c_str());
   r1::jinja::Limits limits;
   limits.max_output_bytes = size_t{1} << 20;
   limits.max_steps = 200'000;

@@ -271,7 +271,7 @@ TEST(TokCli, EncodeDecode) {
 
 TEST(TokCli, Stories260KAddSpecial) {
   SKIP_UNLESS_WIRED();
-  R1_SKIP_IF_MISSING(r1::testing::stories_gguf());
+  R1_SKIP_UNLESS_SHARED(r1::testing::stories_gguf());
   const auto t = r1::load_tokenizer(r1::testing::stories_gguf());
   auto r =
       run_r1("tokenize --tokenizer '" + r1::testing::stories_gguf() + "' --add-special", "Once upon a time");

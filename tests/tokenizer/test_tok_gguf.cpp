@@ -125,7 +125,8 @@ void check_vectors(const r1::Tokenizer& tok, const std::string& name) {
 
 TEST(TokGguf, Qwen2Vectors) {
   const std::string tj = r1::testing::qwen3_tokenizer_json();
-  R1_SKIP_IF_MISSING(tj);
+  R1_SKIP_UNLESS_SHARED(tj);
+  R1_SKIP_UNLESS_VECTORS("ggml-vocab-qwen2.gguf");
   const std::string dir = scratch_dir();
   GgufBuilder g = gpt2_gguf_from(tj, "qwen2");
   g.u32("tokenizer.ggml.eos_token_id", 151645).u32("tokenizer.ggml.padding_token_id", 151643);
@@ -152,6 +153,7 @@ TEST(TokGguf, Qwen2Vectors) {
 }
 
 TEST(TokGguf, LlamaBpeVectors) {
+  R1_SKIP_UNLESS_VECTORS("ggml-vocab-llama-bpe.gguf");
   std::string why;
   const std::string dir3 = r1::testing::npm_tokenizer_dir("llama3", &why);
   if (dir3.empty()) GTEST_SKIP() << why;
@@ -167,6 +169,7 @@ TEST(TokGguf, LlamaBpeVectors) {
 TEST(TokGguf, LlamaSpmVectorsFromScores) {
   // The Llama-2 vocabulary as a SentencePiece GGUF: each piece scored by when the reference
   // merges first make it (earlier = higher), which is how SentencePiece orders its pieces.
+  R1_SKIP_UNLESS_VECTORS("ggml-vocab-llama-spm.gguf");
   std::string why;
   const std::string dir2 = r1::testing::npm_tokenizer_dir("llama2", &why);
   if (dir2.empty()) GTEST_SKIP() << why;
@@ -198,7 +201,7 @@ TEST(TokGguf, LlamaSpmVectorsFromScores) {
 }
 
 TEST(TokGguf, StoriesSaveRoundTrip) {
-  R1_SKIP_IF_MISSING(r1::testing::stories_gguf());
+  R1_SKIP_UNLESS_SHARED(r1::testing::stories_gguf());
   const auto t = r1::load_tokenizer(r1::testing::stories_gguf());
   const std::string dir = scratch_dir();
   t->save(dir);
@@ -288,7 +291,7 @@ TEST(TokGguf, TruncatedOrInconsistentVocabulary) {
     check(g, "tokenizer.ggml.merges[0] 'ab' is not two tokens separated by one space");
   }
   // A GGUF file cut inside its token list: the reader's own error, naming the file.
-  R1_SKIP_IF_MISSING(r1::testing::stories_gguf());
+  R1_SKIP_UNLESS_SHARED(r1::testing::stories_gguf());
   const std::string whole = r1::testing::slurp(r1::testing::stories_gguf());
   for (const size_t cut : {size_t{200}, size_t{2000}, size_t{5000}}) {
     const std::string p = r1::testing::write_file(dir + "/cut.gguf", whole.substr(0, cut));

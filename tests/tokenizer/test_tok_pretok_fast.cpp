@@ -5,6 +5,7 @@
 #include <fstream>
 #include <random>
 
+#include "test_util.h"
 #include "tok_test_util.h"
 #include "tokenizer/components.h"
 #include "tokenizer/pretok_fast.h"
@@ -73,10 +74,12 @@ TEST(TokPretokFast, AsciiEdgeCases) {
 }
 
 TEST(TokPretokFast, VectorsAndGsm8k) {
+  R1_SKIP_UNLESS_VECTORS("ggml-vocab-qwen2.gguf");
+  R1_SKIP_UNLESS_SHARED("data/gsm8k/test.jsonl");
   std::vector<std::string> texts;
   for (const auto& v : r1::testing::load_vectors("ggml-vocab-qwen2.gguf")) texts.push_back(v.text);
   std::ifstream in(r1::testing::shared_path("data/gsm8k/test.jsonl"));
   for (std::string line; std::getline(in, line);) texts.push_back(line);
-  if (texts.size() < 100) GTEST_SKIP() << "shared fixtures are absent";
+  ASSERT_GE(texts.size(), 100u);
   expect_same(texts);
 }

@@ -70,9 +70,7 @@ struct TokCase {
 };
 
 std::string fixture(const std::string& p, std::string* why) {
-  if (std::filesystem::exists(p)) return p;
-  *why = p + " is absent (shared fixtures)";
-  return "";
+  return r1::testing::have_shared({p}, why) ? p : "";
 }
 
 std::vector<TokCase> cases() {
@@ -217,7 +215,7 @@ INSTANTIATE_TEST_SUITE_P(Tok, TokRoundTrip, ::testing::ValuesIn(cases()),
 
 TEST(TokSpecial, QwenChatMarkers) {
   const std::string path = r1::testing::qwen3_tokenizer_json();
-  R1_SKIP_IF_MISSING(path);
+  R1_SKIP_UNLESS_SHARED(path);
   const r1::Tokenizer& t = cached_tokenizer(path);
   EXPECT_EQ(t.vocab_size(), 151669);
   EXPECT_EQ(t.bos_id(), -1);

@@ -32,7 +32,7 @@ const std::vector<std::string>& story_texts() {
 }  // namespace
 
 TEST(SpmStories, GgufAndTokenizerJsonAgree) {
-  R1_SKIP_IF_MISSING(r1::testing::stories_gguf());
+  R1_SKIP_UNLESS_SHARED(r1::testing::stories_gguf());
   const r1::Tokenizer& gg = cached_tokenizer(r1::testing::stories_gguf());
   const r1::Tokenizer& hf = cached_tokenizer(r1::testing::stories_hf());
   EXPECT_EQ(gg.vocab_size(), 512);
@@ -54,7 +54,7 @@ TEST(SpmStories, GgufAndTokenizerJsonAgree) {
 }
 
 TEST(SpmStories, KnownIds) {
-  R1_SKIP_IF_MISSING(r1::testing::stories_gguf());
+  R1_SKIP_UNLESS_SHARED(r1::testing::stories_gguf());
   const r1::Tokenizer& gg = cached_tokenizer(r1::testing::stories_gguf());
   // BOS is added only on request, from the post-processor (add_bos_token).
   const auto ids = gg.encode("Once upon a time", true, true);

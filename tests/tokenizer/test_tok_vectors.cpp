@@ -27,17 +27,20 @@ void check_vectors(const r1::Tokenizer& tok, const std::string& name) {
 
 TEST(TokVectors, Qwen2WithQwen3TokenizerJson) {
   const std::string path = r1::testing::qwen3_tokenizer_json();
-  R1_SKIP_IF_MISSING(path);
+  R1_SKIP_UNLESS_SHARED(path);
+  R1_SKIP_UNLESS_VECTORS("ggml-vocab-qwen2.gguf");
   check_vectors(r1::testing::cached_tokenizer(path), "ggml-vocab-qwen2.gguf");
 }
 
 TEST(TokVectors, Qwen2WithQwen25VocabMerges) {
   const std::string dir = r1::testing::qwen25_dir();
-  R1_SKIP_IF_MISSING(dir);
+  R1_SKIP_UNLESS_SHARED(dir);
+  R1_SKIP_UNLESS_VECTORS("ggml-vocab-qwen2.gguf");
   check_vectors(r1::testing::cached_tokenizer(dir), "ggml-vocab-qwen2.gguf");
 }
 
 TEST(TokVectors, LlamaBpeWithLlama3TokenizerJson) {
+  R1_SKIP_UNLESS_VECTORS("ggml-vocab-llama-bpe.gguf");
   std::string why;
   const std::string dir = r1::testing::npm_tokenizer_dir("llama3", &why);
   if (dir.empty()) GTEST_SKIP() << why;
@@ -45,6 +48,7 @@ TEST(TokVectors, LlamaBpeWithLlama3TokenizerJson) {
 }
 
 TEST(TokVectors, LlamaSpmWithLlama2TokenizerJson) {
+  R1_SKIP_UNLESS_VECTORS("ggml-vocab-llama-spm.gguf");
   std::string why;
   const std::string dir = r1::testing::npm_tokenizer_dir("llama2", &why);
   if (dir.empty()) GTEST_SKIP() << why;

@@ -17,13 +17,10 @@
 #include <utility>
 #include <vector>
 
+#include "test_util.h"
 #include "tokenizer/tokenizer.h"
 
 namespace r1::testing {
-
-inline std::string shared_path(const std::string& rel) {
-  return std::string(R1_SHARED_DIR) + "/" + rel;
-}
 
 inline std::string slurp(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -39,9 +36,15 @@ struct TokVector {
   std::vector<int32_t> ids;
 };
 
+inline std::string vectors_base(const std::string& name) {
+  return shared_path("models/tokenizer-test-vectors/" + name);
+}
+
+// The vectors NAME (R1_SKIP_UNLESS_VECTORS(NAME) first): a test failure when they are empty.
 inline std::vector<TokVector> load_vectors(const std::string& name) {
-  const std::string base = shared_path("models/tokenizer-test-vectors/" + name);
+  const std::string base = vectors_base(name);
   const std::string inp = slurp(base + ".inp"), out = slurp(base + ".out");
+  EXPECT_FALSE(inp.empty() || out.empty()) << base << ".inp/.out are missing or empty";
   std::vector<std::string> texts;
   const std::string sep = "\n__ggml_vocab_test__\n";
   for (size_t pos = 0;;) {
@@ -85,10 +88,10 @@ inline std::string stories_hf() {
   return shared_path("models/stories260K/hf");
 }
 
-#define R1_SKIP_IF_MISSING(path)                                                                  \
-  do {                                                                                            \
-    if (!std::filesystem::exists(path)) GTEST_SKIP() << (path) << " is absent (shared fixtures)"; \
-  } while (0)
+// Skips the running test unless llama.cpp's test vectors NAME.inp and NAME.out are there.
+#define R1_SKIP_UNLESS_VECTORS(name)                                \
+  R1_SKIP_UNLESS_SHARED(::r1::testing::vectors_base(name) + ".inp", \
+                        ::r1::testing::vectors_base(name) + ".out")
 
 }  // namespace r1::testing
 

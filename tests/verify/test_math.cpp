@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "test_util.h"
 #include "verify/extract.h"
 #include "verify/math.h"
 
@@ -393,8 +394,8 @@ std::string with_commas(const std::string& n) {
 }
 
 TEST(MathVerify, Gsm8kSweep) {
-  std::string path = std::string(R1_SHARED_DIR) + "/data/gsm8k/test.jsonl";
-  if (!std::filesystem::exists(path)) GTEST_SKIP() << "no " << path;
+  std::string path = r1::testing::shared_path("data/gsm8k/test.jsonl");
+  R1_SKIP_UNLESS_SHARED(path);
   auto rows = read_jsonl(path);
   ASSERT_GT(rows.size(), 1000u);
   int passed = 0;
@@ -421,8 +422,8 @@ TEST(MathVerify, Gsm8kSweep) {
 }
 
 TEST(MathVerify, Math500Sweep) {
-  std::string path = std::string(R1_SHARED_DIR) + "/data/math500/test.jsonl";
-  if (!std::filesystem::exists(path)) GTEST_SKIP() << "no " << path;
+  std::string path = r1::testing::shared_path("data/math500/test.jsonl");
+  R1_SKIP_UNLESS_SHARED(path);
   auto rows = read_jsonl(path);
   ASSERT_EQ(rows.size(), 500u);
   int passed = 0, self = 0;

@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "test_util.h"
 #include "verify/extract.h"
 #include "verify/math.h"
 
@@ -78,7 +79,7 @@ const std::vector<std::string> kTokens = {"\\frac",
 std::vector<std::string> seeds() {
   std::vector<std::string> out = {"\\frac{1}{2}", "(0,9]", "\\{1,2\\}", "x^2+1",
                                   "2\\sqrt{3}",   "52_8",  "\\pm 1"};
-  std::string path = std::string(R1_SHARED_DIR) + "/data/math500/test.jsonl";
+  std::string path = r1::testing::shared_path("data/math500/test.jsonl");
   std::ifstream in(path);
   std::string line;
   while (std::getline(in, line)) {

@@ -27,7 +27,8 @@ int64_t ceil_div(int64_t a, int64_t b) {
 }
 
 struct PromptState {
-  int64_t index = 0;  // prompt index (keys, completions)
+  int64_t index = 0;    // prompt index (keys, completions)
+  int64_t max_new = 0;  // new tokens per sample at most: max_new_tokens, or less at the context
   const std::vector<int32_t>* tokens = nullptr;
   KvCache::SeqId seq = -1;        // the prompt's own sequence until it is forked
   int64_t prefilled = 0;          // prompt tokens already in the cache
@@ -63,6 +64,7 @@ Engine::Engine(Model& model, const Tokenizer* tokenizer, GenerationConfig config
   if (c.max_seqs < 1) fail("generation: max_seqs must be at least 1, got {}", c.max_seqs);
   if (c.max_batch_tokens < 1)
     fail("generation: max_batch_tokens must be at least 1, got {}", c.max_batch_tokens);
+  if (c.context < 0) fail("generation: context must be >= 0 (0 = no limit), got {}", c.context);
   if (c.n > c.max_seqs)
     fail("generation: n = {} samples per prompt exceeds max_seqs = {} live sequences", c.n, c.max_seqs);
   if (!c.stop_strings.empty() && tok_ == nullptr)
@@ -77,15 +79,26 @@ Engine::~Engine() = default;
 void Engine::generate(const std::vector<std::vector<int32_t>>& prompts,
                       const std::function<void(Completion&&)>& on_done, int64_t first_index,
                       const std::function<void(const Completion&, int32_t)>& on_token) {
+  std::vector<int64_t> indices(prompts.size());
+  for (size_t i = 0; i < prompts.size(); i++) indices[i] = first_index + static_cast<int64_t>(i);
+  generate(prompts, indices, on_done, on_token);
+}
+
+void Engine::generate(const std::vector<std::vector<int32_t>>& prompts, const std::vector<int64_t>& indices,
+                      const std::function<void(Completion&&)>& on_done,
+                      const std::function<void(const Completion&, int32_t)>& on_token) {
   const double t_start = now_seconds();
   const GenerationConfig& cfg = config_;
   const int64_t V = model_.config().vocab_size;
+  R1_CHECK(indices.size() == prompts.size());
   for (size_t i = 0; i < prompts.size(); i++) {
-    if (prompts[i].empty()) fail("generation: prompt {} is empty", first_index + static_cast<int64_t>(i));
+    if (prompts[i].empty()) fail("generation: prompt {} is empty", indices[i]);
     for (const int32_t t : prompts[i])
       if (t < 0 || t >= V)
-        fail("generation: prompt {}: token id {} is outside the vocabulary (size {})",
-             first_index + static_cast<int64_t>(i), t, V);
+        fail("generation: prompt {}: token id {} is outside the vocabulary (size {})", indices[i], t, V);
+    if (cfg.context > 0 && static_cast<int64_t>(prompts[i].size()) >= cfg.context)
+      fail("generation: prompt {} has {} tokens, which fills the model's context of {} tokens", indices[i],
+           prompts[i].size(), cfg.context);
   }
   if (!cache_)
     cache_ = std::make_unique<KvCache>(model_.config(), cfg.kv_budget_bytes, cfg.kv_block_size, cfg.compute);
@@ -103,18 +116,19 @@ void Engine::generate(const std::vector<std::vector<int32_t>>& prompts,
   std::deque<PromptState> states;  // never grows after this loop, so addresses are stable
   for (size_t i = 0; i < prompts.size(); i++) {
     PromptState& p = states.emplace_back();
-    p.index = first_index + static_cast<int64_t>(i);
+    p.index = indices[i];
     p.tokens = &prompts[i];
     const int64_t P = static_cast<int64_t>(prompts[i].size());
+    p.max_new = cfg.context > 0 ? std::min<int64_t>(cfg.max_new_tokens, cfg.context - P) : cfg.max_new_tokens;
     p.shared_blocks = ceil_div(P, B);
-    p.per_sample_blocks = ceil_div(P + cfg.max_new_tokens, B) - P / B;
+    p.per_sample_blocks = ceil_div(P + p.max_new, B) - P / B;
     const int64_t need = p.shared_blocks + cfg.n * p.per_sample_blocks;
     if (need > pool)
       fail(
           "generation: prompt {} ({} tokens) with {} samples of up to {} new tokens needs {} KV-cache blocks "
           "({:.1f} MiB) but the budget of {:.1f} MiB holds {}: raise the KV budget or lower n or "
           "max_new_tokens",
-          p.index, P, cfg.n, cfg.max_new_tokens, need, need * cache.bytes_per_block() / 1048576.0,
+          p.index, P, cfg.n, p.max_new, need, need * cache.bytes_per_block() / 1048576.0,
           cfg.kv_budget_bytes / 1048576.0, pool);
   }
 
@@ -163,6 +177,7 @@ void Engine::generate(const std::vector<std::vector<int32_t>>& prompts,
       next_prompt++;
     }
     if (active.empty() && live.empty()) continue;
+    if (stop_ && stop_()) throw GenerationStopped();
 
     // One packed batch: every live sample's next token, then prefill chunks in admission order.
     batch.clear();
@@ -257,7 +272,7 @@ void Engine::generate(const std::vector<std::vector<int32_t>>& prompts,
       if (on_token) on_token(s.c, t);
       if (stop_id || stop_str)
         finish(s, "stop");
-      else if (static_cast<int64_t>(s.c.token_ids.size()) >= cfg.max_new_tokens)
+      else if (static_cast<int64_t>(s.c.token_ids.size()) >= s.prompt->max_new)
         finish(s, "length");
       else
         s.next = t;

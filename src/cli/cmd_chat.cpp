@@ -127,8 +127,8 @@ int run_chat(ChatArgs& a) {
       opt.force_think = a.force_think;
       prompt = tmpl->render(turn_messages, opt);
     }
-    // A turn whose conversation no longer fits the context is refused (one line) and dropped;
-    // the chat goes on, and ends with status 1.
+    // A turn whose conversation no longer fits the context (or the KV budget) is refused (one
+    // line) and dropped; the chat goes on, and ends with status 1.
     std::vector<std::vector<int32_t>> ids = {encode_with_bos(*tok, prompt)};
     ContextFit fit;
     try {
@@ -136,6 +136,7 @@ int run_chat(ChatArgs& a) {
       fit = fit_prompts_to_context(ids, fo, [&](size_t) {
         return fmt::format("turn {}{}", turn + 1, whole ? " (the conversation with this line)" : "");
       });
+      engine.check(ids);  // the KV budget
     } catch (const Error& e) {
       std::fprintf(stderr, "r1: error: %s\n", e.what());
       refused = true;

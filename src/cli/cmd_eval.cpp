@@ -150,9 +150,10 @@ int run_eval_cmd(EvalArgs& a) {
   const ContextFit fit = fit_prompts_to_context(prompts, fo, [&](size_t i) {
     return fmt::format("{}:{}: problem {}", path, problems[i].line, problems[i].id);
   });
-  if (const std::string w = fit.warning(fo); !w.empty()) std::fprintf(stderr, "eval: %s\n", w.c_str());
 
   Engine engine(model, tok.get(), g);
+  engine.check(prompts);  // errors before the warning: a refused run prints one line
+  if (const std::string w = fit.warning(fo); !w.empty()) std::fprintf(stderr, "eval: %s\n", w.c_str());
   if (progress.start())
     std::fprintf(stderr, "eval: replaced %s from an earlier run (pass --resume to continue one)\n",
                  progress.path().c_str());

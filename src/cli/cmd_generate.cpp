@@ -106,9 +106,10 @@ int run_generate(GenerateArgs& a) {
   fo.policy = a.truncate_prompt ? ContextPolicy::kTruncate : ContextPolicy::kCap;
   fo.bos_id = tok ? tok->bos_id() : -1;
   const ContextFit fit = fit_prompts_to_context(prompts, fo, prompt_name);
-  if (const std::string w = fit.warning(fo); !w.empty()) std::fprintf(stderr, "generate: %s\n", w.c_str());
 
   Engine engine(model, tok.get(), g);
+  engine.check(prompts);  // errors before the warning: a refused run prints one line
+  if (const std::string w = fit.warning(fo); !w.empty()) std::fprintf(stderr, "generate: %s\n", w.c_str());
   const int64_t total = static_cast<int64_t>(prompts.size()) * g.n;
   Progress progress("generate", total);
   int64_t done = 0, new_tokens = 0;

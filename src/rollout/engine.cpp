@@ -53,6 +53,19 @@ struct DrawJob {
   Draw draw{};
 };
 
+// What a prompt of P tokens reserves in a pool of B-token blocks: its samples' new tokens at
+// most (max_new_tokens, or fewer at the context), its own blocks, and each sample's.
+struct PromptNeeds {
+  int64_t max_new, shared_blocks, per_sample_blocks;
+  int64_t total(int n) const { return shared_blocks + n * per_sample_blocks; }
+};
+
+PromptNeeds needs_of(const GenerationConfig& cfg, int64_t P, int64_t B) {
+  const int64_t max_new =
+      cfg.context > 0 ? std::min<int64_t>(cfg.max_new_tokens, cfg.context - P) : cfg.max_new_tokens;
+  return {max_new, ceil_div(P, B), ceil_div(P + max_new, B) - P / B};
+}
+
 }  // namespace
 
 Engine::Engine(Model& model, const Tokenizer* tokenizer, GenerationConfig config)
@@ -84,6 +97,37 @@ void Engine::generate(const std::vector<std::vector<int32_t>>& prompts,
   generate(prompts, indices, on_done, on_token);
 }
 
+void Engine::check(const std::vector<std::vector<int32_t>>& prompts, const std::vector<int64_t>& indices) {
+  const GenerationConfig& cfg = config_;
+  const int64_t V = model_.config().vocab_size;
+  R1_CHECK(indices.empty() || indices.size() == prompts.size());
+  auto index = [&](size_t i) { return indices.empty() ? static_cast<int64_t>(i) : indices[i]; };
+  for (size_t i = 0; i < prompts.size(); i++) {
+    if (prompts[i].empty()) fail("generation: prompt {} is empty", index(i));
+    for (const int32_t t : prompts[i])
+      if (t < 0 || t >= V)
+        fail("generation: prompt {}: token id {} is outside the vocabulary (size {})", index(i), t, V);
+    if (cfg.context > 0 && static_cast<int64_t>(prompts[i].size()) >= cfg.context)
+      fail("generation: prompt {} has {} tokens, which fills the model's context of {} tokens", index(i),
+           prompts[i].size(), cfg.context);
+  }
+  if (!cache_)
+    cache_ = std::make_unique<KvCache>(model_.config(), cfg.kv_budget_bytes, cfg.kv_block_size, cfg.compute);
+  // Every prompt's worst case must fit in an empty pool; say which one does not, and why.
+  const int64_t B = cache_->block_size(), pool = cache_->num_blocks();
+  for (size_t i = 0; i < prompts.size(); i++) {
+    const int64_t P = static_cast<int64_t>(prompts[i].size());
+    const PromptNeeds need = needs_of(cfg, P, B);
+    if (need.total(cfg.n) > pool)
+      fail(
+          "generation: prompt {} ({} tokens) with {} samples of up to {} new tokens needs {} KV-cache blocks "
+          "({:.1f} MiB) but the budget of {:.1f} MiB holds {}: raise the KV budget or lower n or "
+          "max_new_tokens",
+          index(i), P, cfg.n, need.max_new, need.total(cfg.n),
+          need.total(cfg.n) * cache_->bytes_per_block() / 1048576.0, cfg.kv_budget_bytes / 1048576.0, pool);
+  }
+}
+
 void Engine::generate(const std::vector<std::vector<int32_t>>& prompts, const std::vector<int64_t>& indices,
                       const std::function<void(Completion&&)>& on_done,
                       const std::function<void(const Completion&, int32_t)>& on_token) {
@@ -91,17 +135,7 @@ void Engine::generate(const std::vector<std::vector<int32_t>>& prompts, const st
   const GenerationConfig& cfg = config_;
   const int64_t V = model_.config().vocab_size;
   R1_CHECK(indices.size() == prompts.size());
-  for (size_t i = 0; i < prompts.size(); i++) {
-    if (prompts[i].empty()) fail("generation: prompt {} is empty", indices[i]);
-    for (const int32_t t : prompts[i])
-      if (t < 0 || t >= V)
-        fail("generation: prompt {}: token id {} is outside the vocabulary (size {})", indices[i], t, V);
-    if (cfg.context > 0 && static_cast<int64_t>(prompts[i].size()) >= cfg.context)
-      fail("generation: prompt {} has {} tokens, which fills the model's context of {} tokens", indices[i],
-           prompts[i].size(), cfg.context);
-  }
-  if (!cache_)
-    cache_ = std::make_unique<KvCache>(model_.config(), cfg.kv_budget_bytes, cfg.kv_block_size, cfg.compute);
+  check(prompts, indices);
   KvCache& cache = *cache_;
   cache.reset();  // also after a call that ended in an exception
   CachedForward forward(model_, cfg.compute);
@@ -112,24 +146,15 @@ void Engine::generate(const std::vector<std::vector<int32_t>>& prompts, const st
     if (s.decoder) s.c.text += s.decoder->finish();
   };
 
-  // Every prompt's worst case must fit in an empty pool; say which one does not, and why.
   std::deque<PromptState> states;  // never grows after this loop, so addresses are stable
   for (size_t i = 0; i < prompts.size(); i++) {
     PromptState& p = states.emplace_back();
     p.index = indices[i];
     p.tokens = &prompts[i];
-    const int64_t P = static_cast<int64_t>(prompts[i].size());
-    p.max_new = cfg.context > 0 ? std::min<int64_t>(cfg.max_new_tokens, cfg.context - P) : cfg.max_new_tokens;
-    p.shared_blocks = ceil_div(P, B);
-    p.per_sample_blocks = ceil_div(P + p.max_new, B) - P / B;
-    const int64_t need = p.shared_blocks + cfg.n * p.per_sample_blocks;
-    if (need > pool)
-      fail(
-          "generation: prompt {} ({} tokens) with {} samples of up to {} new tokens needs {} KV-cache blocks "
-          "({:.1f} MiB) but the budget of {:.1f} MiB holds {}: raise the KV budget or lower n or "
-          "max_new_tokens",
-          p.index, P, cfg.n, p.max_new, need, need * cache.bytes_per_block() / 1048576.0,
-          cfg.kv_budget_bytes / 1048576.0, pool);
+    const PromptNeeds need = needs_of(cfg, static_cast<int64_t>(prompts[i].size()), B);
+    p.max_new = need.max_new;
+    p.shared_blocks = need.shared_blocks;
+    p.per_sample_blocks = need.per_sample_blocks;
   }
 
   size_t next_prompt = 0;            // the first prompt not yet admitted

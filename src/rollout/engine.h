@@ -98,6 +98,12 @@ class Engine {
                 const std::function<void(Completion&&)>& on_done,
                 const std::function<void(const Completion&, int32_t token)>& on_token = nullptr);
 
+  // Fails (one line, as generate() would) unless every prompt can be generated: not empty, ids
+  // in the vocabulary, shorter than config.context, its worst case within the KV budget; for a
+  // caller that wants to know before it says or writes anything. Makes the KV pool if there is
+  // none yet. Prompt i is named indices[i] (i when indices is empty). generate() checks the same.
+  void check(const std::vector<std::vector<int32_t>>& prompts, const std::vector<int64_t>& indices = {});
+
   // Called before every forward pass of generate(); when it returns true, generate() throws
   // GenerationStopped at once (samples not yet finished are dropped). Null: never stops.
   void set_stop_check(std::function<bool()> stop) { stop_ = std::move(stop); }

@@ -307,6 +307,10 @@ EvalRunResult run_eval(Engine& engine, const std::vector<EvalProblem>& problems,
     } catch (const GenerationStopped&) {
       out.interrupted = true;
       progress.keep();
+    } catch (const Error& e) {
+      if (progress.done() == 0) throw;
+      fail("{} ({} of {} problems are done and kept in {}: rerun with --resume to continue)", e.what(),
+           progress.done(), problems.size(), progress.path());
     }
   }
   out.done = progress.done();

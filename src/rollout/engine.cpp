@@ -62,7 +62,7 @@ struct PromptNeeds {
 
 PromptNeeds needs_of(const GenerationConfig& cfg, int64_t P, int64_t B) {
   const int64_t max_new =
-      cfg.context > 0 ? std::min<int64_t>(cfg.max_new_tokens, cfg.context - P) : cfg.max_new_tokens;
+      cfg.context > 0 ? std::clamp<int64_t>(cfg.context - P, 0, cfg.max_new_tokens) : cfg.max_new_tokens;
   return {max_new, ceil_div(P, B), ceil_div(P + max_new, B) - P / B};
 }
 
@@ -107,7 +107,7 @@ void Engine::check(const std::vector<std::vector<int32_t>>& prompts, const std::
     for (const int32_t t : prompts[i])
       if (t < 0 || t >= V)
         fail("generation: prompt {}: token id {} is outside the vocabulary (size {})", index(i), t, V);
-    if (cfg.context > 0 && static_cast<int64_t>(prompts[i].size()) >= cfg.context)
+    if (cfg.context > 0 && cfg.max_new_tokens > 0 && static_cast<int64_t>(prompts[i].size()) >= cfg.context)
       fail("generation: prompt {} has {} tokens, which fills the model's context of {} tokens", index(i),
            prompts[i].size(), cfg.context);
   }

@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "model/checkpoint.h"
 #include "rollout/engine.h"
+#include "rollout/prompts.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
 
@@ -95,7 +96,12 @@ int run_chat(ChatArgs& a) {
   g.sampling.greedy = a.greedy;
   g.kv_budget_bytes = static_cast<size_t>(a.kv_budget_mb * 1048576.0);
   g.stop_ids = stop_ids_of(model, tok.get());
+  g.context = model.config().max_position_embeddings;
   Engine engine(model, tok.get(), g);
+  ContextFitOptions fo;
+  fo.context = g.context;
+  fo.max_new_tokens = g.max_new_tokens;
+  fo.hint = "the turn is dropped (send a shorter line, or start a new chat)";
 
   const bool terminal = isatty(STDOUT_FILENO) != 0;
   const bool interactive = isatty(STDIN_FILENO) != 0;
@@ -103,6 +109,7 @@ int run_chat(ChatArgs& a) {
   if (!a.system.empty()) messages.push_back({{"role", "system"}, {"content", a.system}});
   std::string line;
   int64_t turn = 0;
+  bool refused = false;
   for (;;) {
     if (interactive) std::fputs("> ", stdout), std::fflush(stdout);
     if (!std::getline(std::cin, line)) break;
@@ -119,20 +126,40 @@ int run_chat(ChatArgs& a) {
       opt.add_generation_prompt = true;
       opt.force_think = a.force_think;
       prompt = tmpl->render(turn_messages, opt);
-      messages.push_back({{"role", "user"}, {"content", line}});
     }
-    const std::vector<int32_t> ids = encode_with_bos(*tok, prompt);
+    // A turn whose conversation no longer fits the context (or the KV budget) is refused (one
+    // line) and dropped; the chat goes on, and ends with status 1.
+    std::vector<std::vector<int32_t>> ids = {encode_with_bos(*tok, prompt)};
+    ContextFit fit;
+    try {
+      const bool whole = tmpl && a.templ != "r1zero";  // the prompt holds the conversation so far
+      fit = fit_prompts_to_context(ids, fo, [&](size_t) {
+        return fmt::format("turn {}{}", turn + 1, whole ? " (the conversation with this line)" : "");
+      });
+      engine.check(ids);  // the KV budget
+    } catch (const Error& e) {
+      std::fprintf(stderr, "r1: error: %s\n", e.what());
+      refused = true;
+      turn++;
+      continue;
+    }
+    if (tmpl) messages.push_back({{"role", "user"}, {"content", line}});
     const bool starts_in_think = prompt.ends_with("<think>\n") || prompt.ends_with("<think>");
     ThinkPrinter printer(stdout, terminal, starts_in_think);
     size_t shown = 0;
     std::string reply;
     engine.generate(
-        {ids},
+        ids,
         [&](Completion&& c) {
           printer.put(c.text.substr(shown));
           printer.finish();
           reply = c.text;
-          if (c.finish_reason == "length") std::fprintf(stderr, "[stopped at %d tokens]\n", g.max_new_tokens);
+          if (c.finish_reason != "length") return;
+          if (fit.capped > 0)
+            std::fprintf(stderr, "[stopped at the model's context of %lld tokens]\n",
+                         static_cast<long long>(g.context));
+          else
+            std::fprintf(stderr, "[stopped at %d tokens]\n", g.max_new_tokens);
         },
         turn++,
         [&](const Completion& c, int32_t) {
@@ -142,7 +169,7 @@ int run_chat(ChatArgs& a) {
     if (tmpl)
       messages.push_back({{"role", "assistant"}, {"content", (starts_in_think ? "<think>\n" : "") + reply}});
   }
-  return 0;
+  return refused ? 1 : 0;
 }
 
 }  // namespace

@@ -16,9 +16,10 @@
 #include "core/error.h"
 #include "core/progress.h"
 #include "eval/eval.h"
-#include "io/file.h"
+#include "eval/eval_run.h"
 #include "model/checkpoint.h"
 #include "rollout/engine.h"
+#include "rollout/prompts.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
 
@@ -35,6 +36,7 @@ struct EvalArgs {
   std::string model_path, data, data_dir, prompt_field, answer_field, templ = "auto", instruction = "auto";
   std::string out, summary_json;
   bool gsm8k_answer = false, force_think = false, greedy = false, last_number = false;
+  bool resume = false, truncate_prompt = false;
   int64_t limit = -1;
   GenerationConfig gen;
   double kv_budget_mb = 1024;
@@ -72,12 +74,20 @@ int run_eval_cmd(EvalArgs& a) {
     path = a.data;
     name = fs::path(a.data).stem().string();
   }
+  // Every output is checked before any work, so a bad path does not throw an evaluation away.
+  const std::string out = a.out.empty() ? "eval_" + name + ".jsonl" : a.out;
+  check_output_path("--out", out);
+  check_output_path("--out", out + ".partial");
+  if (!a.summary_json.empty()) {
+    check_output_path("--summary-json", a.summary_json);
+    if (fs::absolute(a.summary_json).lexically_normal() == fs::absolute(out).lexically_normal())
+      fail("--summary-json: {} is also the --out file", a.summary_json);
+  }
   if (!a.prompt_field.empty()) spec->prompt_field = a.prompt_field;
   if (!a.answer_field.empty()) spec->answer_field = a.answer_field;
   if (a.gsm8k_answer) spec->gsm8k_answer = true;
   const std::vector<EvalProblem> problems = load_eval_problems(path, *spec, a.limit);
 
-  Model model = load_model(a.model_path);
   std::unique_ptr<Tokenizer> tok = load_tokenizer(a.model_path);
   std::string templ = a.templ;
   std::optional<ChatTemplate> tmpl;
@@ -103,68 +113,76 @@ int run_eval_cmd(EvalArgs& a) {
   GenerationConfig& g = a.gen;
   g.sampling.greedy = a.greedy;
   g.kv_budget_bytes = static_cast<size_t>(a.kv_budget_mb * 1048576.0);
-  g.stop_ids = stop_ids_of(model, tok.get());
   if (templ == "r1zero") g.stop_strings.push_back("</answer>");
   verify::ExtractOptions extract;
   extract.last_number = a.last_number;
+  const int k = g.n;
+
+  // What makes the samples what they are, by option: --resume continues only the same run.
+  nlohmann::ordered_json settings;
+  settings["--model"] = fs::absolute(a.model_path).lexically_normal().string();
+  settings["--data"] = fs::absolute(path).lexically_normal().string();
+  settings["--limit"] = a.limit;
+  settings["--k"] = k;
+  settings["--seed"] = g.seed;
+  settings["--temperature"] = fmt::format("{}", g.sampling.temperature);
+  settings["--top-p"] = fmt::format("{}", g.sampling.top_p);
+  settings["--top-k"] = g.sampling.top_k;
+  settings["--min-p"] = fmt::format("{}", g.sampling.min_p);
+  settings["--greedy"] = a.greedy;
+  settings["--max-new-tokens"] = g.max_new_tokens;
+  settings["--template"] = templ;
+  settings["--instruction"] = instruction;
+  settings["--force-think"] = a.force_think;
+  settings["--last-number"] = a.last_number;
+  settings["--dtype"] = g.compute == DType::BF16 ? "bf16" : "f32";
+  settings["--truncate-prompt"] = a.truncate_prompt;
+  EvalProgressFile progress(out + ".partial", settings, a.resume, problems, prompts, k);
+
+  Model model = load_model(a.model_path);
+  g.stop_ids = stop_ids_of(model, tok.get());
+  g.context = model.config().max_position_embeddings;
+  ContextFitOptions fo;
+  fo.context = g.context;
+  fo.max_new_tokens = g.max_new_tokens;
+  fo.policy = a.truncate_prompt ? ContextPolicy::kTruncate : ContextPolicy::kCap;
+  fo.bos_id = tok->bos_id();
+  const ContextFit fit = fit_prompts_to_context(prompts, fo, [&](size_t i) {
+    return fmt::format("{}:{}: problem {}", path, problems[i].line, problems[i].id);
+  });
 
   Engine engine(model, tok.get(), g);
-  const int k = g.n;
-  Progress progress("eval " + name, static_cast<int64_t>(problems.size()) * k);
-  int64_t done = 0, correct = 0;
-  std::vector<ProblemResult> results =
-      run_eval(engine, problems, prompts, extract, [&](const EvalProblem&, int64_t, const SampleResult& r) {
+  engine.check(prompts);  // errors before the warning: a refused run prints one line
+  if (const std::string w = fit.warning(fo); !w.empty()) std::fprintf(stderr, "eval: %s\n", w.c_str());
+  if (progress.start())
+    std::fprintf(stderr, "eval: replaced %s from an earlier run (pass --resume to continue one)\n",
+                 progress.path().c_str());
+  if (a.resume)
+    std::fprintf(stderr, "eval: resuming: %lld of %zu problems done in %s\n",
+                 static_cast<long long>(progress.done()), problems.size(), progress.path().c_str());
+  Progress bar("eval " + name, static_cast<int64_t>(problems.size()) * k, progress.done() * k);
+  int64_t done = progress.done() * k, correct = 0;
+  for (size_t i = 0; i < problems.size(); i++)
+    if (progress.is_done(i)) correct += progress.result(i).correct;
+  const EvalRunResult run = run_eval(
+      engine, problems, prompts, extract, progress, [&](const EvalProblem&, int64_t, const SampleResult& r) {
         done++;
         correct += r.verdict == verify::Verdict::kCorrect;
-        progress.update(done, {{"correct", fmt::format("{:.1f}%", 100.0 * double(correct) / double(done))},
-                               {"tok/s", format_count(engine.stats().decode_tokens /
-                                                      std::max(1e-9, engine.stats().forward_seconds))}});
+        bar.update(done, {{"correct", fmt::format("{:.1f}%", 100.0 * double(correct) / double(done))},
+                          {"tok/s", format_count(engine.stats().decode_tokens /
+                                                 std::max(1e-9, engine.stats().forward_seconds))}});
       });
-  progress.finish();
-  EvalSummary s = summarise(results, k);
+  bar.finish();
+  if (run.interrupted) {
+    std::fprintf(stderr,
+                 "eval: interrupted after %lld of %zu problems; results so far in %s; continue with the same "
+                 "command and --resume\n",
+                 static_cast<long long>(run.done), problems.size(), progress.path().c_str());
+    return 130;
+  }
+  EvalSummary s = summarise(run.results, k);
   s.seconds = engine.stats().seconds;
-
-  const std::string out = a.out.empty() ? "eval_" + name + ".jsonl" : a.out;
-  write_file_atomic(out, [&](std::FILE* f) {
-    for (const ProblemResult& pr : results) {
-      const EvalProblem& p = problems[pr.index];
-      for (size_t i = 0; i < pr.samples.size(); i++) {
-        const SampleResult& r = pr.samples[i];
-        nlohmann::ordered_json j;
-        j["problem_index"] = pr.index;
-        j["id"] = p.id;
-        j["sample_index"] = i;
-        j["gold"] = p.gold;
-        j["extracted"] = r.extracted ? nlohmann::ordered_json(*r.extracted) : nlohmann::ordered_json(nullptr);
-        j["verdict"] = verify::verdict_name(r.verdict);
-        j["finish_reason"] = r.finish_reason;
-        j["num_tokens"] = r.num_tokens;
-        j["text"] = r.text;
-        std::fprintf(f, "%s\n",
-                     j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace).c_str());
-      }
-    }
-  });
-  nlohmann::ordered_json sj;
-  sj["benchmark"] = name;
-  sj["data"] = path;
-  sj["model"] = a.model_path;
-  sj["problems"] = s.problems;
-  sj["unverifiable"] = s.unverifiable;
-  sj["k"] = k;
-  // Floats shown as written (0.6, not 0.6000000238).
-  sj["temperature"] = std::stod(fmt::format("{}", g.sampling.temperature));
-  sj["top_p"] = std::stod(fmt::format("{}", g.sampling.top_p));
-  sj["max_new_tokens"] = g.max_new_tokens;
-  sj["pass@1"] = s.pass1;
-  sj[fmt::format("cons@{}", k)] = s.cons;
-  for (int j = 2; j <= k; j++) sj[fmt::format("pass@{}", j)] = s.pass_at[j - 1];
-  sj["answered"] = s.answered;
-  sj["mean_tokens"] = s.mean_tokens;
-  sj["max_tokens"] = s.max_tokens;
-  sj["truncated"] = s.truncated;
-  sj["seconds"] = s.seconds;
-  if (!a.summary_json.empty()) write_file_atomic(a.summary_json, sj.dump(2) + "\n");
+  write_eval_outputs(progress, out, a.summary_json, eval_summary_json(s, name, path, a.model_path, g));
   std::printf("%s", format_summary(s, name).c_str());
   std::fprintf(stderr, "eval: samples in %s\n", out.c_str());
   return 0;
@@ -206,6 +224,12 @@ void add_eval_command(CLI::App& app, std::vector<Command>& out) {
   cmd->get_option("--max-new-tokens")->description("tokens per response at most (1024)");
   cmd->add_option("--out", a->out, "every sample with its verdict, JSONL (eval_NAME.jsonl)");
   cmd->add_option("--summary-json", a->summary_json, "also write the summary as JSON");
+  cmd->add_flag("--resume", a->resume,
+                "continue an interrupted evaluation from OUT.partial (the same options; the result is "
+                "the same as an uninterrupted run's)");
+  cmd->add_flag("--truncate-prompt", a->truncate_prompt,
+                "cut prompts that leave fewer than --max-new-tokens positions in the model's context to "
+                "their last tokens (default: refuse prompts that fill the context, cap the others' samples)");
   out.push_back({cmd, [a] { return run_eval_cmd(*a); }});
 }
 

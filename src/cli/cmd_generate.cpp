@@ -11,9 +11,11 @@
 #include "cli/gen_common.h"
 #include "core/error.h"
 #include "core/progress.h"
+#include "core/stop_signals.h"
 #include "io/jsonl.h"
 #include "model/checkpoint.h"
 #include "rollout/engine.h"
+#include "rollout/prompts.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
 
@@ -46,7 +48,7 @@ struct GenerateArgs {
   std::vector<std::string> stops;
   GenerationConfig gen;
   double kv_budget_mb = 1024;
-  bool greedy = false, force_think = false;
+  bool greedy = false, force_think = false, truncate_prompt = false;
   CLI::Option* popt = nullptr;
   CLI::Option* iopt = nullptr;
   CLI::Option* fopt = nullptr;
@@ -65,6 +67,7 @@ int run_generate(GenerateArgs& a) {
   const std::optional<ChatTemplate> tmpl = load_prompt_template(a.templ, a.model_path, a.force_think);
 
   std::vector<std::vector<int32_t>> prompts;
+  std::vector<size_t> lines;  // --prompts: each prompt's line in the file
   if (a.iopt->count() > 0) {
     prompts.push_back(parse_ids(a.prompt_ids));
   } else if (a.popt->count() > 0) {
@@ -72,11 +75,18 @@ int run_generate(GenerateArgs& a) {
   } else {
     JsonlReader reader(a.prompts_file);
     nlohmann::json row;
-    while (reader.next(row))
+    while (reader.next(row)) {
       prompts.push_back(encode_prompt(jsonl_string_field(row, a.field, reader.path(), reader.line()), *tok,
                                       tmpl, a.force_think));
+      lines.push_back(reader.line());
+    }
     if (prompts.empty()) fail("{}: no prompts (the file has no rows)", a.prompts_file);
   }
+  auto prompt_name = [&](size_t i) {
+    if (a.iopt->count() > 0) return std::string("--prompt-ids");
+    if (a.popt->count() > 0) return std::string("--prompt");
+    return fmt::format("--prompts {}:{}", a.prompts_file, lines[i]);
+  };
   for (size_t i = 0; i < prompts.size(); i++)
     for (const int32_t id : prompts[i])
       if (id >= model.config().vocab_size)
@@ -89,28 +99,50 @@ int run_generate(GenerateArgs& a) {
   g.kv_budget_bytes = static_cast<size_t>(a.kv_budget_mb * 1048576.0);
   g.stop_ids = stop_ids_of(model, tok.get());
   if (!tok && !g.stop_strings.empty()) fail("--stop needs the model's tokenizer, and none was found");
+  g.context = model.config().max_position_embeddings;
+  ContextFitOptions fo;
+  fo.context = g.context;
+  fo.max_new_tokens = g.max_new_tokens;
+  fo.policy = a.truncate_prompt ? ContextPolicy::kTruncate : ContextPolicy::kCap;
+  fo.bos_id = tok ? tok->bos_id() : -1;
+  const ContextFit fit = fit_prompts_to_context(prompts, fo, prompt_name);
 
   Engine engine(model, tok.get(), g);
+  engine.check(prompts);  // errors before the warning: a refused run prints one line
+  if (const std::string w = fit.warning(fo); !w.empty()) std::fprintf(stderr, "generate: %s\n", w.c_str());
   const int64_t total = static_cast<int64_t>(prompts.size()) * g.n;
   Progress progress("generate", total);
   int64_t done = 0, new_tokens = 0;
-  engine.generate(prompts, [&](Completion&& c) {
-    nlohmann::ordered_json j;
-    j["prompt_index"] = c.prompt_index;
-    j["sample_index"] = c.sample_index;
-    j["text"] = tok ? nlohmann::ordered_json(c.text) : nlohmann::ordered_json(nullptr);
-    j["token_ids"] = c.token_ids;
-    j["logprobs"] = c.logprobs;
-    j["finish_reason"] = c.finish_reason;
-    std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace).c_str());
-    std::fflush(stdout);
-    done++;
-    new_tokens += static_cast<int64_t>(c.token_ids.size());
-    const auto& s = engine.stats();
-    progress.update(done,
-                    {{"tokens", format_count(static_cast<double>(new_tokens))},
-                     {"decode tok/s", format_count(s.decode_tokens / std::max(1e-9, s.forward_seconds))}});
-  });
+  // SIGINT/SIGTERM stop at the next step (or after the sample being printed): every line printed
+  // is complete, and the command exits 130.
+  const StopSignals signals;
+  engine.set_stop_check([&] { return signals.raised(); });
+  try {
+    engine.generate(prompts, [&](Completion&& c) {
+      nlohmann::ordered_json j;
+      j["prompt_index"] = c.prompt_index;
+      j["sample_index"] = c.sample_index;
+      j["text"] = tok ? nlohmann::ordered_json(c.text) : nlohmann::ordered_json(nullptr);
+      j["token_ids"] = c.token_ids;
+      j["logprobs"] = c.logprobs;
+      j["finish_reason"] = c.finish_reason;
+      std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace).c_str());
+      std::fflush(stdout);
+      done++;
+      new_tokens += static_cast<int64_t>(c.token_ids.size());
+      const auto& s = engine.stats();
+      progress.update(done,
+                      {{"tokens", format_count(static_cast<double>(new_tokens))},
+                       {"decode tok/s", format_count(s.decode_tokens / std::max(1e-9, s.forward_seconds))}});
+      if (signals.raised() || test_stop_requested(done)) throw GenerationStopped();
+    });
+  } catch (const GenerationStopped&) {
+    progress.finish();
+    std::fprintf(stderr,
+                 "generate: interrupted after %lld of %lld samples (every line printed is complete)\n",
+                 static_cast<long long>(done), static_cast<long long>(total));
+    return 130;
+  }
   progress.finish();
   const auto& s = engine.stats();
   std::fprintf(
@@ -145,6 +177,9 @@ void add_generate_command(CLI::App& app, std::vector<Command>& out) {
   gen->add_option("-n", a->gen.n, "samples per prompt (1)")->check(CLI::Range(1, 1 << 16));
   add_sampling_options(gen, a->gen, a->greedy, a->kv_budget_mb);
   gen->add_option("--stop", a->stops, "stop when the text contains STR (repeatable; the text keeps it)");
+  gen->add_flag("--truncate-prompt", a->truncate_prompt,
+                "cut prompts that leave fewer than --max-new-tokens positions in the model's context to "
+                "their last tokens (default: refuse prompts that fill the context, cap the others' samples)");
   gen->add_option("--max-seqs", a->gen.max_seqs, "sequences decoded together at most (256)")
       ->check(CLI::Range(1, 1 << 16));
   out.push_back({gen, [a] { return run_generate(*a); }});

@@ -65,6 +65,7 @@ std::vector<EvalProblem> load_eval_problems(const std::string& path, const Datas
   nlohmann::json row;
   while ((limit < 0 || static_cast<int64_t>(out.size()) < limit) && reader.next(row)) {
     EvalProblem p;
+    p.line = static_cast<int64_t>(reader.line());
     p.prompt = jsonl_string_field(row, spec.prompt_field, reader.path(), reader.line());
     // Answers are strings in these sets, but a number is a fine answer too.
     auto it = row.find(spec.answer_field);
@@ -107,36 +108,62 @@ SampleResult score_completion(const std::string& gold, const std::string& text,
   return r;
 }
 
-std::vector<ProblemResult> run_eval(Engine& engine, const std::vector<EvalProblem>& problems,
-                                    const std::vector<std::vector<int32_t>>& prompts,
-                                    const verify::ExtractOptions& extract, const EvalSampleFn& on_sample) {
+void score_problem(ProblemResult& pr, const EvalProblem& p) {
+  std::vector<std::optional<std::string>> answers;
+  pr.correct = 0;
+  for (const SampleResult& s : pr.samples) {
+    pr.correct += s.verdict == verify::Verdict::kCorrect;
+    answers.push_back(s.extracted);
+  }
+  pr.vote = majority_vote(answers);
+  pr.cons_correct = !pr.unverifiable && pr.vote.answer &&
+                    verify::verify_math(p.gold, *pr.vote.answer) == verify::Verdict::kCorrect;
+}
+
+void run_eval_problems(Engine& engine, const std::vector<EvalProblem>& problems,
+                       const std::vector<std::vector<int32_t>>& prompts, const std::vector<size_t>& todo,
+                       const verify::ExtractOptions& extract, const EvalProblemFn& on_problem,
+                       const EvalSampleFn& on_sample) {
   R1_CHECK(problems.size() == prompts.size());
   const int k = engine.config().n;
   std::vector<ProblemResult> results(problems.size());
-  for (size_t i = 0; i < problems.size(); i++) {
+  std::vector<int> left(problems.size(), 0);  // samples still to come
+  std::vector<std::vector<int32_t>> todo_prompts;
+  std::vector<int64_t> indices;
+  for (const size_t i : todo) {
+    R1_CHECK(i < problems.size());
     results[i].index = static_cast<int64_t>(i);
     results[i].unverifiable = !verify::math_parses(problems[i].gold);
     results[i].samples.resize(k);
+    left[i] = k;
+    todo_prompts.push_back(prompts[i]);
+    indices.push_back(static_cast<int64_t>(i));
   }
-  engine.generate(prompts, [&](Completion&& c) {
-    const EvalProblem& p = problems[c.prompt_index];
+  engine.generate(todo_prompts, indices, [&](Completion&& c) {
+    const size_t i = static_cast<size_t>(c.prompt_index);
+    const EvalProblem& p = problems[i];
     SampleResult r = score_completion(p.gold, c.text, extract);
     r.num_tokens = static_cast<int64_t>(c.token_ids.size());
     r.finish_reason = c.finish_reason;
     if (on_sample) on_sample(p, c.sample_index, r);
-    results[c.prompt_index].samples[c.sample_index] = std::move(r);
-  });
-  for (ProblemResult& pr : results) {
-    std::vector<std::optional<std::string>> answers;
-    for (const SampleResult& s : pr.samples) {
-      pr.correct += s.verdict == verify::Verdict::kCorrect;
-      answers.push_back(s.extracted);
+    results[i].samples[static_cast<size_t>(c.sample_index)] = std::move(r);
+    if (--left[i] == 0) {
+      score_problem(results[i], p);
+      on_problem(i, std::move(results[i]));
     }
-    pr.vote = majority_vote(answers);
-    pr.cons_correct =
-        !pr.unverifiable && pr.vote.answer &&
-        verify::verify_math(problems[pr.index].gold, *pr.vote.answer) == verify::Verdict::kCorrect;
-  }
+  });
+}
+
+std::vector<ProblemResult> run_eval(Engine& engine, const std::vector<EvalProblem>& problems,
+                                    const std::vector<std::vector<int32_t>>& prompts,
+                                    const verify::ExtractOptions& extract, const EvalSampleFn& on_sample) {
+  R1_CHECK(problems.size() == prompts.size());
+  std::vector<size_t> all(problems.size());
+  for (size_t i = 0; i < all.size(); i++) all[i] = i;
+  std::vector<ProblemResult> results(problems.size());
+  run_eval_problems(
+      engine, problems, prompts, all, extract,
+      [&](size_t i, ProblemResult&& pr) { results[i] = std::move(pr); }, on_sample);
   return results;
 }
 

@@ -35,6 +35,7 @@ struct EvalProblem {
   std::string id;      // the row's "id" field when present, else its 0-based index
   std::string prompt;  // the question, before any template
   std::string gold;    // the reference answer (already extracted: "#### N" becomes N)
+  int64_t line = 0;    // the data file's line (1-based; 0 when not from a file)
 };
 
 // A named benchmark's file (relative to the data directory) and fields.
@@ -97,6 +98,20 @@ std::vector<ProblemResult> run_eval(Engine& engine, const std::vector<EvalProble
                                     const std::vector<std::vector<int32_t>>& prompts,
                                     const verify::ExtractOptions& extract,
                                     const EvalSampleFn& on_sample = nullptr);
+
+// run_eval's work, for callers that need more control (r1 eval's resumable run): generates
+// engine.config().n samples for the problems in `todo` only (indices into problems and prompts),
+// each with its own index for the sampling keys, scores them, and calls on_problem(i, result)
+// as the last sample of problem i is scored (in finishing order; the result is scored with
+// score_problem). Exceptions from the callbacks end the call (the engine stays usable).
+using EvalProblemFn = std::function<void(size_t index, ProblemResult&& result)>;
+void run_eval_problems(Engine& engine, const std::vector<EvalProblem>& problems,
+                       const std::vector<std::vector<int32_t>>& prompts, const std::vector<size_t>& todo,
+                       const verify::ExtractOptions& extract, const EvalProblemFn& on_problem,
+                       const EvalSampleFn& on_sample = nullptr);
+
+// Fills pr.correct, pr.vote and pr.cons_correct from pr.samples (p: the problem it answers).
+void score_problem(ProblemResult& pr, const EvalProblem& p);
 
 // The summary as a small text table (what `r1 eval` prints).
 std::string format_summary(const EvalSummary& s, const std::string& name);

@@ -27,7 +27,8 @@ int64_t ceil_div(int64_t a, int64_t b) {
 }
 
 struct PromptState {
-  int64_t index = 0;  // prompt index (keys, completions)
+  int64_t index = 0;    // prompt index (keys, completions)
+  int64_t max_new = 0;  // new tokens per sample at most: max_new_tokens, or less at the context
   const std::vector<int32_t>* tokens = nullptr;
   KvCache::SeqId seq = -1;        // the prompt's own sequence until it is forked
   int64_t prefilled = 0;          // prompt tokens already in the cache
@@ -52,6 +53,19 @@ struct DrawJob {
   Draw draw{};
 };
 
+// What a prompt of P tokens reserves in a pool of B-token blocks: its samples' new tokens at
+// most (max_new_tokens, or fewer at the context), its own blocks, and each sample's.
+struct PromptNeeds {
+  int64_t max_new, shared_blocks, per_sample_blocks;
+  int64_t total(int n) const { return shared_blocks + n * per_sample_blocks; }
+};
+
+PromptNeeds needs_of(const GenerationConfig& cfg, int64_t P, int64_t B) {
+  const int64_t max_new =
+      cfg.context > 0 ? std::clamp<int64_t>(cfg.context - P, 0, cfg.max_new_tokens) : cfg.max_new_tokens;
+  return {max_new, ceil_div(P, B), ceil_div(P + max_new, B) - P / B};
+}
+
 }  // namespace
 
 Engine::Engine(Model& model, const Tokenizer* tokenizer, GenerationConfig config)
@@ -63,6 +77,7 @@ Engine::Engine(Model& model, const Tokenizer* tokenizer, GenerationConfig config
   if (c.max_seqs < 1) fail("generation: max_seqs must be at least 1, got {}", c.max_seqs);
   if (c.max_batch_tokens < 1)
     fail("generation: max_batch_tokens must be at least 1, got {}", c.max_batch_tokens);
+  if (c.context < 0) fail("generation: context must be >= 0 (0 = no limit), got {}", c.context);
   if (c.n > c.max_seqs)
     fail("generation: n = {} samples per prompt exceeds max_seqs = {} live sequences", c.n, c.max_seqs);
   if (!c.stop_strings.empty() && tok_ == nullptr)
@@ -77,18 +92,50 @@ Engine::~Engine() = default;
 void Engine::generate(const std::vector<std::vector<int32_t>>& prompts,
                       const std::function<void(Completion&&)>& on_done, int64_t first_index,
                       const std::function<void(const Completion&, int32_t)>& on_token) {
-  const double t_start = now_seconds();
+  std::vector<int64_t> indices(prompts.size());
+  for (size_t i = 0; i < prompts.size(); i++) indices[i] = first_index + static_cast<int64_t>(i);
+  generate(prompts, indices, on_done, on_token);
+}
+
+void Engine::check(const std::vector<std::vector<int32_t>>& prompts, const std::vector<int64_t>& indices) {
   const GenerationConfig& cfg = config_;
   const int64_t V = model_.config().vocab_size;
+  R1_CHECK(indices.empty() || indices.size() == prompts.size());
+  auto index = [&](size_t i) { return indices.empty() ? static_cast<int64_t>(i) : indices[i]; };
   for (size_t i = 0; i < prompts.size(); i++) {
-    if (prompts[i].empty()) fail("generation: prompt {} is empty", first_index + static_cast<int64_t>(i));
+    if (prompts[i].empty()) fail("generation: prompt {} is empty", index(i));
     for (const int32_t t : prompts[i])
       if (t < 0 || t >= V)
-        fail("generation: prompt {}: token id {} is outside the vocabulary (size {})",
-             first_index + static_cast<int64_t>(i), t, V);
+        fail("generation: prompt {}: token id {} is outside the vocabulary (size {})", index(i), t, V);
+    if (cfg.context > 0 && cfg.max_new_tokens > 0 && static_cast<int64_t>(prompts[i].size()) >= cfg.context)
+      fail("generation: prompt {} has {} tokens, which fills the model's context of {} tokens", index(i),
+           prompts[i].size(), cfg.context);
   }
   if (!cache_)
     cache_ = std::make_unique<KvCache>(model_.config(), cfg.kv_budget_bytes, cfg.kv_block_size, cfg.compute);
+  // Every prompt's worst case must fit in an empty pool; say which one does not, and why.
+  const int64_t B = cache_->block_size(), pool = cache_->num_blocks();
+  for (size_t i = 0; i < prompts.size(); i++) {
+    const int64_t P = static_cast<int64_t>(prompts[i].size());
+    const PromptNeeds need = needs_of(cfg, P, B);
+    if (need.total(cfg.n) > pool)
+      fail(
+          "generation: prompt {} ({} tokens) with {} samples of up to {} new tokens needs {} KV-cache blocks "
+          "({:.1f} MiB) but the budget of {:.1f} MiB holds {}: raise the KV budget or lower n or "
+          "max_new_tokens",
+          index(i), P, cfg.n, need.max_new, need.total(cfg.n),
+          need.total(cfg.n) * cache_->bytes_per_block() / 1048576.0, cfg.kv_budget_bytes / 1048576.0, pool);
+  }
+}
+
+void Engine::generate(const std::vector<std::vector<int32_t>>& prompts, const std::vector<int64_t>& indices,
+                      const std::function<void(Completion&&)>& on_done,
+                      const std::function<void(const Completion&, int32_t)>& on_token) {
+  const double t_start = now_seconds();
+  const GenerationConfig& cfg = config_;
+  const int64_t V = model_.config().vocab_size;
+  R1_CHECK(indices.size() == prompts.size());
+  check(prompts, indices);
   KvCache& cache = *cache_;
   cache.reset();  // also after a call that ended in an exception
   CachedForward forward(model_, cfg.compute);
@@ -99,23 +146,15 @@ void Engine::generate(const std::vector<std::vector<int32_t>>& prompts,
     if (s.decoder) s.c.text += s.decoder->finish();
   };
 
-  // Every prompt's worst case must fit in an empty pool; say which one does not, and why.
   std::deque<PromptState> states;  // never grows after this loop, so addresses are stable
   for (size_t i = 0; i < prompts.size(); i++) {
     PromptState& p = states.emplace_back();
-    p.index = first_index + static_cast<int64_t>(i);
+    p.index = indices[i];
     p.tokens = &prompts[i];
-    const int64_t P = static_cast<int64_t>(prompts[i].size());
-    p.shared_blocks = ceil_div(P, B);
-    p.per_sample_blocks = ceil_div(P + cfg.max_new_tokens, B) - P / B;
-    const int64_t need = p.shared_blocks + cfg.n * p.per_sample_blocks;
-    if (need > pool)
-      fail(
-          "generation: prompt {} ({} tokens) with {} samples of up to {} new tokens needs {} KV-cache blocks "
-          "({:.1f} MiB) but the budget of {:.1f} MiB holds {}: raise the KV budget or lower n or "
-          "max_new_tokens",
-          p.index, P, cfg.n, cfg.max_new_tokens, need, need * cache.bytes_per_block() / 1048576.0,
-          cfg.kv_budget_bytes / 1048576.0, pool);
+    const PromptNeeds need = needs_of(cfg, static_cast<int64_t>(prompts[i].size()), B);
+    p.max_new = need.max_new;
+    p.shared_blocks = need.shared_blocks;
+    p.per_sample_blocks = need.per_sample_blocks;
   }
 
   size_t next_prompt = 0;            // the first prompt not yet admitted
@@ -163,6 +202,7 @@ void Engine::generate(const std::vector<std::vector<int32_t>>& prompts,
       next_prompt++;
     }
     if (active.empty() && live.empty()) continue;
+    if (stop_ && stop_()) throw GenerationStopped();
 
     // One packed batch: every live sample's next token, then prefill chunks in admission order.
     batch.clear();
@@ -257,7 +297,7 @@ void Engine::generate(const std::vector<std::vector<int32_t>>& prompts,
       if (on_token) on_token(s.c, t);
       if (stop_id || stop_str)
         finish(s, "stop");
-      else if (static_cast<int64_t>(s.c.token_ids.size()) >= cfg.max_new_tokens)
+      else if (static_cast<int64_t>(s.c.token_ids.size()) >= s.prompt->max_new)
         finish(s, "length");
       else
         s.next = t;

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <string>
@@ -47,6 +48,11 @@ struct GenerationConfig {
   // cache then holds bf16 too (half the bytes per token).
   DType compute = DType::F32;
   int64_t max_batch_tokens = 2048;  // new tokens per forward pass (decode + prefill)
+  // Tokens per sequence (prompt plus new tokens) at most: the model's context, usually
+  // max_position_embeddings; 0 = no limit. A sample that reaches it stops with finish_reason
+  // "length" even before max_new_tokens; a prompt that fills it is an error (see
+  // fit_prompts_to_context in rollout/prompts.h for the check that names the prompt).
+  int64_t context = 0;
 };
 
 struct Completion {
@@ -66,6 +72,12 @@ struct GenerationStats {
   double forward_seconds = 0;  // of which in the model
 };
 
+// Thrown by Engine::generate when its stop check says so (say, on SIGINT); the engine is fine to
+// use again.
+struct GenerationStopped : std::exception {
+  const char* what() const noexcept override { return "generation stopped"; }
+};
+
 class Engine {
  public:
   // tokenizer may be null: completions then carry no text and stop strings are refused.
@@ -78,6 +90,23 @@ class Engine {
   void generate(const std::vector<std::vector<int32_t>>& prompts,
                 const std::function<void(Completion&&)>& on_done, int64_t first_index = 0,
                 const std::function<void(const Completion&, int32_t token)>& on_token = nullptr);
+
+  // The same with prompt i taking index indices[i] (any distinct values, in any order), for a
+  // caller that generates a subset of a larger set and wants each sample to be the one the whole
+  // set would give (r1 eval --resume).
+  void generate(const std::vector<std::vector<int32_t>>& prompts, const std::vector<int64_t>& indices,
+                const std::function<void(Completion&&)>& on_done,
+                const std::function<void(const Completion&, int32_t token)>& on_token = nullptr);
+
+  // Fails (one line, as generate() would) unless every prompt can be generated: not empty, ids
+  // in the vocabulary, shorter than config.context, its worst case within the KV budget; for a
+  // caller that wants to know before it says or writes anything. Makes the KV pool if there is
+  // none yet. Prompt i is named indices[i] (i when indices is empty). generate() checks the same.
+  void check(const std::vector<std::vector<int32_t>>& prompts, const std::vector<int64_t>& indices = {});
+
+  // Called before every forward pass of generate(); when it returns true, generate() throws
+  // GenerationStopped at once (samples not yet finished are dropped). Null: never stops.
+  void set_stop_check(std::function<bool()> stop) { stop_ = std::move(stop); }
 
   // All completions, ordered by (prompt index, sample index).
   std::vector<Completion> generate_all(const std::vector<std::vector<int32_t>>& prompts,
@@ -95,6 +124,7 @@ class Engine {
   // its pages stay faulted in, so a trainer calling generate() every step does not pay the
   // kernel's zeroing of fresh memory again (about 1 ms per decode step of a 120M model at batch 32).
   std::unique_ptr<KvCache> cache_;
+  std::function<bool()> stop_;
 };
 
 }  // namespace r1

@@ -1,5 +1,7 @@
 #include "rollout/prompts.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
 #include "core/error.h"
@@ -45,6 +47,64 @@ std::vector<int32_t> stop_ids_of(const Model& model, const Tokenizer* tok) {
   std::sort(ids.begin(), ids.end());
   ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
   return ids;
+}
+
+ContextFit fit_prompts_to_context(std::vector<std::vector<int32_t>>& prompts, const ContextFitOptions& o,
+                                  const std::function<std::string(size_t)>& prompt_name) {
+  ContextFit fit;
+  fit.prompts = static_cast<int64_t>(prompts.size());
+  const int64_t C = o.context, M = o.max_new_tokens;
+  if (C <= 0) return fit;
+  if (o.policy == ContextPolicy::kTruncate && M >= C)
+    fail("--truncate-prompt: {} {} leaves no room for a prompt in the model's context of {} tokens; lower {}",
+         o.max_new_name, M, C, o.max_new_name);
+  for (size_t i = 0; i < prompts.size(); i++) {
+    std::vector<int32_t>& p = prompts[i];
+    const int64_t P = static_cast<int64_t>(p.size());
+    if (P + M <= C) continue;
+    switch (o.policy) {
+      case ContextPolicy::kRefuse:
+        fail(
+            "{}: needs {} positions (prompt {} tokens + {} {}), more than the model's context "
+            "(max_position_embeddings) of {}",
+            prompt_name(i), P + M, P, o.max_new_name, M, C);
+      case ContextPolicy::kCap:
+        if (P >= C)
+          fail(
+              "{}: the prompt is {} tokens, the model's context (max_position_embeddings) is {}: no room "
+              "to generate; {}",
+              prompt_name(i), P, C, o.hint);
+        if (fit.capped++ == 0) fit.first_capped_name = prompt_name(i), fit.first_capped_tokens = P;
+        break;
+      case ContextPolicy::kTruncate: {
+        const int64_t keep = C - M;  // >= 1
+        const bool bos = o.bos_id >= 0 && p.front() == o.bos_id && keep >= 2;
+        std::vector<int32_t> cut;
+        cut.reserve(static_cast<size_t>(keep));
+        if (bos) cut.push_back(p.front());
+        cut.insert(cut.end(), p.end() - (keep - (bos ? 1 : 0)), p.end());
+        p = std::move(cut);
+        fit.truncated++;
+        fit.cut_to = keep;
+        break;
+      }
+    }
+  }
+  return fit;
+}
+
+std::string ContextFit::warning(const ContextFitOptions& o) const {
+  if (truncated > 0)
+    return fmt::format(
+        "warning: --truncate-prompt cut {} of {} prompts to their last {} tokens (the model's context of {} "
+        "minus {} {})",
+        truncated, prompts, cut_to, o.context, o.max_new_name, o.max_new_tokens);
+  if (capped > 0)
+    return fmt::format(
+        "warning: {} of {} prompts leave fewer than {} {} positions in the model's context of {} tokens (the "
+        "first: {}, {} tokens); their samples stop at the context with finish_reason \"length\"",
+        capped, prompts, o.max_new_name, o.max_new_tokens, o.context, first_capped_name, first_capped_tokens);
+  return "";
 }
 
 }  // namespace r1

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -29,5 +30,48 @@ std::vector<int32_t> encode_prompt(const std::string& text, const Tokenizer& tok
 
 // The model's end-of-sequence ids (config) and the tokenizer's, without repeats.
 std::vector<int32_t> stop_ids_of(const Model& model, const Tokenizer* tok);
+
+// Prompts against the model's context C (max_position_embeddings): a sample holds its prompt
+// and its new tokens, C tokens at most. The one check every command that generates makes.
+enum class ContextPolicy {
+  // A prompt of C tokens or more is an error; a prompt that leaves fewer than max_new_tokens
+  // positions is kept and its samples stop at the context (GenerationConfig::context) with
+  // finish_reason "length": generate, eval, chat.
+  kCap,
+  // Any prompt whose length plus max_new_tokens exceeds C is an error (GRPO: every rollout must
+  // have its whole budget).
+  kRefuse,
+  // The user asked for it (--truncate-prompt): a prompt longer than C - max_new_tokens keeps
+  // its last C - max_new_tokens tokens (after its BOS, which stays), so every sample has its
+  // whole budget; max_new_tokens >= C is then an error.
+  kTruncate,
+};
+
+struct ContextFitOptions {
+  int64_t context = 0;  // C; 0 = no limit (nothing is checked)
+  int64_t max_new_tokens = 0;
+  ContextPolicy policy = ContextPolicy::kCap;
+  int32_t bos_id = -1;  // kept at the front when truncating (-1: none)
+  // For messages: how the user set max_new_tokens, and what to do about a prompt that is too long.
+  std::string max_new_name = "--max-new-tokens";
+  std::string hint = "shorten it, or pass --truncate-prompt to keep its last tokens";
+};
+
+struct ContextFit {
+  int64_t prompts = 0;
+  int64_t truncated = 0;          // prompts cut (kTruncate)
+  int64_t cut_to = 0;             // ... to this many tokens
+  int64_t capped = 0;             // prompts whose samples stop at the context before max_new_tokens
+  std::string first_capped_name;  // the first of them, and its length
+  int64_t first_capped_tokens = 0;
+  // One line for stderr when prompts were cut or capped, else empty (no trailing newline).
+  std::string warning(const ContextFitOptions& o) const;
+};
+
+// Checks (and with kTruncate, cuts) prompts for the context. prompt_name(i) names prompt i the
+// way the user knows it ("p.jsonl:3", "problem 7 (test.jsonl:8)"); errors are one line naming
+// it, its length and the context.
+ContextFit fit_prompts_to_context(std::vector<std::vector<int32_t>>& prompts, const ContextFitOptions& o,
+                                  const std::function<std::string(size_t)>& prompt_name);
 
 }  // namespace r1

@@ -13,6 +13,7 @@
 
 #include "cli/commands.h"
 #include "cli/gen_common.h"
+#include "cli/options.h"
 #include "core/error.h"
 #include "core/progress.h"
 #include "eval/eval.h"
@@ -207,9 +208,8 @@ void add_eval_command(CLI::App& app, std::vector<Command>& out) {
                   "the question's field (gsm8k: question, else problem/prompt)");
   cmd->add_option("--answer-field", a->answer_field, "the gold answer's field (answer)");
   cmd->add_flag("--gsm8k-answer", a->gsm8k_answer, "the answer field ends in \"#### N\" (as GSM8K's)");
-  cmd->add_option("--limit", a->limit, "the first N problems only")
-      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
-  cmd->add_option("--k", a->gen.n, "samples per problem (4)")->check(CLI::Range(1, 1024));
+  cmd->add_option("--limit", a->limit, "the first N problems only")->check(in_range(1, 1099511627776.0));
+  cmd->add_option("--k", a->gen.n, "samples per problem (4)")->check(in_range(1, 1024));
   cmd->add_option("--template", a->templ,
                   "prompt format: auto (the model's chat template if it has one, else none), chat, r1zero, "
                   "distill, none");

@@ -9,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "cli/gen_common.h"
+#include "cli/options.h"
 #include "core/error.h"
 #include "core/progress.h"
 #include "core/stop_signals.h"
@@ -174,14 +175,14 @@ void add_generate_command(CLI::App& app, std::vector<Command>& out) {
       "prompt format: none (the text as is), chat (the model's chat template, the prompt as a user "
       "message), r1zero, distill (built-ins) (none)");
   gen->add_flag("--force-think", a->force_think, "with --template: the response starts with \"<think>\\n\"");
-  gen->add_option("-n", a->gen.n, "samples per prompt (1)")->check(CLI::Range(1, 1 << 16));
+  gen->add_option("-n", a->gen.n, "samples per prompt (1)")->check(in_range(1, 1 << 16));
   add_sampling_options(gen, a->gen, a->greedy, a->kv_budget_mb);
   gen->add_option("--stop", a->stops, "stop when the text contains STR (repeatable; the text keeps it)");
   gen->add_flag("--truncate-prompt", a->truncate_prompt,
                 "cut prompts that leave fewer than --max-new-tokens positions in the model's context to "
                 "their last tokens (default: refuse prompts that fill the context, cap the others' samples)");
   gen->add_option("--max-seqs", a->gen.max_seqs, "sequences decoded together at most (256)")
-      ->check(CLI::Range(1, 1 << 16));
+      ->check(in_range(1, 1 << 16));
   out.push_back({gen, [a] { return run_generate(*a); }});
 }
 

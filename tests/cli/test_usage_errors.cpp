@@ -28,3 +28,26 @@ TEST(UsageErrors, LengthRewardCacheMustBeBelowItsMaximum) {
                            "--gold", "1", "--completion", "x"});
   EXPECT_TRUE(IsOneLineError(neg, {"--cache-tokens: must be >= 0, got -1"}));
 }
+
+TEST(UsageErrors, NumericOptionsRefuseNanAndStateTheirRange) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string want;
+  };
+  for (const Case& c : std::vector<Case>{
+           {{"--temperature", "nan"}, "--temperature: must be a finite number, got nan"},
+           {{"--temperature", "-1"}, "--temperature: must be in [0, 100], got -1"},
+           {{"--top-p", "2"}, "--top-p: must be in (0, 1], got 2"},
+           {{"--top-p", "inf"}, "--top-p: must be a finite number, got inf"},
+           {{"--min-p", "1"}, "--min-p: must be in [0, 1), got 1"},
+           {{"--top-k", "-3"}, "--top-k: must be >= 0, got -3"},
+           {{"--seed", "-1"}, "--seed: must be >= 0, got -1"},
+           {{"--kv-budget-mb", "nan"}, "--kv-budget-mb: must be a finite number, got nan"},
+           {{"-n", "0"}, "-n: must be in [1, 65536], got 0"},
+           {{"--max-new-tokens", "abc"}, "--max-new-tokens: must be a number, got 'abc'"},
+       }) {
+    std::vector<std::string> args = {"generate", "--model", "no-such-model", "--prompt", "x"};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    EXPECT_TRUE(IsOneLineError(run_r1(args), {"r1 generate: " + c.want})) << c.want;
+  }
+}

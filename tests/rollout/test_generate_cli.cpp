@@ -113,10 +113,10 @@ TEST(GenerateCli, BadInputIsOneLine) {
       IsOneLineError(run_r1({"generate", "--model", kModel, "--prompts", empty}), {empty, "no prompts"}));
   EXPECT_TRUE(IsOneLineError(run_r1({"generate", "--model", kModel, "--prompt", "a", "--template", "alpaca"}),
                              {"--template", "'alpaca'"}));
-  EXPECT_TRUE(
-      IsOneLineError(run_r1({"generate", "--model", kModel, "--prompt", "a", "--top-p", "1.5"}), {"top_p"}));
+  EXPECT_TRUE(IsOneLineError(run_r1({"generate", "--model", kModel, "--prompt", "a", "--top-p", "1.5"}),
+                             {"--top-p"}));
   EXPECT_TRUE(IsOneLineError(run_r1({"generate", "--model", kModel, "--prompt", "a", "--temperature", "-1"}),
-                             {"temperature"}));
+                             {"--temperature"}));
   EXPECT_TRUE(IsOneLineError(run_r1({"generate", "--model", kModel, "--prompt", "a", "-n", "4",
                                      "--max-new-tokens", "100000", "--kv-budget-mb", "1"}),
                              {"KV-cache blocks", "raise the KV budget"}));

@@ -337,14 +337,17 @@ int run_grpo_training(Recipe r, RunStart start, const GrpoHooks* hooks) {
   for (const EvalProblem& p : problems) {
     prompt_ids.push_back(encode_prompt(render(p.prompt), *tok, tmpl, false));
     prompt_text.push_back(tok->decode(prompt_ids.back()));
-    if (static_cast<int64_t>(prompt_ids.back().size()) + gen.max_new_tokens >
-        model.config().max_position_embeddings)
-      fail(
-          "{}: problem {} needs {} positions (prompt {} + grpo.max_new_tokens {}), more than the model's "
-          "max_position_embeddings {}",
-          data_path, p.id, prompt_ids.back().size() + gen.max_new_tokens, prompt_ids.back().size(),
-          gen.max_new_tokens, model.config().max_position_embeddings);
   }
+  // Every rollout must have its whole budget: a prompt that leaves less is refused, naming it.
+  ContextFitOptions fit;
+  fit.context = model.config().max_position_embeddings;
+  fit.max_new_tokens = gen.max_new_tokens;
+  fit.policy = ContextPolicy::kRefuse;
+  fit.max_new_name = "grpo.max_new_tokens";
+  fit_prompts_to_context(prompt_ids, fit, [&](size_t i) {
+    return fmt::format("{}:{}: problem {}", data_path, problems[i].line, problems[i].id);
+  });
+  gen.context = fit.context;
   PromptOrder order(static_cast<int64_t>(problems.size()), seed);
 
   verify::RewardOptions ro;

@@ -373,7 +373,8 @@ TEST(GrpoTrainer, BadInputIsAOneLineError) {
            {"data.path=" + no_field, "nofield.jsonl:2"},
            {"grpo.group_size=1", "key 'grpo.group_size' must be in [2, 65536], got 1"},
            {"grpo.loss_agg=mean", "key 'grpo.loss_agg' must be one of seq-mean, token-mean, constant"},
-           {"grpo.max_new_tokens=600", "max_position_embeddings 512"},
+           {"grpo.max_new_tokens=600",
+            "grpo.max_new_tokens 600), more than the model's context (max_position_embeddings) of 512"},
            {"grpo.stpes=3", "unknown key 'grpo.stpes'"},
            {"model.compute=fp16", "key 'model.compute' must be one of f32, bf16, got string \"fp16\""},
        }) {

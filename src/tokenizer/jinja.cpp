@@ -1326,8 +1326,14 @@ class Renderer final : public Interp {
   std::string render(const nlohmann::ordered_json& vars) {
     if (!vars.is_object()) fail("template variables must be a JSON object");
     auto root = std::make_shared<Scope>();
-    for (auto it = vars.begin(); it != vars.end(); ++it)
-      root->set(it.key(), from_json(it.value(), p_.limits.max_depth));
+    for (auto it = vars.begin(); it != vars.end(); ++it) {
+      try {
+        root->set(it.key(), from_json(it.value(), p_.limits.max_depth));
+      } catch (const Error& e) {
+        fail(fmt::format("template variable '{}' {} (the limit is {} levels)", it.key(), e.what(),
+                         p_.limits.max_depth));
+      }
+    }
     std::string out;
     out_ = &out;
     exec_body(p_.body, root);

@@ -115,6 +115,9 @@ struct Value {
   }
 };
 
+// A template variable's value. Recursive, so bounded: a value nesting more than depth_limit levels
+// (Limits::max_depth, below the JSON readers' kJsonMaxDepth) fails with "nests too deeply"; the
+// message is to follow "template variable 'NAME' ".
 Value from_json(const nlohmann::ordered_json& j, int depth_limit);
 // The work a value stands for when a builtin reads or builds it, in steps.
 uint64_t weight(const Value& v);

@@ -517,6 +517,7 @@ struct Expr {
   FilterFn filter = nullptr;
   TestFn test = nullptr;
   bool constant = false;  // Slice in a {{ }} that jinja2 evaluates at compile time (see folded())
+  bool shallow = false;   // Filter/Test: filter_is_shallow / test_is_shallow (not charged its input)
 };
 
 struct Target {
@@ -1223,6 +1224,7 @@ class Parser {
       ExprP f = node(EK::Filter, line, std::move(ops));
       f->name = fname;
       f->filter = find_filter(fname);  // unknown: see known()
+      f->shallow = filter_is_shallow(fname);
       if (is_op("(")) parse_call_args(*f);
       e = std::move(f);
     }
@@ -1243,6 +1245,7 @@ class Parser {
     ExprP t = node(EK::Test, line, std::move(ops));
     t->name = tname;
     t->test = find_test(tname);  // unknown: see known()
+    t->shallow = test_is_shallow(tname);
     if (is_op("(")) {
       parse_call_args(*t);
     } else if ((cur().type == Tok::Name || cur().type == Tok::String || cur().type == Tok::Int ||
@@ -1738,7 +1741,7 @@ class Renderer final : public Interp {
       case EK::Filter: {
         const Value v = eval(*e.a[0], sc);
         CallArgs args = eval_args(e, 1, sc);
-        charge(weight(v));
+        charge(e.shallow ? 1 : weight(v));
         if (!e.filter) fail(fmt::format("unknown filter '{}'", e.name));
         Value r = e.filter(*this, v, args);
         charge(weight(r));
@@ -1747,7 +1750,7 @@ class Renderer final : public Interp {
       case EK::Test: {
         const Value v = eval(*e.a[0], sc);
         CallArgs args = eval_args(e, 1, sc);
-        charge(weight(v));
+        charge(e.shallow ? 1 : weight(v));
         if (!e.test) fail(fmt::format("unknown test '{}'", e.name));
         return Value::boolean(e.test(*this, v, args));
       }

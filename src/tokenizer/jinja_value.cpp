@@ -931,7 +931,8 @@ std::vector<Value> py_iterate(const Value& v, Interp& in) {
 }
 
 int64_t py_len(const Value& v, Interp& in) {
-  in.charge(weight(v));
+  in.charge(v.kind == Kind::Str ? weight(v)
+                                : 1);  // a string's code points are counted; a list knows its size
   switch (v.kind) {
     case Kind::Undefined:
       return 0;

@@ -1,5 +1,6 @@
 #include "io/json.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "core/error.h"
@@ -74,9 +75,28 @@ void check_json_depth(std::string_view text, const std::string& where, JsonText 
        at->column);
 }
 
+namespace {
+
+// nlohmann's lexer takes a NUL byte for the end of the input and ignores what follows, so
+// "{}\0garbage" would parse. A raw NUL is never valid JSON (not even inside a string).
+std::optional<JsonPosition> nul_byte(std::string_view text) {
+  const size_t at = text.find('\0');
+  if (at == std::string_view::npos) return std::nullopt;
+  const std::string_view before = text.substr(0, at);
+  const size_t nl = before.rfind('\n');
+  const auto lines = static_cast<size_t>(std::count(before.begin(), before.end(), '\n'));
+  return JsonPosition{1 + lines, nl == std::string_view::npos ? at + 1 : at - nl};
+}
+
+}  // namespace
+
 template <class Json>
 Json parse_json(std::string_view text, const std::string& where, JsonText kind) {
   require_utf8(text, where);
+  if (const auto at = nul_byte(text)) {
+    if (kind == JsonText::Line) fail("{}: malformed JSON: a NUL byte at column {}", where, at->column);
+    fail("{}: malformed JSON: a NUL byte at line {}, column {}", where, at->line, at->column);
+  }
   check_json_depth(text, where, kind);
   try {
     return Json::parse(text);
@@ -95,7 +115,7 @@ template nlohmann::ordered_json parse_json<nlohmann::ordered_json>(std::string_v
 
 template <class Json>
 Json parse_json_or_discarded(std::string_view text) {
-  if (json_too_deep(text)) return Json(nlohmann::json::value_t::discarded);
+  if (nul_byte(text) || json_too_deep(text)) return Json(nlohmann::json::value_t::discarded);
   return Json::parse(text, nullptr, /*allow_exceptions=*/false);
 }
 

@@ -43,7 +43,8 @@ void check_json_depth(std::string_view text, const std::string& where, JsonText 
 
 // Parses text (Json: nlohmann::json or nlohmann::ordered_json, which keeps key order). Fails
 // with "WHERE: the file is UTF-16 ...; r1 reads UTF-8" (see require_utf8), "WHERE: JSON nests
-// deeper than ...", or "WHERE: malformed JSON: ..." (kind Line: nlohmann's "at line 1, " dropped).
+// deeper than ...", or "WHERE: malformed JSON: ..." (kind Line: nlohmann's "at line 1, " dropped;
+// a NUL byte anywhere is malformed: nlohmann would stop reading there and accept the rest).
 template <class Json = nlohmann::json>
 Json parse_json(std::string_view text, const std::string& where, JsonText kind = JsonText::Document);
 extern template nlohmann::json parse_json<nlohmann::json>(std::string_view, const std::string&, JsonText);
@@ -51,15 +52,16 @@ extern template nlohmann::ordered_json parse_json<nlohmann::ordered_json>(std::s
                                                                           const std::string&, JsonText);
 
 // For input whose malformed JSON is not an error (a gold answer that may be JSON, a grader's
-// reply, a metrics row): a discarded value (is_discarded()) when text is not JSON or nests more
-// than kJsonMaxDepth levels. Never throws for bad input.
+// reply, a metrics row): a discarded value (is_discarded()) when text is not JSON (a NUL byte
+// included) or nests more than kJsonMaxDepth levels. Never throws for bad input.
 template <class Json = nlohmann::json>
 Json parse_json_or_discarded(std::string_view text);
 extern template nlohmann::json parse_json_or_discarded<nlohmann::json>(std::string_view);
 extern template nlohmann::ordered_json parse_json_or_discarded<nlohmann::ordered_json>(std::string_view);
 
 // For a reader that needs nlohmann's parser callback (the safetensors header, which rejects
-// duplicate keys): the depth check as parse_json, then nlohmann's parser with cb.
+// duplicate keys): the depth check as parse_json, then nlohmann's parser with cb (which stops at
+// a NUL byte, as the safetensors reader always has: its header is a binary file's field).
 // nlohmann's parse errors propagate as nlohmann::json::exception for the caller to word.
 nlohmann::json parse_json_with_callback(std::string_view text, const std::string& where,
                                         const nlohmann::json::parser_callback_t& cb);

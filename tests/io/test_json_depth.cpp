@@ -134,6 +134,17 @@ TEST(JsonDepth, MalformedJsonStillNamesThePlace) {
               r1::parse_json("[1,", "m.jsonl:3", r1::JsonText::Line);
             }).rfind("m.jsonl:3: malformed JSON: column 4", 0),
             0u);
+  // nlohmann stops at a NUL byte and would accept what came before it.
+  const std::string nul = std::string("{\"a\": 1}\n") + '\0' + "{garbage";
+  EXPECT_EQ(error_of([&] { r1::parse_json(nul, "n.json"); }),
+            "n.json: malformed JSON: a NUL byte at line 2, column 1");
+  const std::string row = std::string("{\"a\": 1}") + '\0' + "{garbage";
+  EXPECT_EQ(error_of([&] { r1::parse_json<nlohmann::ordered_json>(row, "n.jsonl:2", r1::JsonText::Line); }),
+            "n.jsonl:2: malformed JSON: a NUL byte at column 9");
+  EXPECT_TRUE(r1::parse_json_or_discarded(nul).is_discarded());
+  EXPECT_TRUE(r1::parse_json_or_discarded(row).is_discarded());
+  const std::string path = write_file(scratch_dir() + "/n.jsonl", "{\"i\": 1}\n" + row + "\n");
+  EXPECT_EQ(error_of([&] { r1::read_jsonl(path); }), path + ":2: malformed JSON: a NUL byte at column 9");
 }
 
 TEST(JsonDepth, FilesAndJsonLines) {

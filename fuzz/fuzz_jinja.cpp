@@ -10,18 +10,20 @@
 #include <string_view>
 
 #include "core/error.h"
+#include "io/json.h"
 #include "tokenizer/jinja.h"
 
 namespace {
 
 const nlohmann::ordered_json& default_vars() {
-  static const nlohmann::ordered_json v = nlohmann::ordered_json::parse(R"({
+  static const nlohmann::ordered_json v = r1::parse_json<nlohmann::ordered_json>(R"({
     "messages": [{"role": "system", "content": "S"}, {"role": "user", "content": "héllo <think>x</think>"},
                  {"role": "assistant", "content": "<think>\nr\n</think>\n\na",
                   "tool_calls": [{"function": {"name": "f", "arguments": {"a": [1, 2.5, null, true]}}}]},
                  {"role": "tool", "content": "ok"}],
     "tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}],
-    "add_generation_prompt": true, "bos_token": "<s>", "eos_token": "</s>", "enable_thinking": false})");
+    "add_generation_prompt": true, "bos_token": "<s>", "eos_token": "</s>", "enable_thinking": false})",
+                                                                                 "default_vars");
   return v;
 }
 
@@ -33,7 +35,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view source = in.substr(0, nul);
   nlohmann::ordered_json vars = default_vars();
   if (nul != std::string_view::npos) {
-    vars = nlohmann::ordered_json::parse(in.substr(nul + 1), nullptr, false);
+    vars = r1::parse_json_or_discarded<nlohmann::ordered_json>(in.substr(nul + 1));
     if (vars.is_discarded() || !vars.is_object()) vars = default_vars();
   }
   r1::jinja::Limits limits;

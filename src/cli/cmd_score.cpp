@@ -61,12 +61,7 @@ void print_score(const verify::Score& s, bool explain) {
 }
 
 Row parse_row(const std::string& line, size_t line_no) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(line);
-  } catch (const nlohmann::json::exception& e) {
-    fail("stdin line {}: malformed JSON: {}", line_no, json_error_message(e));
-  }
+  const nlohmann::json j = parse_json(line, fmt::format("stdin line {}", line_no), JsonText::Line);
   if (!j.is_object()) fail("stdin line {}: expected a JSON object, got {}", line_no, j.type_name());
   Row r;
   auto str = [&](const char* key, std::string* out, bool required) {

@@ -35,11 +35,7 @@ ojson read_messages(const std::string& path) {
   } else {
     text = read_file(path);
   }
-  try {
-    return ojson::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    fail("{}: malformed JSON: {}", path == "-" ? "stdin" : path, json_error_message(e));
-  }
+  return parse_json<ojson>(text, path == "-" ? "stdin" : path);
 }
 
 // NAME=VALUE: VALUE is JSON when it parses as JSON (false, 3, "x", [..]), else the plain string.
@@ -50,11 +46,10 @@ void parse_var(const std::string& spec, ojson& extra) {
   for (char c : name)
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_'))
       fail("--set-var: '{}' is not a variable name (letters, digits and _)", name);
-  try {
-    extra[name] = ojson::parse(value);
-  } catch (const nlohmann::json::exception&) {
-    extra[name] = value;
-  }
+  check_json_depth(value, "--set-var " + name, JsonText::Line);
+  ojson j = parse_json_or_discarded<ojson>(value);
+  if (j.is_discarded()) j = value;
+  extra[name] = std::move(j);
 }
 
 int run_template(const TemplateArgs& a) {

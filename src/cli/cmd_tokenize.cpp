@@ -29,12 +29,7 @@ std::string read_stdin() {
 }
 
 std::vector<int32_t> parse_id_array(const std::string& text) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    fail("stdin: malformed JSON: {}", json_error_message(e));
-  }
+  const nlohmann::json j = parse_json(text, "stdin");
   if (!j.is_array()) fail("stdin: expected a JSON array of token ids, got {}", j.type_name());
   std::vector<int32_t> ids;
   ids.reserve(j.size());

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "io/encoding.h"
 
 namespace r1 {
 
@@ -322,6 +323,7 @@ Recipe Recipe::load(const std::string& path) {
   std::ostringstream ss;
   ss << in.rdbuf();
   if (in.bad()) fail("{}: cannot read recipe: {}", path, std::strerror(errno));
+  require_utf8(ss.view(), path);
   return parse(ss.str(), path);
 }
 

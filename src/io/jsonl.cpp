@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "io/encoding.h"
 #include "io/json.h"
 
 namespace r1 {
@@ -13,14 +14,6 @@ namespace {
 
 bool is_blank(std::string_view s) {
   return s.find_first_not_of(" \t\r\n\f\v") == std::string_view::npos;
-}
-
-// Every row is line 1 of its own parse: drop that part of nlohmann's message.
-std::string parser_message(const nlohmann::json::exception& e) {
-  std::string msg = json_error_message(e);
-  constexpr std::string_view kLine1 = "parse error at line 1, ";
-  if (msg.rfind(kLine1, 0) == 0) msg.erase(0, kLine1.size());
-  return msg;
 }
 
 }  // namespace
@@ -37,14 +30,13 @@ bool JsonlReader::next(nlohmann::json& row) {
   while (std::getline(in_, buf_)) {
     ++line_no_;
     std::string_view text(buf_);
-    if (line_no_ == 1 && text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
+    if (line_no_ == 1) {
+      require_utf8(text, path_);  // a UTF-16 file's first line holds its byte order mark or NULs
+      if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
+    }
     if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
     if (is_blank(text)) continue;
-    try {
-      row = nlohmann::json::parse(text);
-    } catch (const nlohmann::json::exception& e) {
-      fail("{}:{}: malformed JSON: {}", path_, line_no_, parser_message(e));
-    }
+    row = parse_json(text, fmt::format("{}:{}", path_, line_no_), JsonText::Line);
     if (!row.is_object()) fail("{}:{}: expected a JSON object, got {}", path_, line_no_, row.type_name());
     row_line_ = line_no_;
     return true;

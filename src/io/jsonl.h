@@ -18,7 +18,9 @@ class JsonlReader {
 
   // Reads the next row into `row`; false at the end of the file. Blank lines are skipped;
   // CRLF line endings, a UTF-8 byte order mark on line 1 and a last line without a newline
-  // are accepted. A line that is not valid JSON, or not a JSON object, is an r1::Error.
+  // are accepted. A line that is not valid JSON (parse_json: nesting deeper than
+  // kJsonMaxDepth included), or not a JSON object, is an r1::Error, as is a UTF-16 or UTF-32
+  // file (see require_utf8).
   bool next(nlohmann::json& row);
 
   // 1-based line number of the row last returned by next() (0 before the first).

@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "io/json.h"
 
 namespace r1 {
 
@@ -61,7 +62,7 @@ void truncate_metrics(const std::string& path, int64_t keep_through_step) {
   while (std::getline(in, line)) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.find_first_not_of(" \t") == std::string::npos) continue;
-    const nlohmann::json row = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    const nlohmann::json row = parse_json_or_discarded(line);
     if (!row.is_object()) continue;
     const auto it = row.find("step");
     if (it != row.end() && it->is_number() && it->get<double>() > static_cast<double>(keep_through_step))
@@ -103,7 +104,7 @@ void truncate_metrics(const std::string& path, int64_t keep_through_step) {
   }
   // Sync the directory too, so the rename itself survives a power cut.
   std::string dir = fs::path(path).parent_path().string();
-  if (dir.empty()) dir = ".";
+  if (dir.empty()) dir.push_back('.');  // not dir = ".": GCC 12 warns falsely (-Wrestrict)
   const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
     ::fsync(dfd);

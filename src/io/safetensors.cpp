@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "core/strings.h"
+#include "io/json.h"
 
 namespace r1 {
 
@@ -66,7 +67,7 @@ json parse_json_strict(std::string_view text, const std::string& path, std::stri
     return true;
   };
   try {
-    return json::parse(text.begin(), text.end(), cb);
+    return parse_json_with_callback(text, fmt::format("{}: {}", path, what), cb);
   } catch (const json::exception& e) {
     fail("{}: {} is not valid JSON: {}", path, what, json_error_text(e));
   }

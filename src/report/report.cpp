@@ -72,10 +72,10 @@ void for_each_row(const std::string& path, const std::function<void(Json&, size_
     if (trim_ascii(line).empty()) continue;
     Json row;
     try {
-      row = Json::parse(valid_utf8(line));
-    } catch (const nlohmann::json::exception& e) {
-      if (!complete) break;
-      fail("{}:{}: malformed JSON: {}", path, no, json_error_message(e));
+      row = parse_json<Json>(valid_utf8(line), fmt::format("{}:{}", path, no), JsonText::Line);
+    } catch (const Error&) {
+      if (!complete) break;  // a row still being written
+      throw;
     }
     if (!row.is_object()) {
       if (!complete) break;

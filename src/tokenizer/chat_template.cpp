@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "io/encoding.h"
 #include "io/file.h"
 #include "io/gguf.h"
 #include "io/json.h"
@@ -140,7 +141,7 @@ ChatTemplate ChatTemplate::load(const std::string& path) {
     const nlohmann::json config = has_config ? read_json_file(config_path) : nlohmann::json::object();
     // transformers prefers a chat_template.jinja file to the tokenizer_config.json field.
     if (fs::is_regular_file(jinja_path, ec))
-      return ChatTemplate(read_file(jinja_path), jinja_path, special_tokens_map(config));
+      return ChatTemplate(read_text_file(jinja_path), jinja_path, special_tokens_map(config));
     if (!has_config)
       fail("{}: no chat template (neither chat_template.jinja nor tokenizer_config.json)", path);
     return ChatTemplate(template_field(config, config_path), config_path + " (chat_template)",

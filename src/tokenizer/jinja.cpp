@@ -517,6 +517,7 @@ struct Expr {
   FilterFn filter = nullptr;
   TestFn test = nullptr;
   bool constant = false;  // Slice in a {{ }} that jinja2 evaluates at compile time (see folded())
+  bool shallow = false;   // Filter/Test: filter_is_shallow / test_is_shallow (not charged its input)
 };
 
 struct Target {
@@ -1223,6 +1224,7 @@ class Parser {
       ExprP f = node(EK::Filter, line, std::move(ops));
       f->name = fname;
       f->filter = find_filter(fname);  // unknown: see known()
+      f->shallow = filter_is_shallow(fname);
       if (is_op("(")) parse_call_args(*f);
       e = std::move(f);
     }
@@ -1243,6 +1245,7 @@ class Parser {
     ExprP t = node(EK::Test, line, std::move(ops));
     t->name = tname;
     t->test = find_test(tname);  // unknown: see known()
+    t->shallow = test_is_shallow(tname);
     if (is_op("(")) {
       parse_call_args(*t);
     } else if ((cur().type == Tok::Name || cur().type == Tok::String || cur().type == Tok::Int ||
@@ -1326,8 +1329,14 @@ class Renderer final : public Interp {
   std::string render(const nlohmann::ordered_json& vars) {
     if (!vars.is_object()) fail("template variables must be a JSON object");
     auto root = std::make_shared<Scope>();
-    for (auto it = vars.begin(); it != vars.end(); ++it)
-      root->set(it.key(), from_json(it.value(), p_.limits.max_depth));
+    for (auto it = vars.begin(); it != vars.end(); ++it) {
+      try {
+        root->set(it.key(), from_json(it.value(), p_.limits.max_depth));
+      } catch (const Error& e) {
+        fail(fmt::format("template variable '{}' {} (the limit is {} levels)", it.key(), e.what(),
+                         p_.limits.max_depth));
+      }
+    }
     std::string out;
     out_ = &out;
     exec_body(p_.body, root);
@@ -1732,7 +1741,7 @@ class Renderer final : public Interp {
       case EK::Filter: {
         const Value v = eval(*e.a[0], sc);
         CallArgs args = eval_args(e, 1, sc);
-        charge(weight(v));
+        charge(e.shallow ? 1 : weight(v));
         if (!e.filter) fail(fmt::format("unknown filter '{}'", e.name));
         Value r = e.filter(*this, v, args);
         charge(weight(r));
@@ -1741,7 +1750,7 @@ class Renderer final : public Interp {
       case EK::Test: {
         const Value v = eval(*e.a[0], sc);
         CallArgs args = eval_args(e, 1, sc);
-        charge(weight(v));
+        charge(e.shallow ? 1 : weight(v));
         if (!e.test) fail(fmt::format("unknown test '{}'", e.name));
         return Value::boolean(e.test(*this, v, args));
       }

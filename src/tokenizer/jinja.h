@@ -30,7 +30,10 @@ namespace r1::jinja {
 struct Limits {
   size_t max_output_bytes = size_t{64} << 20;  // any string built, the rendered text included
   int max_depth = 256;                         // template nesting, expression nesting, macro calls
-  uint64_t max_steps = 50'000'000;             // expressions evaluated plus loop iterations
+  // Expressions evaluated plus loop iterations plus what builtins read and build (an item, 64
+  // bytes); a builtin that looks only at the top of a value (length of a list, first, is
+  // defined) costs one step, so rendering stays linear in a long conversation.
+  uint64_t max_steps = 50'000'000;
 };
 
 namespace detail {

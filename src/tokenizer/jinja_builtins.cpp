@@ -420,6 +420,7 @@ Value f_first(Interp& in, const Value& v, CallArgs& a) {
     if (l.next >= l.items.size()) return Value::undefined("No first item, sequence was empty.");
     return l.items[l.next++];
   }
+  if (v.kind == Kind::List && !v.list->items.empty()) return v.list->items.front();
   std::vector<Value> items = py_iterate(v, in);
   if (items.empty()) return Value::undefined("No first item, sequence was empty.");
   return items.front();
@@ -429,6 +430,7 @@ Value f_last(Interp& in, const Value& v, CallArgs& a) {
   bind_args(in, a, "last", {});
   if (v.kind == Kind::List && v.list->once())
     in.fail(fmt::format("'{}' object is not reversible", type_name(v)));
+  if (v.kind == Kind::List && !v.list->items.empty()) return v.list->items.back();
   std::vector<Value> items = py_iterate(v, in);
   if (items.empty()) return Value::undefined("No last item, sequence was empty.");
   return items.back();
@@ -1786,6 +1788,19 @@ TestFn find_test(std::string_view name) {
   };
   const auto it = tests.find(name);
   return it == tests.end() ? nullptr : it->second;
+}
+
+bool filter_is_shallow(std::string_view name) {
+  // first and last take an item of a list in O(1) (py_iterate charges strings and mappings).
+  static constexpr std::string_view kShallow[] = {"count", "d", "default", "first", "last", "length"};
+  return std::find(std::begin(kShallow), std::end(kShallow), name) != std::end(kShallow);
+}
+
+bool test_is_shallow(std::string_view name) {
+  static constexpr std::string_view kShallow[] = {
+      "boolean", "callable", "defined", "escaped", "false",    "filter", "float", "integer", "iterable",
+      "mapping", "none",     "number",  "sameas",  "sequence", "string", "test",  "true",    "undefined"};
+  return std::find(std::begin(kShallow), std::end(kShallow), name) != std::end(kShallow);
 }
 
 std::optional<Value> find_method(const Value& obj, std::string_view name) {

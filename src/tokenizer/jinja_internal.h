@@ -115,6 +115,9 @@ struct Value {
   }
 };
 
+// A template variable's value. Recursive, so bounded: a value nesting more than depth_limit levels
+// (Limits::max_depth, below the JSON readers' kJsonMaxDepth) fails with "nests too deeply"; the
+// message is to follow "template variable 'NAME' ".
 Value from_json(const nlohmann::ordered_json& j, int depth_limit);
 // The work a value stands for when a builtin reads or builds it, in steps.
 uint64_t weight(const Value& v);
@@ -186,6 +189,13 @@ using FilterFn = Value (*)(Interp&, const Value&, CallArgs&);
 using TestFn = bool (*)(Interp&, const Value&, CallArgs&);
 FilterFn find_filter(std::string_view name);  // nullptr if unknown
 TestFn find_test(std::string_view name);
+// Filters and tests that look only at the top of their input (its kind, its length, one item
+// of a list) and charge any deeper work themselves. The evaluator charges every other filter
+// and test the weight of its input; these cost a step, as they cost Python O(1), so
+// `messages|length` in a loop over the messages keeps the loop linear (Qwen3's template does
+// that, and a long conversation must not hit the step limit).
+bool filter_is_shallow(std::string_view name);
+bool test_is_shallow(std::string_view name);
 // obj.name for a method of a str, dict or list (a bound function); nullopt if there is none.
 std::optional<Value> find_method(const Value& obj, std::string_view name);
 // Python's printf-style formatting, fmt % args (a tuple, a mapping for %(name)s, or one value).

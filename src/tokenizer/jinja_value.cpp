@@ -278,7 +278,7 @@ void DictObj::set(Value key, Value value) {
 }
 
 Value from_json(const nlohmann::ordered_json& j, int depth_limit) {
-  if (depth_limit <= 0) fail("template variables nest too deeply");
+  if (depth_limit <= 0) fail("nests too deeply");  // the caller names the variable and the limit
   switch (j.type()) {
     case nlohmann::ordered_json::value_t::null:
       return Value::none();
@@ -311,7 +311,7 @@ Value from_json(const nlohmann::ordered_json& j, int depth_limit) {
       return d;
     }
     default:
-      fail("template variables: unsupported JSON value (binary)");
+      fail("holds an unsupported JSON value (binary)");
   }
 }
 
@@ -931,7 +931,8 @@ std::vector<Value> py_iterate(const Value& v, Interp& in) {
 }
 
 int64_t py_len(const Value& v, Interp& in) {
-  in.charge(weight(v));
+  in.charge(v.kind == Kind::Str ? weight(v)
+                                : 1);  // a string's code points are counted; a list knows its size
   switch (v.kind) {
     case Kind::Undefined:
       return 0;

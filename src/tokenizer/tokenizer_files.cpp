@@ -6,6 +6,7 @@
 #include <map>
 
 #include "core/error.h"
+#include "io/encoding.h"
 #include "io/file.h"
 #include "io/gguf.h"
 #include "io/json.h"
@@ -210,7 +211,7 @@ TokenizerSpec spec_from_vocab_merges(const std::string& dir) {
   spec.merges_where = merges_path + ": merges";
   spec.vocab = parse_vocab(read_json_file(vocab_path), Where{vocab_path, ""});
 
-  const std::string text = read_file(merges_path);
+  const std::string text = read_text_file(merges_path);
   size_t line_no = 0;
   for (size_t pos = 0; pos < text.size();) {
     size_t end = text.find('\n', pos);

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/recipe.h"
 #include "io/file.h"
+#include "io/json.h"
 #include "report/report.h"
 #include "train/grpo_trainer.h"
 #include "train/lm_trainer.h"
@@ -86,7 +87,7 @@ std::vector<EvalPoint> eval_points(const std::string& metrics) {
   std::vector<EvalPoint> out;
   std::ifstream in(metrics);
   for (std::string line; std::getline(in, line);) {
-    const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    const nlohmann::json j = parse_json_or_discarded(line);
     if (j.is_object() && j.contains("eval/pass@1") && j["eval/pass@1"].is_number())
       out.push_back({j["step"].get<int64_t>(), j["eval/pass@1"].get<double>(),
                      j.value("eval/response_length_mean", 0.0)});

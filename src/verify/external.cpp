@@ -15,6 +15,7 @@
 
 #include "core/error.h"
 #include "core/strings.h"
+#include "io/json.h"
 
 extern char** environ;
 
@@ -169,7 +170,7 @@ std::vector<double> ExternalReward::score(const std::vector<ExternalItem>& items
       std::string_view line(pending_.data() + start, nl - start);
       if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
       const size_t k = rewards.size() + 1;
-      const nlohmann::json a = nlohmann::json::parse(line, nullptr, false);
+      const nlohmann::json a = parse_json_or_discarded(line);
       if (a.is_discarded() || !a.is_object())
         broken("answer " + std::to_string(k) + " is not a JSON object: " + first80(line));
       const auto r = a.find("reward");

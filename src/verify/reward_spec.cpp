@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/recipe.h"
 #include "core/strings.h"
+#include "io/json.h"
 
 namespace r1::verify {
 
@@ -35,7 +36,7 @@ RewardResult code_of(const RewardInput& in, const RewardOptions& o) {
     if (in.metadata != nullptr && in.metadata->is_object() && in.metadata->contains("tests")) {
       tests = CodeTests::from_json((*in.metadata)["tests"]);
     } else {
-      const auto j = nlohmann::json::parse(in.gold, nullptr, false);
+      const auto j = parse_json_or_discarded(in.gold);
       if (j.is_discarded()) fail("the gold is not JSON test cases and the metadata has no 'tests'");
       tests = CodeTests::from_json(j);
     }

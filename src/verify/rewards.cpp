@@ -12,6 +12,7 @@
 
 #include "core/error.h"
 #include "core/strings.h"
+#include "io/json.h"
 #include "verify/rational.h"
 
 namespace r1::verify {
@@ -265,7 +266,7 @@ std::optional<CountdownGold> parse_countdown_gold(std::string_view gold) {
   gold = trim_ascii(gold);
   CountdownGold g;
   if (gold.starts_with("{")) {
-    const nlohmann::json j = nlohmann::json::parse(gold, nullptr, /*allow_exceptions=*/false);
+    const nlohmann::json j = parse_json_or_discarded(gold);
     if (!j.is_object() || !j.contains("numbers") || !j.contains("target")) return std::nullopt;
     const auto& n = j["numbers"];
     const auto& t = j["target"];

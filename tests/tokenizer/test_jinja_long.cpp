@@ -27,7 +27,7 @@ using r1::testing::expect_error;
 using r1::testing::scratch_dir;
 using r1::testing::write_file;
 
-const std::string kQwen3 = std::string(R1_SHARED_DIR) + "/models/qwen3-tokenizer";
+const std::string kQwen3 = r1::testing::shared_path("models/qwen3-tokenizer");
 
 // n messages: a system prompt, then user and assistant turns (with reasoning, some with tool
 // calls answered by tool messages), ending with an assistant answer.
@@ -49,14 +49,6 @@ ojson conversation(int n) {
   }
   return msgs;
 }
-
-// Skips (or, under CI=true, fails) when the jinja2 oracle is missing.
-#define SKIP_WITHOUT_ORACLE(expected, skip)                                          \
-  if (!(expected)) {                                                                 \
-    const char* ci = std::getenv("CI");                                              \
-    if (ci != nullptr && std::string(ci) == "true") FAIL() << "CI=true: " << (skip); \
-    GTEST_SKIP() << (skip);                                                          \
-  }
 
 }  // namespace
 
@@ -120,7 +112,7 @@ TEST(JinjaLong, WorkThatReadsItsInputIsStillCharged) {
 }
 
 TEST(JinjaLong, Qwen3TenThousandMessagesMatchJinja2) {
-  if (!fs::exists(kQwen3 + "/tokenizer_config.json")) GTEST_SKIP() << kQwen3 << " is absent";
+  R1_SKIP_UNLESS_SHARED(kQwen3 + "/tokenizer_config.json");
   const std::string dir = scratch_dir();
   const ojson msgs = conversation(10000);
   ASSERT_EQ(msgs.size(), 10000u);
@@ -132,7 +124,7 @@ TEST(JinjaLong, Qwen3TenThousandMessagesMatchJinja2) {
                      {"extra", ojson::object()}});
   std::string skip;
   const auto expected = r1::testing::run_jinja2(items, dir, &skip);
-  SKIP_WITHOUT_ORACLE(expected, skip);
+  if (!expected) R1_SKIP_WITHOUT_ORACLE(skip);
   ASSERT_EQ(expected->size(), 2u);
   ASSERT_TRUE((*expected)[0].ok) << (*expected)[0].text;
   ASSERT_TRUE((*expected)[1].ok) << (*expected)[1].text;

@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/stop_signals.h"
 #include "io/file.h"
+#include "io/json.h"
 
 namespace r1 {
 
@@ -149,11 +150,9 @@ void EvalProgressFile::read_existing() {
   }
   const std::string again = "; run without --resume to start over";
   auto parse = [&](size_t i) {
-    try {
-      return nlohmann::json::parse(lines[i]);
-    } catch (const nlohmann::json::exception&) {
-      fail("{}:{}: not a line r1 eval wrote (malformed JSON){}", path_, i + 1, again);
-    }
+    nlohmann::json j = parse_json_or_discarded(lines[i]);
+    if (j.is_discarded()) fail("{}:{}: not a line r1 eval wrote (malformed JSON){}", path_, i + 1, again);
+    return j;
   };
   if (lines.empty()) fail("{}: empty: not an r1 eval progress file{}", path_, again);
   const nlohmann::json header = parse(0);
@@ -161,7 +160,7 @@ void EvalProgressFile::read_existing() {
       !header.contains("settings") || !header["settings"].is_object())
     fail("{}:1: not an r1 eval progress file (no header){}", path_, again);
   // Every setting that differs, by the option that sets it.
-  const nlohmann::json then = header["settings"], now = nlohmann::json::parse(settings_.dump());
+  const nlohmann::json then = header["settings"], now = parse_json(settings_.dump(), "<settings>");
   std::string diffs;
   auto shown = [](const nlohmann::json& v) { return v.is_null() ? std::string("(unset)") : v.dump(); };
   for (auto it = now.begin(); it != now.end(); ++it) {

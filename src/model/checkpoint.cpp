@@ -36,46 +36,42 @@ void check_tensor(const TensorInfo& t, const ParamSpec& spec, const std::string&
          shape_str(spec.shape));
 }
 
-// Elements the checkpoint's tensors declare (each already checked against the file's bytes).
-uint64_t declared_params(const std::vector<const TensorInfo*>& tensors) {
-  uint64_t total = 0;
-  for (const TensorInfo* t : tensors) {
-    uint64_t n = 1;
-    for (int64_t d : t->shape)
-      if (__builtin_mul_overflow(n, static_cast<uint64_t>(d), &n)) n = UINT64_MAX;
-    if (__builtin_add_overflow(total, n, &total)) total = UINT64_MAX;
-  }
-  return total;
-}
+// What a checkpoint's tensors hold: the layers their names number ("<prefix><index>.", e.g.
+// "model.layers.3." or "blk.3.") and their elements (each tensor already checked against the
+// file's bytes).
+struct Holdings {
+  explicit Holdings(std::string_view prefix) : layer_prefix(prefix) {}
 
-// Distinct layer indices among tensor names "<prefix><index>." ("model.layers.", "blk.").
-int64_t count_layers(const std::vector<const TensorInfo*>& tensors, std::string_view prefix) {
+  std::string_view layer_prefix;
   std::set<int64_t> layers;
-  for (const TensorInfo* t : tensors) {
-    std::string_view name = t->name;
-    if (!name.starts_with(prefix)) continue;
-    name.remove_prefix(prefix.size());
+  uint64_t params = 0;
+
+  void add(std::string_view name, const std::vector<int64_t>& shape) {
+    uint64_t n = 1;
+    for (int64_t d : shape)
+      if (__builtin_mul_overflow(n, static_cast<uint64_t>(d), &n)) n = UINT64_MAX;
+    if (__builtin_add_overflow(params, n, &params)) params = UINT64_MAX;
+    if (!name.starts_with(layer_prefix)) return;
+    name.remove_prefix(layer_prefix.size());
     int64_t index = 0;
     const auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), index);
     if (ec == std::errc() && end != name.data() && end < name.data() + name.size() && *end == '.')
       layers.insert(index);
   }
-  return static_cast<int64_t>(layers.size());
-}
+};
 
 // Before the parameter arena is allocated: a configuration with more layers than the checkpoint
 // holds (a config.json saying 100000 next to a one-layer file) would allocate for tensors that
 // are not there, possibly far more memory than the file's size. `source` holds the layer count
 // (config.json or the GGUF); `file` the tensors.
 void check_layer_count(const ModelConfig& c, const std::string& source, const std::string& file,
-                       const std::vector<const TensorInfo*>& tensors, std::string_view layer_prefix) {
-  const int64_t have = count_layers(tensors, layer_prefix);
+                       const Holdings& h) {
+  const int64_t have = static_cast<int64_t>(h.layers.size());
   if (c.num_layers <= have) return;
-  const uint64_t need = model_param_count(c);
   fail("{}: {} {} makes a model of {} parameters ({} in fp32), but {} holds {} layer{} ({} parameters)",
-       source, c.key(ConfigField::NumLayers), c.num_layers, format_param_count(need),
+       source, c.key(ConfigField::NumLayers), c.num_layers, format_param_count(model_param_count(c)),
        format_bytes(estimate_model_memory(c).params), file, have, have == 1 ? "" : "s",
-       format_param_count(declared_params(tensors)));
+       format_param_count(h.params));
 }
 
 // The checkpoint's tensor for every spec, each checked (present, dtype, shape), and no tensor
@@ -137,12 +133,9 @@ void unpermute_rope_rows(float* w, int64_t heads, int64_t hd, int64_t cols) {
 Model load_gguf(const std::string& path) {
   GGUFFile gguf(path);
   const ModelConfig c = ModelConfig::from_gguf(gguf);
-  std::vector<TensorInfo> infos;  // name, shape and data of every tensor (types checked below)
-  for (const GGUFTensor& gt : gguf.tensors())
-    infos.push_back({gt.name, DType::F32, gt.shape, gt.data, gt.nbytes, path});
-  std::vector<const TensorInfo*> all;
-  for (const TensorInfo& t : infos) all.push_back(&t);
-  check_layer_count(c, path, "the file", all, "blk.");
+  Holdings holds("blk.");
+  for (const GGUFTensor& gt : gguf.tensors()) holds.add(gt.name, gt.shape);
+  check_layer_count(c, path, "the file", holds);
 
   // GGUF name -> Hugging Face name.
   auto hf_name = [&](const std::string& g) -> std::string {
@@ -225,7 +218,9 @@ Model load_model(const std::string& path) {
   const ModelConfig c = ModelConfig::from_hf_json(read_json_file(cfg_path), cfg_path);
   // Everything the checkpoint can refuse, before the parameter arena is allocated.
   const SafetensorsModel st = SafetensorsModel::open(path);
-  check_layer_count(c, cfg_path, weights_file(st), st.tensors(), "model.layers.");
+  Holdings holds("model.layers.");
+  for (const TensorInfo* t : st.tensors()) holds.add(t->name, t->shape);
+  check_layer_count(c, cfg_path, weights_file(st), holds);
   const std::vector<const TensorInfo*> plan = plan_hf(param_layout(c), c, st);
   Model model(c);
   copy_hf(model, plan);

@@ -184,15 +184,14 @@ void ModelConfig::validate(const std::string& source) const {
   };
   tensor("the embedding", F::VocabSize, vocab_size, F::HiddenSize, hidden_size);
   tensor("each MLP projection", F::IntermediateSize, intermediate_size, F::HiddenSize, hidden_size);
-  tensor("the query projection's rows", F::NumHeads, num_heads, F::HeadDim, head_dim);
-  // q, k and v rows (at most 3 x 2^31) times the hidden size: beyond int64, so in double.
-  const int64_t qkv_rows = (int64_t(num_heads) + 2 * int64_t(num_kv_heads)) * head_dim;
-  if (double(qkv_rows) * hidden_size > double(kMaxElems))
+  // q, k and v rows (up to 3 x 2^62) times the hidden size: beyond int64, so in double.
+  const double qkv_elems = (double(num_heads) + 2.0 * num_kv_heads) * head_dim * hidden_size;
+  if (qkv_elems > double(kMaxElems))
     fail(
-        "{}: {} {} and {} {} of {} {} with {} {} make q/k/v projections of {} elements, more than the {} a "
-        "tensor may hold",
+        "{}: ({} {} + 2 x {} {}) x {} {} x {} {} makes q/k/v projections of {:.3g} elements, more than "
+        "the {} a tensor may hold",
         source, key(F::NumHeads), num_heads, key(F::NumKvHeads), num_kv_heads, key(F::HeadDim), head_dim,
-        key(F::HiddenSize), hidden_size, double(qkv_rows) * hidden_size, kMaxElems);
+        key(F::HiddenSize), hidden_size, qkv_elems, kMaxElems);
   check_model_memory(*this, source);
 }
 

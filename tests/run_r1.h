@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -28,6 +29,10 @@ struct RunResult {
   int signal = 0;      // the signal that killed it, 0 if it exited
   bool timed_out = false;
   std::string out, err;
+  // The child's peak resident memory (wait4's ru_maxrss). It counts the pages the child shared
+  // with this process when it was forked, so it bounds r1's own peak from above.
+  long max_rss_kb = 0;
+  double seconds = 0;  // wall time from fork to exit
 };
 
 inline std::string describe(const RunResult& r) {
@@ -66,6 +71,7 @@ inline RunResult run_r1(const std::vector<std::string>& args, int timeout_s = 12
   if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0)
     throw std::runtime_error(std::string("pipe2: ") + std::strerror(errno));
   const int devnull = open(stdin_path.c_str(), O_RDONLY | O_CLOEXEC);
+  const auto started = std::chrono::steady_clock::now();
   const pid_t pid = fork();
   if (pid < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
   if (pid == 0) {
@@ -110,8 +116,11 @@ inline RunResult run_r1(const std::vector<std::string>& args, int timeout_s = 12
   for (auto& f : fds)
     if (f.fd >= 0) close(f.fd);
   int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  struct rusage usage {};
+  while (wait4(pid, &status, 0, &usage) < 0 && errno == EINTR) {
   }
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  r.max_rss_kb = usage.ru_maxrss;
   if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
   if (WIFSIGNALED(status)) r.signal = WTERMSIG(status);
   return r;

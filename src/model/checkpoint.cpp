@@ -1,7 +1,10 @@
 #include "model/checkpoint.h"
 
+#include <charconv>
 #include <filesystem>
 #include <fstream>
+#include <set>
+#include <unordered_map>
 
 #include "core/error.h"
 #include "io/dtype.h"
@@ -9,6 +12,7 @@
 #include "io/gguf.h"
 #include "io/json.h"
 #include "io/safetensors.h"
+#include "model/memory.h"
 
 namespace r1 {
 
@@ -22,15 +26,89 @@ std::string shape_str(const std::vector<int64_t>& s) {
   return r + "]";
 }
 
-// Checks dtype and shape against the parameter's spec, then converts into dst (fp32).
-void copy_tensor(const TensorInfo& t, const ParamSpec& spec, float* dst, const std::string& what) {
+// Checks dtype and shape against the parameter's spec (before anything is allocated).
+void check_tensor(const TensorInfo& t, const ParamSpec& spec, const std::string& what) {
   if (t.dtype != DType::F32 && t.dtype != DType::F16 && t.dtype != DType::BF16)
     fail("{}: tensor '{}' has dtype {}; only F32, F16 and BF16 are supported", t.file, t.name,
          dtype_name(t.dtype));
   if (t.shape != spec.shape)
     fail("{}: tensor '{}' has shape {} but {} implies {}", t.file, t.name, shape_str(t.shape), what,
          shape_str(spec.shape));
-  convert_to_f32(t.dtype, t.data, dst, spec.numel);
+}
+
+// What a checkpoint's tensors hold: the layers their names number ("<prefix><index>.", e.g.
+// "model.layers.3." or "blk.3.") and their elements (each tensor already checked against the
+// file's bytes).
+struct Holdings {
+  explicit Holdings(std::string_view prefix) : layer_prefix(prefix) {}
+
+  std::string_view layer_prefix;
+  std::set<int64_t> layers;
+  uint64_t params = 0;
+
+  void add(std::string_view name, const std::vector<int64_t>& shape) {
+    uint64_t n = 1;
+    for (int64_t d : shape)
+      if (__builtin_mul_overflow(n, static_cast<uint64_t>(d), &n)) n = UINT64_MAX;
+    if (__builtin_add_overflow(params, n, &params)) params = UINT64_MAX;
+    if (!name.starts_with(layer_prefix)) return;
+    name.remove_prefix(layer_prefix.size());
+    int64_t index = 0;
+    const auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), index);
+    if (ec == std::errc() && end != name.data() && end < name.data() + name.size() && *end == '.')
+      layers.insert(index);
+  }
+};
+
+// Before the parameter arena is allocated: a configuration with more layers than the checkpoint
+// holds (a config.json saying 100000 next to a one-layer file) would allocate for tensors that
+// are not there, possibly far more memory than the file's size. `source` holds the layer count
+// (config.json or the GGUF); `file` the tensors.
+void check_layer_count(const ModelConfig& c, const std::string& source, const std::string& file,
+                       const Holdings& h) {
+  const int64_t have = static_cast<int64_t>(h.layers.size());
+  if (c.num_layers <= have) return;
+  fail("{}: {} {} makes a model of {} parameters ({} in fp32), but {} holds {} layer{} ({} parameters)",
+       source, c.key(ConfigField::NumLayers), c.num_layers, format_param_count(model_param_count(c)),
+       format_bytes(estimate_model_memory(c).params), file, have, have == 1 ? "" : "s",
+       format_param_count(h.params));
+}
+
+// The checkpoint's tensor for every spec, each checked (present, dtype, shape), and no tensor
+// the configuration does not have: everything a load can refuse, before the arena exists.
+std::vector<const TensorInfo*> plan_hf(const std::vector<ParamSpec>& specs, const ModelConfig& c,
+                                       const SafetensorsModel& st) {
+  std::vector<const TensorInfo*> plan;
+  plan.reserve(specs.size());
+  std::unordered_map<std::string_view, const ParamSpec*> by_name;
+  for (const ParamSpec& spec : specs) {
+    const TensorInfo* t = st.find(spec.name);
+    if (!t) fail("{}: missing tensor '{}'", st.path(), spec.name);
+    check_tensor(*t, spec, "config.json");
+    plan.push_back(t);
+    by_name.emplace(spec.name, &spec);
+  }
+  for (const TensorInfo* t : st.tensors()) {
+    if (by_name.count(t->name)) continue;
+    if (c.tie_word_embeddings && t->name == "lm_head.weight")
+      continue;                                              // some tied checkpoints store it anyway
+    if (t->name.ends_with("rotary_emb.inv_freq")) continue;  // a buffer, recomputed from rope_theta
+    fail("{}: unexpected tensor '{}' (not part of a {} with this config.json)", t->file, t->name,
+         c.arch_name());
+  }
+  return plan;
+}
+
+void copy_hf(Model& model, const std::vector<const TensorInfo*>& plan) {
+  const auto& specs = model.param_specs();
+  for (size_t i = 0; i < specs.size(); i++)
+    convert_to_f32(plan[i]->dtype, plan[i]->data, model.params() + specs[i].offset, specs[i].numel);
+}
+
+// The file a safetensors checkpoint's tensors are in: model.safetensors, or the directory of shards.
+std::string weights_file(const SafetensorsModel& st) {
+  const std::vector<const TensorInfo*> tensors = st.tensors();
+  return st.num_files() == 1 && !tensors.empty() ? tensors.front()->file : st.path();
 }
 
 bool ends_with(const std::string& s, const std::string& suffix) {
@@ -54,8 +132,11 @@ void unpermute_rope_rows(float* w, int64_t heads, int64_t hd, int64_t cols) {
 
 Model load_gguf(const std::string& path) {
   GGUFFile gguf(path);
-  Model model(ModelConfig::from_gguf(gguf));
-  const ModelConfig& c = model.config();
+  const ModelConfig c = ModelConfig::from_gguf(gguf);
+  Holdings holds("blk.");
+  for (const GGUFTensor& gt : gguf.tensors()) holds.add(gt.name, gt.shape);
+  check_layer_count(c, path, "the file", holds);
+
   // GGUF name -> Hugging Face name.
   auto hf_name = [&](const std::string& g) -> std::string {
     if (g == "token_embd.weight") return "model.embed_tokens.weight";
@@ -80,22 +161,35 @@ Model load_gguf(const std::string& path) {
     }
     return "";
   };
-  std::vector<bool> seen(model.param_specs().size(), false);
+  // Every check before the arena is allocated.
+  const std::vector<ParamSpec> specs = param_layout(c);
+  std::unordered_map<std::string, size_t> spec_index;
+  for (size_t i = 0; i < specs.size(); i++) spec_index.emplace(specs[i].name, i);
+  std::vector<std::pair<TensorInfo, size_t>> plan;  // (tensor, spec index)
+  std::vector<bool> seen(specs.size(), false);
   for (const GGUFTensor& gt : gguf.tensors()) {
     if (gt.name == "rope_freqs.weight")
       fail("{}: tensor 'rope_freqs.weight' (rope scaling) is not implemented", path);
-    const std::string name = hf_name(gt.name);
-    const ParamSpec* spec = name.empty() ? nullptr : model.find_param(name);
-    if (!spec) fail("{}: unexpected tensor '{}' for a llama model", path, gt.name);
+    const auto it = spec_index.find(hf_name(gt.name));
+    if (it == spec_index.end()) fail("{}: unexpected tensor '{}' for a llama model", path, gt.name);
     TensorInfo t = gguf.tensor_info(gt);  // refuses quantised types
-    float* dst = model.params() + spec->offset;
-    copy_tensor(t, *spec, dst, "the GGUF metadata");
-    if (ends_with(name, "q_proj.weight")) unpermute_rope_rows(dst, c.num_heads, c.head_dim, c.hidden_size);
-    if (ends_with(name, "k_proj.weight")) unpermute_rope_rows(dst, c.num_kv_heads, c.head_dim, c.hidden_size);
-    seen[spec - model.param_specs().data()] = true;
+    check_tensor(t, specs[it->second], "the GGUF metadata");
+    seen[it->second] = true;
+    plan.emplace_back(std::move(t), it->second);
   }
   for (size_t i = 0; i < seen.size(); i++)
-    if (!seen[i]) fail("{}: missing tensor for '{}'", path, model.param_specs()[i].name);
+    if (!seen[i]) fail("{}: missing tensor for '{}'", path, specs[i].name);
+
+  Model model(c);
+  for (const auto& [t, i] : plan) {
+    const ParamSpec& spec = model.param_specs()[i];
+    float* dst = model.params() + spec.offset;
+    convert_to_f32(t.dtype, t.data, dst, spec.numel);
+    if (ends_with(spec.name, "q_proj.weight"))
+      unpermute_rope_rows(dst, c.num_heads, c.head_dim, c.hidden_size);
+    if (ends_with(spec.name, "k_proj.weight"))
+      unpermute_rope_rows(dst, c.num_kv_heads, c.head_dim, c.hidden_size);
+  }
   return model;
 }
 
@@ -109,20 +203,8 @@ const std::vector<std::string>& tokenizer_file_names() {
 }
 
 void load_weights_hf(Model& model, const std::string& path) {
-  SafetensorsModel st = SafetensorsModel::open(path);
-  const bool tied = model.config().tie_word_embeddings;
-  for (const ParamSpec& spec : model.param_specs()) {
-    const TensorInfo* t = st.find(spec.name);
-    if (!t) fail("{}: missing tensor '{}'", st.path(), spec.name);
-    copy_tensor(*t, spec, model.params() + spec.offset, "config.json");
-  }
-  for (const TensorInfo* t : st.tensors()) {
-    if (model.find_param(t->name)) continue;
-    if (tied && t->name == "lm_head.weight") continue;        // some tied checkpoints store it anyway
-    if (ends_with(t->name, "rotary_emb.inv_freq")) continue;  // a buffer, recomputed from rope_theta
-    fail("{}: unexpected tensor '{}' (not part of a {} with this config.json)", t->file, t->name,
-         model.config().arch_name());
-  }
+  const SafetensorsModel st = SafetensorsModel::open(path);
+  copy_hf(model, plan_hf(model.param_specs(), model.config(), st));
 }
 
 Model load_model(const std::string& path) {
@@ -133,8 +215,15 @@ Model load_model(const std::string& path) {
   }
   const std::string cfg_path = (fs::path(path) / "config.json").string();
   if (!fs::exists(cfg_path)) fail("{}: no config.json in the model directory", path);
-  Model model(ModelConfig::from_hf_json(read_json_file(cfg_path), cfg_path));
-  load_weights_hf(model, path);
+  const ModelConfig c = ModelConfig::from_hf_json(read_json_file(cfg_path), cfg_path);
+  // Everything the checkpoint can refuse, before the parameter arena is allocated.
+  const SafetensorsModel st = SafetensorsModel::open(path);
+  Holdings holds("model.layers.");
+  for (const TensorInfo* t : st.tensors()) holds.add(t->name, t->shape);
+  check_layer_count(c, cfg_path, weights_file(st), holds);
+  const std::vector<const TensorInfo*> plan = plan_hf(param_layout(c), c, st);
+  Model model(c);
+  copy_hf(model, plan);
   return model;
 }
 

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "io/gguf.h"
+#include "model/memory.h"
 
 namespace r1 {
 
@@ -19,6 +20,24 @@ std::string ModelConfig::arch_name() const {
       return "Qwen3ForCausalLM";
   }
   return "?";
+}
+
+const char* ModelConfig::key(ConfigField f) const {
+  // One row per field: config.json, GGUF, recipe.
+  static constexpr const char* kKeys[][3] = {
+      {"vocab_size", "llama.vocab_size", "vocab_size (the tokenizer's)"},
+      {"hidden_size", "llama.embedding_length", "model.hidden_size"},
+      {"intermediate_size", "llama.feed_forward_length", "model.intermediate_size"},
+      {"num_hidden_layers", "llama.block_count", "model.num_layers"},
+      {"num_attention_heads", "llama.attention.head_count", "model.num_heads"},
+      {"num_key_value_heads", "llama.attention.head_count_kv", "model.num_kv_heads"},
+      {"head_dim", "llama.attention.key_length", "model.head_dim"},
+      {"rms_norm_eps", "llama.attention.layer_norm_rms_epsilon", "model.rms_norm_eps"},
+      {"rope_theta", "llama.rope.freq_base", "model.rope_theta"},
+      {"max_position_embeddings", "llama.context_length", "data.seq_len"},
+  };
+  const int column = keys == ConfigKeys::HfJson ? 0 : keys == ConfigKeys::Gguf ? 1 : 2;
+  return kKeys[static_cast<int>(f)][column];
 }
 
 Arch arch_from_name(const std::string& name, const std::string& source) {
@@ -82,6 +101,7 @@ std::vector<int> token_ids(const json& j, const char* key, const std::string& so
 ModelConfig ModelConfig::from_hf_json(const json& j, const std::string& source) {
   if (!j.is_object()) fail("{}: expected a JSON object", source);
   ModelConfig c;
+  c.keys = ConfigKeys::HfJson;
   std::string arch_name;
   if (auto it = j.find("architectures");
       it != j.end() && it->is_array() && !it->empty() && (*it)[0].is_string()) {
@@ -136,29 +156,43 @@ ModelConfig ModelConfig::from_hf_json(const json& j, const std::string& source) 
 }
 
 void ModelConfig::validate(const std::string& source) const {
-  auto positive = [&](int v, const char* name) {
-    if (v <= 0) fail("{}: {} must be positive, got {}", source, name, v);
+  using F = ConfigField;
+  auto positive = [&](int v, F f) {
+    if (v <= 0) fail("{}: {} must be positive, got {}", source, key(f), v);
   };
-  positive(vocab_size, "vocab_size");
-  positive(hidden_size, "hidden_size");
-  positive(intermediate_size, "intermediate_size");
-  positive(num_layers, "num_hidden_layers");
-  positive(num_heads, "num_attention_heads");
-  positive(num_kv_heads, "num_key_value_heads");
-  positive(head_dim, "head_dim");
+  positive(vocab_size, F::VocabSize);
+  positive(hidden_size, F::HiddenSize);
+  positive(intermediate_size, F::IntermediateSize);
+  positive(num_layers, F::NumLayers);
+  positive(num_heads, F::NumHeads);
+  positive(num_kv_heads, F::NumKvHeads);
+  positive(head_dim, F::HeadDim);
   if (num_heads % num_kv_heads != 0)
-    fail("{}: num_attention_heads ({}) must be a multiple of num_key_value_heads ({})", source, num_heads,
+    fail("{}: {} ({}) must be a multiple of {} ({})", source, key(F::NumHeads), num_heads, key(F::NumKvHeads),
          num_kv_heads);
-  if (head_dim % 2 != 0) fail("{}: head_dim must be even for RoPE, got {}", source, head_dim);
+  if (head_dim % 2 != 0) fail("{}: {} must be even for RoPE, got {}", source, key(F::HeadDim), head_dim);
   if (!(rms_norm_eps > 0) || !std::isfinite(rms_norm_eps) || rms_norm_eps >= 1)
-    fail("{}: 'rms_norm_eps' must be in (0, 1), got {}", source, rms_norm_eps);
+    fail("{}: '{}' must be in (0, 1), got {}", source, key(F::RmsNormEps), rms_norm_eps);
   if (!(rope_theta > 0) || !std::isfinite(rope_theta))
-    fail("{}: 'rope_theta' must be positive and finite", source);
-  // Bound sizes so a hostile config cannot ask for absurd allocations (2^31 elements per tensor).
-  const double max_elems = 2147483647.0;
-  if (double(vocab_size) * hidden_size > max_elems || double(intermediate_size) * hidden_size > max_elems ||
-      double(qkv_dim()) * hidden_size > max_elems)
-    fail("{}: model dimensions too large", source);
+    fail("{}: '{}' must be positive and finite", source, key(F::RopeTheta));
+  // No tensor over 2^31 - 1 elements. Products of two positive ints are exact in int64.
+  constexpr int64_t kMaxElems = 2147483647;
+  auto tensor = [&](const char* what, F rows_field, int64_t rows, F cols_field, int64_t cols) {
+    if (rows * cols > kMaxElems)
+      fail("{}: {} {} x {} {} makes {} of {} elements, more than the {} a tensor may hold", source,
+           key(rows_field), rows, key(cols_field), cols, what, rows * cols, kMaxElems);
+  };
+  tensor("the embedding", F::VocabSize, vocab_size, F::HiddenSize, hidden_size);
+  tensor("each MLP projection", F::IntermediateSize, intermediate_size, F::HiddenSize, hidden_size);
+  // q, k and v rows (up to 3 x 2^62) times the hidden size: beyond int64, so in double.
+  const double qkv_elems = (double(num_heads) + 2.0 * num_kv_heads) * head_dim * hidden_size;
+  if (qkv_elems > double(kMaxElems))
+    fail(
+        "{}: ({} {} + 2 x {} {}) x {} {} x {} {} makes q/k/v projections of {:.3g} elements, more than "
+        "the {} a tensor may hold",
+        source, key(F::NumHeads), num_heads, key(F::NumKvHeads), num_kv_heads, key(F::HeadDim), head_dim,
+        key(F::HiddenSize), hidden_size, qkv_elems, kMaxElems);
+  check_model_memory(*this, source);
 }
 
 json ModelConfig::to_hf_json() const {
@@ -218,6 +252,7 @@ ModelConfig ModelConfig::from_gguf(const GGUFFile& gguf) {
     return static_cast<int>(v);
   };
   ModelConfig c;
+  c.keys = ConfigKeys::Gguf;
   c.arch = Arch::Llama;
   c.hidden_size = int_or("llama.embedding_length", std::nullopt);
   c.intermediate_size = int_or("llama.feed_forward_length", std::nullopt);

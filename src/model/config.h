@@ -12,6 +12,25 @@ class GGUFFile;
 
 enum class Arch { Llama, Qwen2, Qwen3 };
 
+// Where a configuration's fields came from, so that messages name them as the user wrote them:
+// "num_hidden_layers" in a config.json, "llama.block_count" in a GGUF, "model.num_layers" in a
+// recipe.
+enum class ConfigKeys { Recipe, HfJson, Gguf };
+
+// The fields a message may name (ModelConfig::key).
+enum class ConfigField {
+  VocabSize,
+  HiddenSize,
+  IntermediateSize,
+  NumLayers,
+  NumHeads,
+  NumKvHeads,
+  HeadDim,
+  RmsNormEps,
+  RopeTheta,
+  MaxPositionEmbeddings,
+};
+
 struct ModelConfig {
   Arch arch = Arch::Llama;
   int vocab_size = 0;
@@ -30,16 +49,25 @@ struct ModelConfig {
   int bos_token_id = -1;
   std::vector<int> eos_token_ids;
   std::string torch_dtype = "float32";
+  // from_hf_json sets HfJson and from_gguf Gguf; a configuration built field by field is a
+  // recipe's [model] table (r1 pretrain / sft).
+  ConfigKeys keys = ConfigKeys::Recipe;
 
   int q_dim() const { return num_heads * head_dim; }
   int kv_dim() const { return num_kv_heads * head_dim; }
   int qkv_dim() const { return q_dim() + 2 * kv_dim(); }
   std::string arch_name() const;  // "LlamaForCausalLM", ...
+  // The field's name where this configuration came from ("num_hidden_layers", "llama.block_count",
+  // "model.num_layers").
+  const char* key(ConfigField f) const;
 
   // `source` names the file in error messages. Throws r1::Error for anything not implemented.
   static ModelConfig from_hf_json(const nlohmann::json& j, const std::string& source);
   static ModelConfig from_gguf(const GGUFFile& gguf);
   nlohmann::json to_hf_json() const;
+  // Checks every field and the model's size: positive dimensions, no tensor over 2^31 - 1
+  // elements, and a parameter arena that fits in this machine's memory (model/memory.h). Errors
+  // start with `source` and name fields by key().
   void validate(const std::string& source) const;
 };
 

@@ -8,6 +8,7 @@
 #include <new>
 
 #include "core/error.h"
+#include "model/memory.h"
 
 namespace r1 {
 
@@ -26,6 +27,9 @@ KvCache::KvCache(const ModelConfig& config, size_t budget_bytes, int block_size,
   if (n == 0)
     fail("kv cache: a budget of {} bytes is less than one block ({} tokens x {} bytes per token = {} bytes)",
          budget_bytes, B_, bytes_per_token(), bytes_per_block());
+  MemoryEstimate pool;
+  pool.kv_pool = kv_pool_bytes(config, budget_bytes, block_size, dtype);
+  check_fits_in_memory(pool, fmt::format("kv cache: a budget of {} bytes", budget_bytes));
   // Anonymous memory, asked for in transparent huge pages: decoding reads 2 x layers x heads
   // small tiles per block from blocks scattered over the pool, and with 4 KiB pages nearly every
   // tile is a TLB miss. Pages are still committed only when first written.

@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "kernels/ops.h"
+#include "model/memory.h"
 
 namespace r1 {
 
@@ -74,10 +75,10 @@ struct Model::Activations {
 // ---------------------------------------------------------------------------------------------
 // Parameters
 
-Model::Model(const ModelConfig& config) : config_(config), acts_(new Activations) {
-  const ModelConfig& c = config_;
+std::vector<ParamSpec> param_layout(const ModelConfig& c, size_t* arena_floats) {
   const int64_t D = c.hidden_size, F = c.intermediate_size, V = c.vocab_size, hd = c.head_dim;
   const int64_t qd = c.q_dim(), kvd = c.kv_dim();
+  std::vector<ParamSpec> specs;
   size_t offset = 0;
   // Members of a group are contiguous (no padding), so stacked views like wqkv are valid.
   auto group = [&](std::initializer_list<std::pair<std::string, std::vector<int64_t>>> members) {
@@ -85,7 +86,7 @@ Model::Model(const ModelConfig& config) : config_(config), acts_(new Activations
     for (const auto& [name, shape] : members) {
       size_t n = 1;
       for (int64_t d : shape) n *= static_cast<size_t>(d);
-      specs_.push_back({name, shape, offset, n, shape.size() >= 2});
+      specs.push_back({name, shape, offset, n, shape.size() >= 2});
       offset += n;
     }
   };
@@ -108,7 +109,17 @@ Model::Model(const ModelConfig& config) : config_(config), acts_(new Activations
   }
   group({{"model.norm.weight", {D}}});
   if (!c.tie_word_embeddings) group({{"lm_head.weight", {V, D}}});
-  params_.assign((offset + 15) / 16 * 16, 0.f);
+  if (arena_floats) *arena_floats = (offset + 15) / 16 * 16;
+  return specs;
+}
+
+Model::Model(const ModelConfig& config) : config_(config) {
+  // Before the layout (a string per tensor) and the arena: refuse what cannot fit.
+  check_model_memory(config_, "model configuration");
+  size_t arena = 0;
+  specs_ = param_layout(config_, &arena);
+  params_.assign(arena, 0.f);
+  acts_ = new Activations;
 }
 
 Model::Model(Model&& o) noexcept {

@@ -57,6 +57,10 @@ struct Batch {
   void append_lm(const std::vector<int32_t>& tokens);
 };
 
+// The tensors of a model with this configuration, in arena order, with their offsets; the
+// arena's size (floats, each group 64-byte aligned) in *arena_floats. Allocates only the list.
+std::vector<ParamSpec> param_layout(const ModelConfig& config, size_t* arena_floats = nullptr);
+
 // The per-token loss is supplied by the trainer: given log-probs and entropies of all T tokens it
 // returns the loss and fills dL/dlogp and dL/dentropy. SFT's weighted cross-entropy and GRPO's
 // clipped surrogate are both of this form.
@@ -65,7 +69,9 @@ using TokenLossFn =
 
 class Model {
  public:
-  explicit Model(const ModelConfig& config);  // parameters zero
+  // Parameters zero. Refuses (r1::Error) a configuration whose arena does not fit in this
+  // machine's memory (check_model_memory) before allocating anything.
+  explicit Model(const ModelConfig& config);
   Model(Model&&) noexcept;
   Model& operator=(Model&&) noexcept;
   ~Model();

@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "model/infer.h"
 #include "model/kv_cache.h"
+#include "model/memory.h"
 
 namespace r1 {
 
@@ -80,6 +81,10 @@ Engine::Engine(Model& model, const Tokenizer* tokenizer, GenerationConfig config
   if (c.context < 0) fail("generation: context must be >= 0 (0 = no limit), got {}", c.context);
   if (c.n > c.max_seqs)
     fail("generation: n = {} samples per prompt exceeds max_seqs = {} live sequences", c.n, c.max_seqs);
+  check_fits_in_memory(
+      estimate_generation_memory(model_.config(), c.kv_budget_bytes, c.kv_block_size, c.compute),
+      fmt::format("generation: a KV-cache budget of {} MiB (--kv-budget-mb, grpo.kv_budget_mb)",
+                  c.kv_budget_bytes / 1048576.0));
   if (!c.stop_strings.empty() && tok_ == nullptr)
     fail("generation: stop strings need a tokenizer (the model has none)");
   for (const int32_t id : c.stop_ids)

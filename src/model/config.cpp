@@ -167,6 +167,7 @@ void ModelConfig::validate(const std::string& source) const {
   positive(num_heads, F::NumHeads);
   positive(num_kv_heads, F::NumKvHeads);
   positive(head_dim, F::HeadDim);
+  positive(max_position_embeddings, F::MaxPositionEmbeddings);
   if (num_heads % num_kv_heads != 0)
     fail("{}: {} ({}) must be a multiple of {} ({})", source, key(F::NumHeads), num_heads, key(F::NumKvHeads),
          num_kv_heads);

@@ -19,6 +19,7 @@
 #include "io/file.h"
 #include "io/metrics.h"
 #include "model/checkpoint.h"
+#include "model/memory.h"
 #include "rollout/engine.h"
 #include "rollout/prompts.h"
 #include "train/grpo.h"
@@ -316,6 +317,14 @@ int run_grpo_training(Recipe r, RunStart start, const GrpoHooks* hooks) {
   // --- model, tokenizer, data ---------------------------------------------------------------
   const std::string model_path = r.get_string("model.path");
   Model model = load_model(model_path);
+  // The whole run (gradients, AdamW moments, activations, the reference copy, the KV pool) must
+  // fit before any of it is allocated.
+  TrainingMemoryPlan plan;
+  plan.batch_tokens = micro_tokens;
+  plan.kv_budget_bytes = gen.kv_budget_bytes;
+  plan.kv_dtype = gen.compute;
+  plan.reference_model = gc.beta > 0;
+  check_training_memory(model.config(), plan, rn, "grpo.micro_batch_tokens");
   std::unique_ptr<Tokenizer> tok = load_tokenizer(model_path);
   std::optional<Model> ref;
   if (gc.beta > 0) ref.emplace(load_model(model_path));

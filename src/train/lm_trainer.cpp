@@ -12,6 +12,7 @@
 #include "io/json.h"
 #include "io/metrics.h"
 #include "model/checkpoint.h"
+#include "model/memory.h"
 #include "train/data.h"
 #include "train/loss.h"
 #include "train/optim.h"
@@ -66,23 +67,25 @@ overwrite = true
 }
 
 std::vector<KeyRule> lm_recipe_rules() {
-  constexpr int64_t kDim = int64_t{1} << 20;  // any width past this is a typo, not a model
+  // Sizes only need to be positive ints here: what they add up to is checked against the
+  // machine's memory when the model is built (model/memory.h), naming the key that makes it big.
+  constexpr int64_t kInt = 2147483647;
   std::vector<KeyRule> rules = {
       KeyRule::string("model.path"),
       KeyRule::string("model.config"),
       KeyRule::string("model.arch", {"llama", "qwen2", "qwen3"}),
-      KeyRule::integer("model.hidden_size", 1, kDim),
-      KeyRule::integer("model.intermediate_size", 1, kDim),
-      KeyRule::integer("model.num_layers", 1, 4096),
-      KeyRule::integer("model.num_heads", 1, 4096),
-      KeyRule::integer("model.num_kv_heads", 1, 4096),
-      KeyRule::integer("model.head_dim", 1, 4096),
+      KeyRule::integer("model.hidden_size", 1, kInt),
+      KeyRule::integer("model.intermediate_size", 1, kInt),
+      KeyRule::integer("model.num_layers", 1, kInt),
+      KeyRule::integer("model.num_heads", 1, kInt),
+      KeyRule::integer("model.num_kv_heads", 1, kInt),
+      KeyRule::integer("model.head_dim", 1, kInt),
       KeyRule::positive("model.rope_theta"),
       KeyRule::real("model.rms_norm_eps", 0, 1, true, true),
       KeyRule::boolean("model.tie_word_embeddings"),
       KeyRule::non_negative("model.init_std"),
       KeyRule::string("data.path"),
-      KeyRule::integer("data.seq_len", 2, int64_t{1} << 24),
+      KeyRule::integer("data.seq_len", 2, kInt),
       KeyRule::integer("data.builtin_docs", 1, int64_t{1} << 30),
       KeyRule::string("data.text_field"),
       KeyRule::string("data.prompt_field"),
@@ -151,6 +154,10 @@ int run_lm_training(const std::string& mode, Recipe r, RunStart start) {
   std::unique_ptr<Tokenizer> tok = model_path.empty() ? make_byte_tokenizer() : load_tokenizer(model_path);
   bool created = false;
   Model model = build_model(r, *tok, &created);
+  // Gradients, AdamW moments and activations must fit before any of them is allocated.
+  TrainingMemoryPlan plan;
+  plan.batch_tokens = r.get_int("train.batch_tokens", 4096);
+  check_training_memory(model.config(), plan, r.name(), "train.batch_tokens");
 
   LmDataConfig dc;
   dc.mode = mode;

@@ -2,7 +2,12 @@
 // option values that make no sense together, each one line naming what the user wrote.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
+#include "io/json.h"
 #include "run_r1.h"
+#include "test_util.h"
+#include "tiny_byte_model.h"
 
 namespace {
 
@@ -50,4 +55,14 @@ TEST(UsageErrors, NumericOptionsRefuseNanAndStateTheirRange) {
     args.insert(args.end(), c.args.begin(), c.args.end());
     EXPECT_TRUE(IsOneLineError(run_r1(args), {"r1 generate: " + c.want})) << c.want;
   }
+}
+
+TEST(UsageErrors, NegativeContextInConfigJsonIsNamed) {
+  const std::string dir = r1::testing::save_tiny_byte_model(r1::testing::scratch_dir() + "/model");
+  const std::string cfg = dir + "/config.json";
+  nlohmann::json j = r1::read_json_file(cfg);
+  j["max_position_embeddings"] = -5;
+  r1::testing::write_file(cfg, j.dump());
+  EXPECT_TRUE(IsOneLineError(run_r1({"generate", "--model", dir, "--prompt", "x"}),
+                             {cfg, "max_position_embeddings must be positive, got -5"}));
 }

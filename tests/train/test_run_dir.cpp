@@ -94,7 +94,7 @@ TEST(RunDirCli, NonsenseSettingsAreRefusedBeforeAnythingIsWritten) {
                                          {"train.steps=-3", "train.steps", ">= 1"},
                                          {"train.grad_clip=nan", "train.grad_clip", "finite"},
                                          {"train.warmup_steps=-1", "train.warmup_steps", ">= 0"},
-                                         {"model.num_layers=100000", "model.num_layers", "in [1, 4096]"},
+                                         {"model.num_layers=0", "model.num_layers", "in [1, 2147483647]"},
                                          {"train.schedule=linear", "train.schedule", "cosine, constant"}}) {
     const auto r = run_r1(with(pretrain_args(out), {"--set", c.set}));
     EXPECT_TRUE(IsOneLineError(r, {c.key, c.says})) << c.set;

@@ -182,9 +182,10 @@ RewardSpec::RewardSpec(std::vector<RewardTerm> terms, RewardOptions options)
     if (t.name == "length" && options_.max_tokens <= 0)
       fail("reward 'length' needs the maximum length (--max-tokens, max_tokens > 0)");
     if (t.name == "length" && (options_.cache_tokens < 0 || options_.cache_tokens >= options_.max_tokens))
-      fail("reward 'length': the penalty buffer (--cache-tokens {}) must be >= 0 and less than the maximum "
-           "length (--max-tokens {})",
-           options_.cache_tokens, options_.max_tokens);
+      fail(
+          "reward 'length': the penalty buffer (--cache-tokens {}) must be >= 0 and less than the maximum "
+          "length (--max-tokens {})",
+          options_.cache_tokens, options_.max_tokens);
     if (t.name == "language") language_reward("", options_.language);  // an unknown target fails now
   }
 }

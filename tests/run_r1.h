@@ -147,9 +147,11 @@ inline ::testing::AssertionResult IsOneLineError(const RunResult& r,
   return ::testing::AssertionSuccess();
 }
 
-// Starts R1_BINARY with args in the background (stderr to /dev/null, the environment inherited),
-// for tests that signal a running command; wait_exit reaps it.
-inline pid_t spawn_r1(const std::vector<std::string>& args) {
+// Starts R1_BINARY with args in the background (the environment inherited), for tests that
+// signal a running command; wait_exit reaps it. stdout goes to out_path (empty: inherited),
+// stderr to err_path (both truncated first).
+inline pid_t spawn_r1(const std::vector<std::string>& args, const std::string& out_path = "",
+                      const std::string& err_path = "/dev/null") {
   std::vector<std::string> argv_store = {R1_BINARY};
   argv_store.insert(argv_store.end(), args.begin(), args.end());
   std::vector<char*> argv;
@@ -157,8 +159,12 @@ inline pid_t spawn_r1(const std::vector<std::string>& args) {
   argv.push_back(nullptr);
   const pid_t pid = fork();
   if (pid == 0) {
-    const int devnull = open("/dev/null", O_WRONLY);
-    if (devnull < 0 || dup2(devnull, 2) < 0) _exit(127);
+    if (!out_path.empty()) {
+      const int o = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (o < 0 || dup2(o, 1) < 0) _exit(127);
+    }
+    const int e = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (e < 0 || dup2(e, 2) < 0) _exit(127);
     execv(argv[0], argv.data());
     _exit(127);
   }

@@ -58,24 +58,6 @@ struct ScopedEnv {
   ~ScopedEnv() { unsetenv(name.c_str()); }
 };
 
-// Starts r1 with args, stdout and stderr into files, the environment inherited.
-pid_t spawn_to_files(const std::vector<std::string>& args, const std::string& out, const std::string& err) {
-  std::vector<std::string> argv_store = {R1_BINARY};
-  argv_store.insert(argv_store.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_store) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    const int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const int e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (o < 0 || e < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0) _exit(127);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  return pid;
-}
-
 // Waits until `path` holds at least `lines` complete lines; false if pid exits first or after a
 // generous safety timeout (then pid is killed).
 bool wait_for_lines(pid_t pid, const std::string& path, size_t lines) {
@@ -277,7 +259,7 @@ TEST_F(EvalHardening, RealSigtermKeepsCompleteProblems) {
   {
     // After 2 problems the command waits for a signal, so it cannot finish before the test sends one.
     const ScopedEnv stop("R1_TEST_STOP_AFTER", "2:signal");
-    pid = spawn_to_files(eval_args(out, summary), dir_ + "/stdout", dir_ + "/stderr");
+    pid = r1::testing::spawn_r1(eval_args(out, summary), dir_ + "/stdout", dir_ + "/stderr");
   }
   ASSERT_GT(pid, 0);
   const bool seen = wait_for_lines(pid, partial, 1 + 2 * 3);  // the header and 2 problems' records
@@ -310,7 +292,7 @@ TEST_F(EvalHardening, GenerateInterruptedKeepsCompleteLines) {
     for (const auto& l : lines) EXPECT_TRUE(nlohmann::json::parse(l).contains("finish_reason")) << l;
   }
   const ScopedEnv stop("R1_TEST_STOP_AFTER", "3:signal");
-  const pid_t pid = spawn_to_files(args, dir_ + "/stdout", dir_ + "/stderr");
+  const pid_t pid = r1::testing::spawn_r1(args, dir_ + "/stdout", dir_ + "/stderr");
   ASSERT_GT(pid, 0);
   const bool seen = wait_for_lines(pid, dir_ + "/stdout", 3);
   ASSERT_EQ(kill(pid, SIGINT), 0);

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "gguf_writer.h"
 #include "io/file.h"
 #include "io/json.h"
 #include "model/checkpoint.h"
@@ -279,59 +280,11 @@ TEST(MemoryCheckCli, ConfigJsonWith100000Layers) {
   EXPECT_EQ(read_bytes(dir + "/model.safetensors"), weights_before);
 }
 
-// GGUF value types and a writer for a llama GGUF of the tiny model (F32, HF row order: the
-// layer check comes before any tensor is read).
-struct GgufWriter {
-  std::string b;
-  template <typename T>
-  void raw(T v) {
-    b.append(reinterpret_cast<const char*>(&v), sizeof v);
-  }
-  void str(const std::string& s) {
-    raw<uint64_t>(s.size());
-    b += s;
-  }
-  void kv_u32(const std::string& k, uint32_t v) {
-    str(k);
-    raw<uint32_t>(4);
-    raw(v);
-  }
-  void kv_f32(const std::string& k, float v) {
-    str(k);
-    raw<uint32_t>(6);
-    raw(v);
-  }
-  void kv_str(const std::string& k, const std::string& v) {
-    str(k);
-    raw<uint32_t>(8);
-    str(v);
-  }
-  void pad() { b.append((32 - b.size() % 32) % 32, '\0'); }
-};
-
-std::string gguf_name(const std::string& hf) {
-  static const std::map<std::string, std::string> global = {
-      {"model.embed_tokens.weight", "token_embd.weight"},
-      {"model.norm.weight", "output_norm.weight"},
-      {"lm_head.weight", "output.weight"}};
-  static const std::map<std::string, std::string> layer = {
-      {"input_layernorm.weight", "attn_norm.weight"},
-      {"self_attn.q_proj.weight", "attn_q.weight"},
-      {"self_attn.k_proj.weight", "attn_k.weight"},
-      {"self_attn.v_proj.weight", "attn_v.weight"},
-      {"self_attn.o_proj.weight", "attn_output.weight"},
-      {"post_attention_layernorm.weight", "ffn_norm.weight"},
-      {"mlp.gate_proj.weight", "ffn_gate.weight"},
-      {"mlp.up_proj.weight", "ffn_up.weight"},
-      {"mlp.down_proj.weight", "ffn_down.weight"}};
-  if (global.count(hf)) return global.at(hf);
-  const size_t dot = hf.find('.', 13);  // after "model.layers."
-  return "blk." + hf.substr(13, dot - 13) + "." + layer.at(hf.substr(dot + 1));
-}
-
+// A llama GGUF of the tiny model (F32, HF row order: the layer check comes before any tensor is
+// read).
 std::string write_gguf(const std::string& path, const Model& m, uint32_t block_count) {
   const ModelConfig& c = m.config();
-  GgufWriter w;
+  r1::testing::GgufWriter w;
   w.b = "GGUF";
   w.raw<uint32_t>(3);
   w.raw<uint64_t>(m.param_specs().size());
@@ -346,17 +299,17 @@ std::string write_gguf(const std::string& path, const Model& m, uint32_t block_c
   w.kv_f32("llama.attention.layer_norm_rms_epsilon", c.rms_norm_eps);
   uint64_t offset = 0;
   for (const auto& s : m.param_specs()) {
-    w.str(gguf_name(s.name));
+    w.str(r1::testing::gguf_name(s.name));
     w.raw<uint32_t>(static_cast<uint32_t>(s.shape.size()));
     for (auto it = s.shape.rbegin(); it != s.shape.rend(); ++it) w.raw<int64_t>(*it);
     w.raw<uint32_t>(0);  // F32
     w.raw<uint64_t>(offset);
     offset += (s.numel * sizeof(float) + 31) / 32 * 32;
   }
-  w.pad();
+  w.pad_to(32);
   for (const auto& s : m.param_specs()) {
     w.b.append(reinterpret_cast<const char*>(m.params() + s.offset), s.numel * sizeof(float));
-    w.pad();
+    w.pad_to(32);
   }
   return r1::testing::write_file(path, w.b);
 }

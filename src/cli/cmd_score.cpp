@@ -12,6 +12,7 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "core/error.h"
+#include "io/encoding.h"
 #include "io/json.h"
 #include "verify/reward_spec.h"
 
@@ -145,8 +146,9 @@ int run_score(const ScoreArgs& a) {
       ++line_no;
       line.assign(buf, static_cast<size_t>(n));
       while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
-      if (line.find_first_not_of(" \t") == std::string::npos) continue;
       try {
+        if (line_no == 1) require_utf8(line, "stdin");
+        if (line.find_first_not_of(" \t") == std::string::npos) continue;
         rows.push_back(parse_row(line, line_no));
         if (spec.needs_gold() && rows.back().gold.empty() && !rows.back().has_metadata)
           fail("stdin line {}: field 'gold' is missing (the reward spec '{}' needs it)", line_no, a.reward);

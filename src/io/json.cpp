@@ -92,7 +92,7 @@ std::optional<JsonPosition> nul_byte(std::string_view text) {
 
 template <class Json>
 Json parse_json(std::string_view text, const std::string& where, JsonText kind) {
-  require_utf8(text, where);
+  if (kind == JsonText::Document) require_utf8(text, where);  // JSON Lines readers check line 1
   if (const auto at = nul_byte(text)) {
     if (kind == JsonText::Line) fail("{}: malformed JSON: a NUL byte at column {}", where, at->column);
     fail("{}: malformed JSON: a NUL byte at line {}, column {}", where, at->line, at->column);

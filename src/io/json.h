@@ -42,7 +42,8 @@ std::optional<JsonPosition> json_too_deep(std::string_view text, int max_depth =
 void check_json_depth(std::string_view text, const std::string& where, JsonText kind = JsonText::Document);
 
 // Parses text (Json: nlohmann::json or nlohmann::ordered_json, which keeps key order). Fails
-// with "WHERE: the file is UTF-16 ...; r1 reads UTF-8" (see require_utf8), "WHERE: JSON nests
+// with "WHERE: the file is UTF-16 ...; r1 reads UTF-8" (see require_utf8; kind Document only: a
+// JSON Lines reader checks its first line with the file's name), "WHERE: JSON nests
 // deeper than ...", or "WHERE: malformed JSON: ..." (kind Line: nlohmann's "at line 1, " dropped;
 // a NUL byte anywhere is malformed: nlohmann would stop reading there and accept the rest).
 template <class Json = nlohmann::json>

@@ -269,7 +269,7 @@ TEST(TextEncodingCli, Utf16InputsAreNamed) {
   const std::string in =
       write_file(dir + "/in.jsonl", utf16("{\"completion\": \"1\", \"gold\": \"1\"}\n", true, true));
   EXPECT_TRUE(IsOneLineError(run_r1({"score"}, 60, in),
-                             {"stdin line 1: the input is UTF-16 (byte order mark FF FE); r1 reads UTF-8"}));
+                             {"stdin: the input is UTF-16 (byte order mark FF FE); r1 reads UTF-8"}));
   const std::string msgs =
       write_file(dir + "/m.json", utf16("[{\"role\": \"user\", \"content\": \"hi\"}]", false, false));
   EXPECT_TRUE(

@@ -70,8 +70,9 @@ PromptNeeds needs_of(const GenerationConfig& cfg, int64_t P, int64_t B) {
 }  // namespace
 
 Engine::Engine(Model& model, const Tokenizer* tokenizer, GenerationConfig config)
-    : model_(model), tok_(tokenizer), config_(std::move(config)) {
+    : model_(model), tok_(tokenizer), config_(std::move(config)), sample_vocab_(model.config().vocab_size) {
   const GenerationConfig& c = config_;
+  if (tok_ && tok_->vocab_size() > 0) sample_vocab_ = std::min<int64_t>(sample_vocab_, tok_->vocab_size());
   c.sampling.validate();
   if (c.n < 1) fail("generation: n (samples per prompt) must be at least 1, got {}", c.n);
   if (c.max_new_tokens < 0) fail("generation: max_new_tokens must be >= 0, got {}", c.max_new_tokens);
@@ -273,7 +274,7 @@ void Engine::generate(const std::vector<std::vector<int32_t>>& prompts, const st
           sample_key(cfg.seed, static_cast<uint64_t>(job.s->c.prompt_index),
                      static_cast<uint64_t>(job.s->c.sample_index), job.s->c.token_ids.size());
       try {
-        job.draw = sample_token(logits.data() + job.row * V, V, cfg.sampling, key,
+        job.draw = sample_token(logits.data() + job.row * V, sample_vocab_, cfg.sampling, key,
                                 workspaces[static_cast<size_t>(omp_get_thread_num())]);
       } catch (const std::exception& e) {
 #pragma omp critical(r1_engine_failure)

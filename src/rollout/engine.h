@@ -59,7 +59,7 @@ struct Completion {
   int64_t prompt_index = 0;
   int64_t sample_index = 0;
   std::vector<int32_t> token_ids;
-  std::vector<float> logprobs;  // of each token under the model (temperature 1, no truncation)
+  std::vector<float> logprobs;  // of each token under softmax(logits / T), before truncation (sample_token)
   std::string text;             // the tokens' text, without a final stop id (empty without tokenizer)
   std::string finish_reason;    // "stop" (stop id or stop string) or "length"
 };
@@ -113,6 +113,11 @@ class Engine {
                                        int64_t first_index = 0);
 
   const GenerationStats& stats() const { return stats_; }
+  // Ids drawn are below this: the model's vocabulary, or the tokenizer's when that is smaller
+  // (checkpoints pad the embedding past the tokenizer: Qwen2.5 has 151936 rows for 151665
+  // tokens). The padding logits are left out of the draw and of the log-prob's normaliser, as
+  // the training head leaves them out when given the same limit (Model::HeadConfig::vocab).
+  int64_t sample_vocab() const { return sample_vocab_; }
   const GenerationConfig& config() const { return config_; }
 
  private:
@@ -125,6 +130,7 @@ class Engine {
   // kernel's zeroing of fresh memory again (about 1 ms per decode step of a 120M model at batch 32).
   std::unique_ptr<KvCache> cache_;
   std::function<bool()> stop_;
+  int64_t sample_vocab_;
 };
 
 }  // namespace r1

@@ -234,7 +234,10 @@ Draw sample_token(const float* logits, int64_t V, const SamplingParams& params, 
   const bool top_k = params.top_k > 0 && params.top_k < V;
   const bool truncate = top_k || params.top_p < 1 || params.min_p > 0;
 
-  double z1 = -1;  // sum of exp(logit - max): the temperature-1 normaliser; -1 until computed
+  // The log-prob is that of the tempered distribution before truncation, softmax(logits / T)
+  // (T = 1 for greedy): what the GRPO objective's ratio, KL and entropy use.
+  const float lp_scale = greedy ? 1.0f : inv_t;
+  double z = -1;  // sum of exp((logit - max) * lp_scale): the log-prob's normaliser; -1 until computed
   int32_t token = s.argmax;
   if (!greedy) {
     if (ws.w.size() < static_cast<size_t>(V)) {
@@ -245,7 +248,7 @@ Draw sample_token(const float* logits, int64_t V, const SamplingParams& params, 
     }
     float* w = ws.w.data();
     const double total = exp_sum<true>(logits, V, s.max, inv_t, w);
-    if (inv_t == 1) z1 = total;
+    z = total;
     if (truncate) {
       // Every step keeps a prefix in Higher order (min-p too, as w is monotone in the logit), so
       // the survivors are the tokens ranked at or above one cut token and with w >= min_p.
@@ -280,8 +283,8 @@ Draw sample_token(const float* logits, int64_t V, const SamplingParams& params, 
     const double kept = block_sums(w, V, ws);
     token = draw_blocks(w, V, ws.blocks.data(), kept, uniform01(key));
   }
-  if (z1 < 0) z1 = exp_sum<false>(logits, V, s.max, 1, nullptr);
-  const double logprob = static_cast<double>(logits[token]) - s.max - std::log(z1);
+  if (z < 0) z = exp_sum<false>(logits, V, s.max, lp_scale, nullptr);
+  const double logprob = double((logits[token] - s.max) * lp_scale) - std::log(z);
   return {token, static_cast<float>(logprob)};
 }
 

@@ -35,7 +35,8 @@ struct SamplingParams {
 
 struct Draw {
   int32_t token;
-  float logprob;  // log softmax(logits)[token] at temperature 1 with no truncation
+  float
+      logprob;  // log softmax(logits / T)[token]: the temperature applied, no truncation (T = 1 when greedy)
 };
 
 // Scratch buffers reused across calls (one per thread): after the first call at a given
@@ -53,8 +54,9 @@ struct SamplerWorkspace {
 uint64_t sample_key(uint64_t seed, uint64_t prompt_index, uint64_t sample_index, uint64_t position);
 
 // Draws one token from logits (V floats) under params with the uniform uniform01(key). Also
-// returns the token's log-prob under the model's own distribution (temperature 1, no
-// truncation), which GRPO needs whatever the sampling settings. Throws r1::Error on invalid
+// returns the token's log-prob under the tempered distribution softmax(logits / T) before any
+// truncation (T = 1 when greedy or T = 0): the policy GRPO's objective is written for, as in TRL
+// and verl, whatever top-k/top-p/min-p did to the draw. Throws r1::Error on invalid
 // params and on NaN or infinite logits ("logits contain NaN at token N").
 // Cost: a few O(V) passes; top-k and top-p find their cut by bucketing the logits and sort only
 // the candidates of the bucket where the cut falls.

@@ -315,3 +315,57 @@ TEST(Engine, ReusedPoolAfterAnAbortedCallGivesTheSameSamples) {
     for (size_t i = 0; i < fresh.size(); i++) expect_same(again[i], fresh[i], "reused pool");
   }
 }
+
+// Checkpoints pad the embedding past the tokenizer (Qwen2.5: 151936 rows, 151665 tokens). The
+// padding ids must never be drawn (a decoder cannot turn them into text), and each token's
+// log-prob is normalised over the tokenizer's ids only. Here 40 of 299 ids are padding; over
+// 24 x 20 draws at T = 1 unmasked sampling would draw them about 60 times.
+TEST(Engine, NeverDrawsIdsPastTheTokenizer) {
+  r1::ModelConfig c = r1::testing::tiny_config(r1::Arch::Llama);
+  const int64_t Vt = 259;  // the byte tokenizer's ids
+  c.vocab_size = Vt + 40;
+  r1::Model m(c);
+  m.init_random(3, 0.2f);
+  const auto tok = r1::make_byte_tokenizer();
+  ASSERT_EQ(tok->vocab_size(), Vt);
+  GenerationConfig cfg;
+  cfg.n = 8;
+  cfg.max_new_tokens = 20;
+  cfg.seed = 11;
+  Engine e(m, tok.get(), cfg);
+  EXPECT_EQ(e.sample_vocab(), Vt);
+  const std::vector<std::vector<int32_t>> prompts = {{72, 105}, {1, 2, 3}, {200}};
+  const auto got = e.generate_all(prompts);
+  ASSERT_EQ(got.size(), 24u);
+  // The reference: full recomputation, drawing over the first Vt logits.
+  std::vector<float> logits(static_cast<size_t>(c.vocab_size));
+  r1::SamplerWorkspace ws;
+  for (const Completion& g : got) {
+    std::vector<int32_t> seq = prompts[static_cast<size_t>(g.prompt_index)];
+    for (size_t t = 0; t < g.token_ids.size(); t++) {
+      ASSERT_LT(g.token_ids[t], Vt);
+      r1::Batch b;
+      b.append(seq, std::vector<int32_t>(seq.size(), -1));
+      m.forward_last_logits(b, logits.data());
+      const r1::Draw d = r1::sample_token(logits.data(), Vt, cfg.sampling,
+                                          r1::sample_key(cfg.seed, static_cast<uint64_t>(g.prompt_index),
+                                                         static_cast<uint64_t>(g.sample_index), t),
+                                          ws);
+      ASSERT_EQ(g.token_ids[t], d.token);
+      EXPECT_NEAR(g.logprobs[t], d.logprob, 1e-4);
+      seq.push_back(d.token);
+    }
+  }
+  // Without the limit, padding ids are drawn: the test above would see them.
+  r1::SamplerWorkspace ws2;
+  int padding = 0;
+  for (uint64_t i = 0; i < 200; i++) {
+    r1::Batch b;
+    b.append(prompts[0], {-1, -1});
+    m.forward_last_logits(b, logits.data());
+    padding +=
+        r1::sample_token(logits.data(), c.vocab_size, cfg.sampling, r1::sample_key(1, 0, i, 0), ws2).token >=
+        Vt;
+  }
+  EXPECT_GT(padding, 5);
+}

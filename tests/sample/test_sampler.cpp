@@ -199,15 +199,23 @@ TEST(SamplerStats, LargeVocabularyUsesBucketedSelection) {
   expect_distribution(x, params(0.9f, 600, 0.9f, 0.02f));
 }
 
-TEST(Sampler, LogprobIsTemperatureOneLogSoftmaxWhateverTheSettings) {
+TEST(Sampler, LogprobIsTheTemperedLogSoftmaxWhateverTheTruncation) {
   const std::vector<float> x = random_logits(1000, 4.0, 5);
   SamplingParams greedy;
   greedy.greedy = true;
+  greedy.temperature = 0.5f;  // ignored when greedy: the log-prob is at T = 1
   for (const SamplingParams& p : {params(1), params(0.3f), params(2, 40), params(1, 0, 0.5f),
                                   params(1, 0, 1, 0.2f), params(0.7f, 20, 0.9f, 0.1f), params(0), greedy}) {
+    const float t = p.greedy || p.temperature == 0 ? 1.0f : p.temperature;
+    std::vector<float> xt(x);
+    for (float& v : xt) v /= t;
     for (uint64_t i = 0; i < 20; ++i) {
       const Draw d = draw(x, p, sample_key(9, 0, i, 0));
-      EXPECT_NEAR(d.logprob, log_softmax(x, d.token), 1e-6);
+      EXPECT_NEAR(d.logprob, log_softmax(xt, d.token), 2e-6) << "T " << p.temperature;
+      // At T != 1 the untempered log-prob differs by far more than the bound.
+      if (t != 1) {
+        EXPECT_GT(std::abs(d.logprob - log_softmax(x, d.token)), 1e-3);
+      }
     }
   }
 }

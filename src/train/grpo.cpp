@@ -63,6 +63,7 @@ std::vector<float> grpo_output_weights(const std::vector<int64_t>& completion_to
 TokenLossFn grpo_loss(const GrpoConfig& cfg, const Batch& batch, const GrpoInputs& in, GrpoStats* stats) {
   R1_CHECK(in.old_logp && in.advantage && in.weight);
   R1_CHECK(cfg.beta == 0.f || in.ref_logp);
+  if (cfg.loss_type != GrpoLossType::kGrpo) fail("grpo_loss: GSPO and CISPO are not implemented yet");
   return [cfg, &batch, in, stats](const float* logp, const float* entropy, float* dlogp, float* dentropy) {
     const double lo = 1.0 - double(cfg.eps_low), hi = 1.0 + double(cfg.eps_high);
     const double beta = cfg.beta, ent_coef = cfg.entropy_coef;
@@ -76,12 +77,21 @@ TokenLossFn grpo_loss(const GrpoConfig& cfg, const Batch& batch, const GrpoInput
       for (int64_t t = batch.cu_seqlens[q]; t < batch.cu_seqlens[q + 1]; t++) {
         if (batch.targets[t] < 0) continue;
         const double lp = logp[t];
-        const double rho = std::exp(lp - double(in.old_logp[t]));
+        const double lr = lp - double(in.old_logp[t]);
+        s.max_abs_log_ratio = std::max(s.max_abs_log_ratio, std::abs(lr));
+        const double rho = std::exp(std::clamp(lr, -20.0, 20.0));
         const double unclipped = rho * A, clipped = std::clamp(rho, lo, hi) * A;
-        const bool take_unclipped = unclipped <= clipped;
-        double l = -std::min(unclipped, clipped);
+        const bool take_unclipped = unclipped <= clipped && std::abs(lr) <= 20.0;
+        double pg = -std::min(unclipped, clipped);
         double g = take_unclipped ? -unclipped : 0.0;  // d(-surrogate)/dlogp = -A rho, or 0
         if (!take_unclipped) (A < 0 ? s.clipped_low : s.clipped_high)++;
+        if (cfg.clip_ratio_c > 0 && A < 0 && pg > -double(cfg.clip_ratio_c) * A) {
+          pg = -double(cfg.clip_ratio_c) * A, g = 0;
+          s.clipped_dual++;
+        }
+        const double isw = in.is_weight ? double(in.is_weight[t]) : 1.0;
+        double l = isw * pg;
+        g *= isw;
         double kl = 0;
         if (beta != 0) {
           const double d = double(in.ref_logp[t]) - lp, ed = std::exp(d);
@@ -99,6 +109,8 @@ TokenLossFn grpo_loss(const GrpoConfig& cfg, const Batch& batch, const GrpoInput
     }
     if (stats) {
       stats->tokens += s.tokens, stats->clipped_low += s.clipped_low, stats->clipped_high += s.clipped_high;
+      stats->clipped_dual += s.clipped_dual;
+      stats->max_abs_log_ratio = std::max(stats->max_abs_log_ratio, s.max_abs_log_ratio);
       stats->ratio_sum += s.ratio_sum, stats->kl_sum += s.kl_sum, stats->entropy_sum += s.entropy_sum;
       stats->loss += loss;
     }

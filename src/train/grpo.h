@@ -19,9 +19,13 @@ enum class GrpoAgg {
   kConstant,   // Dr. GRPO: sum over all tokens / (max_new_tokens * N)
 };
 
+enum class GrpoLossType { kGrpo, kGspo, kCispo };
+
 struct GrpoConfig {
-  float eps_low = 0.2f;   // ratio clipped below at 1 - eps_low
-  float eps_high = 0.2f;  // ... and above at 1 + eps_high (DAPO's clip-higher: 0.28)
+  GrpoLossType loss_type = GrpoLossType::kGrpo;
+  float clip_ratio_c = 0;  // dual clip (A < 0): 0 = off, else > 1
+  float eps_low = 0.2f;    // ratio clipped below at 1 - eps_low
+  float eps_high = 0.2f;   // ... and above at 1 + eps_high (DAPO's clip-higher: 0.28)
   // KL coefficient. 0.001 is DeepSeek-R1's value (DeepSeekMath's GRPO used 0.04). 0 means no
   // reference model: ref_logp may be null and the KL term is not computed.
   float beta = 0.001f;
@@ -69,6 +73,8 @@ struct GrpoStats {
   int64_t tokens = 0;
   int64_t clipped_low = 0;   // A < 0 and ratio < 1 - eps_low: the clipped branch, no gradient
   int64_t clipped_high = 0;  // A > 0 and ratio > 1 + eps_high: the clipped branch, no gradient
+  int64_t clipped_dual = 0;
+  double max_abs_log_ratio = 0;
   double ratio_sum = 0;
   double kl_sum = 0;  // k3 estimator per token (0 when beta = 0)
   double entropy_sum = 0;
@@ -92,6 +98,7 @@ struct GrpoInputs {
   const float* ref_logp = nullptr;
   const float* advantage = nullptr;
   const float* weight = nullptr;
+  const float* is_weight = nullptr;
 };
 
 // The GRPO TokenLossFn. Per token of sequence s with ratio rho = exp(logp - old_logp),

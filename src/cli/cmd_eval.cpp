@@ -30,9 +30,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr const char* kBoxedInstruction =
-    "Please reason step by step, and put your final answer within \\boxed{}.";
-
 struct EvalArgs {
   std::string model_path, data, data_dir, prompt_field, answer_field, templ = "auto", instruction = "auto";
   std::string out, summary_json;
@@ -90,31 +87,15 @@ int run_eval_cmd(EvalArgs& a) {
   const std::vector<EvalProblem> problems = load_eval_problems(path, *spec, a.limit);
 
   std::unique_ptr<Tokenizer> tok = load_tokenizer(a.model_path);
-  std::string templ = a.templ;
-  std::optional<ChatTemplate> tmpl;
-  if (templ == "auto") {  // the model's chat template if it has one, else none
-    templ = "none";
-    try {
-      tmpl = ChatTemplate::load(a.model_path);
-      templ = "chat";
-    } catch (const Error&) {
-    }
-    if (a.force_think && !tmpl) fail("--force-think needs a --template");
-  } else {
-    tmpl = load_prompt_template(templ, a.model_path, a.force_think);
-  }
-  // The answer goes in <answer> tags with the r1zero template; elsewhere in \boxed{}.
-  const std::string instruction =
-      a.instruction != "auto" ? a.instruction : (templ == "r1zero" ? "" : kBoxedInstruction);
+  const PromptBuilder pb(PromptFormat{a.templ, a.instruction, a.force_think}, a.model_path);
+  const std::string templ = pb.templ(), instruction = pb.instruction();
   std::vector<std::vector<int32_t>> prompts;
-  for (const EvalProblem& p : problems)
-    prompts.push_back(encode_prompt(instruction.empty() ? p.prompt : p.prompt + "\n" + instruction, *tok,
-                                    tmpl, a.force_think));
+  for (const EvalProblem& p : problems) prompts.push_back(pb.encode(p.prompt, *tok));
 
   GenerationConfig& g = a.gen;
   g.sampling.greedy = a.greedy;
   g.kv_budget_bytes = static_cast<size_t>(a.kv_budget_mb * 1048576.0);
-  if (templ == "r1zero") g.stop_strings.push_back("</answer>");
+  for (const std::string& stop : pb.stop_strings()) g.stop_strings.push_back(stop);
   verify::ExtractOptions extract;
   extract.last_number = a.last_number;
   const int k = g.n;

@@ -5,10 +5,13 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace r1 {
@@ -110,6 +113,90 @@ class Recipe {
   struct Impl;
   std::unique_ptr<Impl> impl_;
   std::string name_ = "<recipe>";
+};
+
+// Typed settings read from a recipe, each key declared once: its rule (KeyRule) and where its
+// value goes in a settings struct S. rules() is what Recipe::check and --list-keys use; read()
+// checks the recipe against them and fills S, leaving S's own default where a key is absent. So
+// the list of known keys is derived from the code that reads them and cannot drift from it.
+//
+//   RecipeSchema<Settings> s;
+//   s.add(KeyRule::positive("train.lr"), [](Settings& x) -> double& { return x.lr; });
+//   s.add_choice("grpo.loss_agg", {{"seq-mean", Agg::kSeqMean}, ...}, [](Settings& x) -> Agg& { return x.agg;
+//   }); Settings x = s.read(recipe);
+template <class S>
+class RecipeSchema {
+ public:
+  // A key whose value is stored in the field the accessor returns: int/int64_t/uint64_t (integer
+  // rules), float/double (number rules), bool, std::string, std::vector<double>.
+  template <class Access>
+  RecipeSchema& add(KeyRule rule, Access field, bool required = false) {
+    std::string key = rule.key;
+    readers_.push_back([key, field, required](const Recipe& r, S& s) {
+      if (!required && !r.has(key)) return;
+      auto& v = field(s);
+      using T = std::remove_reference_t<decltype(v)>;
+      if constexpr (std::is_same_v<T, bool>)
+        v = r.get_bool(key);
+      else if constexpr (std::is_integral_v<T>)
+        v = static_cast<T>(r.get_int(key));
+      else if constexpr (std::is_floating_point_v<T>)
+        v = static_cast<T>(r.get_float(key));
+      else if constexpr (std::is_same_v<T, std::string>)
+        v = r.get_string(key);
+      else
+        v = r.get_float_array(key);
+    });
+    rules_.push_back(std::move(rule));
+    return *this;
+  }
+  // The same for a data member of S.
+  template <class T>
+  RecipeSchema& add(KeyRule rule, T S::*member, bool required = false) {
+    return add(
+        std::move(rule), [member](S& s) -> T& { return s.*member; }, required);
+  }
+  // A string key whose allowed values map to values of an enum (or any type).
+  template <class T, class Access>
+  RecipeSchema& add_choice(std::string key, std::vector<std::pair<std::string, T>> choices, Access field) {
+    std::vector<std::string> names;
+    for (const auto& c : choices) names.push_back(c.first);
+    readers_.push_back([key, choices, field](const Recipe& r, S& s) {
+      if (!r.has(key)) return;
+      const std::string v = r.get_string(key);
+      for (const auto& c : choices)
+        if (c.first == v) field(s) = c.second;
+    });
+    rules_.push_back(KeyRule::string(std::move(key), std::move(names)));
+    return *this;
+  }
+  // Keys that are checked here but read by other code (say, reward weights by the reward spec).
+  RecipeSchema& add_rule(KeyRule rule) {
+    rules_.push_back(std::move(rule));
+    return *this;
+  }
+  // Everything of another schema whose settings live in a part of S.
+  template <class P, class Access>
+  RecipeSchema& add_part(const RecipeSchema<P>& part, Access field) {
+    for (const KeyRule& k : part.rules()) rules_.push_back(k);
+    for (const auto& rd : part.readers())
+      readers_.push_back([rd, field](const Recipe& r, S& s) { rd(r, field(s)); });
+    return *this;
+  }
+
+  const std::vector<KeyRule>& rules() const { return rules_; }
+  const std::vector<std::function<void(const Recipe&, S&)>>& readers() const { return readers_; }
+
+  // Recipe::check(rules()), then every present (or required) key into a copy of `defaults`.
+  S read(const Recipe& r, S defaults = S{}) const {
+    r.check(rules_);
+    for (const auto& rd : readers_) rd(r, defaults);
+    return defaults;
+  }
+
+ private:
+  std::vector<KeyRule> rules_;
+  std::vector<std::function<void(const Recipe&, S&)>> readers_;
 };
 
 }  // namespace r1

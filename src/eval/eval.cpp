@@ -108,22 +108,35 @@ SampleResult score_completion(const std::string& gold, const std::string& text,
   return r;
 }
 
-void score_problem(ProblemResult& pr, const EvalProblem& p) {
+void score_problem(ProblemResult& pr, const EvalProblem& p, bool custom_scorer) {
   std::vector<std::optional<std::string>> answers;
   pr.correct = 0;
+  bool all_unverifiable = !pr.samples.empty();
   for (const SampleResult& s : pr.samples) {
     pr.correct += s.verdict == verify::Verdict::kCorrect;
+    all_unverifiable &= s.verdict == verify::Verdict::kUnverifiable;
     answers.push_back(s.extracted);
   }
   pr.vote = majority_vote(answers);
-  pr.cons_correct = !pr.unverifiable && pr.vote.answer &&
-                    verify::verify_math(p.gold, *pr.vote.answer) == verify::Verdict::kCorrect;
+  if (!custom_scorer) {
+    pr.cons_correct = !pr.unverifiable && pr.vote.answer &&
+                      verify::verify_math(p.gold, *pr.vote.answer) == verify::Verdict::kCorrect;
+    return;
+  }
+  pr.unverifiable = all_unverifiable;
+  pr.cons_correct = false;
+  if (!pr.unverifiable && pr.vote.answer)
+    for (const SampleResult& s : pr.samples)
+      if (s.extracted == pr.vote.answer) {
+        pr.cons_correct = s.verdict == verify::Verdict::kCorrect;
+        break;
+      }
 }
 
 void run_eval_problems(Engine& engine, const std::vector<EvalProblem>& problems,
                        const std::vector<std::vector<int32_t>>& prompts, const std::vector<size_t>& todo,
                        const verify::ExtractOptions& extract, const EvalProblemFn& on_problem,
-                       const EvalSampleFn& on_sample) {
+                       const EvalSampleFn& on_sample, const SampleScorer& scorer) {
   R1_CHECK(problems.size() == prompts.size());
   const int k = engine.config().n;
   std::vector<ProblemResult> results(problems.size());
@@ -133,7 +146,7 @@ void run_eval_problems(Engine& engine, const std::vector<EvalProblem>& problems,
   for (const size_t i : todo) {
     R1_CHECK(i < problems.size());
     results[i].index = static_cast<int64_t>(i);
-    results[i].unverifiable = !verify::math_parses(problems[i].gold);
+    results[i].unverifiable = !scorer && !verify::math_parses(problems[i].gold);
     results[i].samples.resize(k);
     left[i] = k;
     todo_prompts.push_back(prompts[i]);
@@ -142,13 +155,14 @@ void run_eval_problems(Engine& engine, const std::vector<EvalProblem>& problems,
   engine.generate(todo_prompts, indices, [&](Completion&& c) {
     const size_t i = static_cast<size_t>(c.prompt_index);
     const EvalProblem& p = problems[i];
-    SampleResult r = score_completion(p.gold, c.text, extract);
+    SampleResult r = scorer ? scorer(p, c.text) : score_completion(p.gold, c.text, extract);
+    r.text = c.text;
     r.num_tokens = static_cast<int64_t>(c.token_ids.size());
     r.finish_reason = c.finish_reason;
     if (on_sample) on_sample(p, c.sample_index, r);
     results[i].samples[static_cast<size_t>(c.sample_index)] = std::move(r);
     if (--left[i] == 0) {
-      score_problem(results[i], p);
+      score_problem(results[i], p, static_cast<bool>(scorer));
       on_problem(i, std::move(results[i]));
     }
   });
@@ -156,14 +170,15 @@ void run_eval_problems(Engine& engine, const std::vector<EvalProblem>& problems,
 
 std::vector<ProblemResult> run_eval(Engine& engine, const std::vector<EvalProblem>& problems,
                                     const std::vector<std::vector<int32_t>>& prompts,
-                                    const verify::ExtractOptions& extract, const EvalSampleFn& on_sample) {
+                                    const verify::ExtractOptions& extract, const EvalSampleFn& on_sample,
+                                    const SampleScorer& scorer) {
   R1_CHECK(problems.size() == prompts.size());
   std::vector<size_t> all(problems.size());
   for (size_t i = 0; i < all.size(); i++) all[i] = i;
   std::vector<ProblemResult> results(problems.size());
   run_eval_problems(
       engine, problems, prompts, all, extract,
-      [&](size_t i, ProblemResult&& pr) { results[i] = std::move(pr); }, on_sample);
+      [&](size_t i, ProblemResult&& pr) { results[i] = std::move(pr); }, on_sample, scorer);
   return results;
 }
 

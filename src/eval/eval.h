@@ -73,6 +73,10 @@ struct ProblemResult {
 SampleResult score_completion(const std::string& gold, const std::string& text,
                               const verify::ExtractOptions& extract);
 
+// How a sample is scored: by default score_completion (extraction, then verify_math); a trainer
+// passes its recipe's accuracy reward instead. It fills extracted and verdict.
+using SampleScorer = std::function<SampleResult(const EvalProblem& problem, const std::string& text)>;
+
 struct EvalSummary {
   int64_t problems = 0;      // in the file (after --limit)
   int64_t unverifiable = 0;  // skipped: the gold answer does not parse
@@ -97,7 +101,8 @@ using EvalSampleFn = std::function<void(const EvalProblem&, int64_t sample_index
 std::vector<ProblemResult> run_eval(Engine& engine, const std::vector<EvalProblem>& problems,
                                     const std::vector<std::vector<int32_t>>& prompts,
                                     const verify::ExtractOptions& extract,
-                                    const EvalSampleFn& on_sample = nullptr);
+                                    const EvalSampleFn& on_sample = nullptr,
+                                    const SampleScorer& scorer = nullptr);
 
 // run_eval's work, for callers that need more control (r1 eval's resumable run): generates
 // engine.config().n samples for the problems in `todo` only (indices into problems and prompts),
@@ -108,10 +113,12 @@ using EvalProblemFn = std::function<void(size_t index, ProblemResult&& result)>;
 void run_eval_problems(Engine& engine, const std::vector<EvalProblem>& problems,
                        const std::vector<std::vector<int32_t>>& prompts, const std::vector<size_t>& todo,
                        const verify::ExtractOptions& extract, const EvalProblemFn& on_problem,
-                       const EvalSampleFn& on_sample = nullptr);
+                       const EvalSampleFn& on_sample = nullptr, const SampleScorer& scorer = nullptr);
 
 // Fills pr.correct, pr.vote and pr.cons_correct from pr.samples (p: the problem it answers).
-void score_problem(ProblemResult& pr, const EvalProblem& p);
+// With a scorer, a problem is unverifiable when every sample's verdict is, and the majority
+// answer is correct when the samples that gave it were scored correct.
+void score_problem(ProblemResult& pr, const EvalProblem& p, bool custom_scorer = false);
 
 // The summary as a small text table (what `r1 eval` prints).
 std::string format_summary(const EvalSummary& s, const std::string& name);

@@ -116,7 +116,7 @@ class Engine {
   // Ids drawn are below this: the model's vocabulary, or the tokenizer's when that is smaller
   // (checkpoints pad the embedding past the tokenizer: Qwen2.5 has 151936 rows for 151665
   // tokens). The padding logits are left out of the draw and of the log-prob's normaliser, as
-  // the training head leaves them out when given the same limit (Model::HeadConfig::vocab).
+  // the training head leaves them out when given the same limit (HeadConfig::vocab in model/model.h).
   int64_t sample_vocab() const { return sample_vocab_; }
   const GenerationConfig& config() const { return config_; }
 

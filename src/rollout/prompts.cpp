@@ -21,6 +21,38 @@ std::optional<ChatTemplate> load_prompt_template(const std::string& name, const 
   return tmpl;
 }
 
+const char* const kBoxedInstruction =
+    "Please reason step by step, and put your final answer within \\boxed{}.";
+
+PromptBuilder::PromptBuilder(const PromptFormat& f, const std::string& model_path)
+    : templ_(f.templ), force_think_(f.force_think) {
+  if (templ_ == "auto") {  // the model's chat template if it has one, else none
+    templ_ = "none";
+    try {
+      tmpl_ = ChatTemplate::load(model_path);
+      templ_ = "chat";
+    } catch (const Error&) {
+    }
+    if (force_think_ && !tmpl_) fail("--force-think needs a --template");
+  } else {
+    tmpl_ = load_prompt_template(templ_, model_path, force_think_);
+  }
+  instruction_ = f.instruction != "auto" ? f.instruction : (templ_ == "r1zero" ? "" : kBoxedInstruction);
+}
+
+std::string PromptBuilder::render(const std::string& question) const {
+  return instruction_.empty() ? question : question + "\n" + instruction_;
+}
+
+std::vector<int32_t> PromptBuilder::encode(const std::string& question, const Tokenizer& tok) const {
+  return encode_prompt(render(question), tok, tmpl_, force_think_);
+}
+
+std::vector<std::string> PromptBuilder::stop_strings() const {
+  if (templ_ == "r1zero") return {"</answer>"};
+  return {};
+}
+
 std::vector<int32_t> encode_with_bos(const Tokenizer& tok, const std::string& text) {
   std::vector<int32_t> ids = tok.encode(text);
   if (tok.bos_id() < 0 || (!ids.empty() && ids.front() == tok.bos_id())) return ids;

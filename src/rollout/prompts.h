@@ -28,6 +28,41 @@ std::vector<int32_t> encode_with_bos(const Tokenizer& tok, const std::string& te
 std::vector<int32_t> encode_prompt(const std::string& text, const Tokenizer& tok,
                                    const std::optional<ChatTemplate>& tmpl, bool force_think);
 
+// R1's instruction for math questions (R1-NOTES section 6): reason step by step, answer in \boxed{}.
+extern const char* const kBoxedInstruction;
+
+// How a task's questions become prompts and when a sample stops: the one function behind
+// `r1 eval`, GRPO's rollouts and GRPO's in-training evaluation, so a model is evaluated on the
+// prompts it was trained on.
+struct PromptFormat {
+  // "auto" (the model's chat template if it has one, else none), "chat", "r1zero", "distill", "none".
+  std::string templ = "auto";
+  // Appended to each question on a new line; "auto": kBoxedInstruction, except none with r1zero
+  // (whose template asks for <answer> tags itself); "" for none.
+  std::string instruction = "auto";
+  bool force_think = false;  // the response starts with "<think>\n" (needs a template)
+};
+
+class PromptBuilder {
+ public:
+  // Resolves "auto" and loads the template (errors name the template).
+  PromptBuilder(const PromptFormat& format, const std::string& model_path);
+  // The question with the instruction, before the template.
+  std::string render(const std::string& question) const;
+  // The rendered question through the template, then BOS.
+  std::vector<int32_t> encode(const std::string& question, const Tokenizer& tok) const;
+  // Stop strings the template implies: "</answer>" for r1zero (R1-Zero's answer tags), else none.
+  std::vector<std::string> stop_strings() const;
+  const std::string& templ() const { return templ_; }  // resolved: never "auto"
+  const std::string& instruction() const { return instruction_; }
+  const std::optional<ChatTemplate>& chat_template() const { return tmpl_; }
+
+ private:
+  std::string templ_, instruction_;
+  bool force_think_ = false;
+  std::optional<ChatTemplate> tmpl_;
+};
+
 // The model's end-of-sequence ids (config) and the tokenizer's, without repeats.
 std::vector<int32_t> stop_ids_of(const Model& model, const Tokenizer* tok);
 

@@ -1,12 +1,9 @@
 #include "train/grpo_trainer.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
 #include <memory>
 #include <numeric>
 #include <optional>
@@ -14,108 +11,208 @@
 #include "core/error.h"
 #include "core/progress.h"
 #include "core/rng.h"
-#include "core/stop_signals.h"
 #include "eval/eval.h"
-#include "io/file.h"
 #include "io/metrics.h"
 #include "model/checkpoint.h"
 #include "model/memory.h"
 #include "rollout/engine.h"
 #include "rollout/prompts.h"
 #include "train/grpo.h"
-#include "train/optim.h"
-#include "train/run_dir.h"
-#include "train/train_state.h"
+#include "train/training_loop.h"
+#include "verify/math.h"
 #include "verify/reward_spec.h"
 #include "verify/rewards.h"
 
 namespace r1 {
 
-namespace fs = std::filesystem;
+namespace {
+
+// A GRPO recipe, typed: every key is declared once in grpo_schema(), with its rule and its field.
+struct GrpoSettings {
+  // [model]
+  std::string model_path;
+  std::string compute = "f32";  // the rollouts' matrix products: f32 or bf16
+  // [data]
+  std::string data_path, prompt_field = "prompt", answer_field = "answer";
+  bool gsm8k_answer = false;
+  PromptFormat prompt = [] {  // R1-Zero's template; no instruction (it asks for <answer> tags itself)
+    PromptFormat f;
+    f.templ = "r1zero", f.instruction.clear();
+    return f;
+  }();
+  int64_t data_limit = -1;
+  // [grpo]: sampling
+  int64_t steps = 0;
+  int B = 8;  // prompts per step
+  GenerationConfig gen;
+  std::string stop = "auto";  // "auto": what the template implies (</answer> for r1zero)
+  double kv_budget_mb = 1024;
+  // [grpo]: the objective and the update
+  GrpoConfig objective;
+  int mu = 1, mini_batches = 1;
+  bool dynamic_sampling = false;
+  int64_t max_draws = 3;
+  // pi_old: "sampler" (the rollout engine's log-probs), "recompute" (the training forward), or
+  // "auto": recompute when the rollouts' numerics differ from training's (bf16).
+  std::string old_logp = "auto";
+  double tis_cap = 0;  // > 0: truncated importance sampling, weight min(pi_old / pi_sampler, C)
+  int64_t micro_batch_tokens = 8192;
+  int64_t max_bad_steps = 3;
+  // [reward]
+  verify::RewardOptions reward;
+  // [eval]
+  std::string eval_data, eval_prompt_field, eval_answer_field;  // "": the data's fields
+  bool eval_gsm8k_answer = false;
+  int64_t eval_every = 0, eval_limit = -1;
+  bool eval_at_start = true, eval_at_end = true;
+  int eval_k = 8, eval_max_new_tokens = 0;  // 0: grpo.max_new_tokens
+  float eval_temperature = 0.6f, eval_top_p = 0.95f;
+  uint64_t eval_seed = 1234;
+  // [output]
+  int64_t sample_every = 10, samples_per_step = 4;
+  // [train]: GRPO fine-tunes with a small constant rate
+  TrainSettings train = [] {
+    TrainSettings t;
+    t.lr = 1e-6, t.schedule = "constant", t.beta2 = 0.99;
+    return t;
+  }();
+
+  bool recompute_old() const { return old_logp == "recompute" || (old_logp == "auto" && compute != "f32"); }
+};
+
+const RecipeSchema<GrpoSettings>& grpo_schema() {
+  using S = GrpoSettings;
+  const int64_t kBig = int64_t{1} << 30;
+  static const RecipeSchema<S> schema = [&] {
+    RecipeSchema<S> s;
+    s.add(KeyRule::string("model.path"), &S::model_path, true)
+        .add(KeyRule::string("model.compute", {"f32", "bf16"}), &S::compute)
+        .add(KeyRule::string("data.path"), &S::data_path, true)
+        .add(KeyRule::string("data.prompt_field"), &S::prompt_field)
+        .add(KeyRule::string("data.answer_field"), &S::answer_field)
+        .add(KeyRule::boolean("data.gsm8k_answer"), &S::gsm8k_answer)
+        .add(KeyRule::string("data.template", {"r1zero", "chat", "distill", "none"}),
+             [](S& x) -> std::string& { return x.prompt.templ; })
+        .add(KeyRule::string("data.instruction"), [](S& x) -> std::string& { return x.prompt.instruction; })
+        .add(KeyRule::integer("data.limit", 1, kBig), &S::data_limit)
+        .add(KeyRule::integer("grpo.steps", 1, kBig), &S::steps, true)
+        .add(KeyRule::integer("grpo.prompts_per_step", 1, 1 << 20), &S::B)
+        .add(KeyRule::integer("grpo.group_size", 2, 1 << 16), [](S& x) -> int& { return x.gen.n; })
+        .add(KeyRule::integer("grpo.max_new_tokens", 1, 1 << 24),
+             [](S& x) -> int& { return x.gen.max_new_tokens; })
+        .add(KeyRule::real("grpo.temperature", 0, 100, true),
+             [](S& x) -> float& { return x.gen.sampling.temperature; })
+        .add(KeyRule::real("grpo.top_p", 0, 1, true), [](S& x) -> float& { return x.gen.sampling.top_p; })
+        .add(KeyRule::int_at_least("grpo.top_k", 0), [](S& x) -> int& { return x.gen.sampling.top_k; })
+        .add(KeyRule::real("grpo.min_p", 0, 1), [](S& x) -> float& { return x.gen.sampling.min_p; })
+        .add(KeyRule::string("grpo.stop"), &S::stop)
+        .add(KeyRule::positive("grpo.kv_budget_mb"), &S::kv_budget_mb)
+        .add(KeyRule::integer("grpo.mu", 1, 1 << 16), &S::mu)
+        .add(KeyRule::integer("grpo.mini_batches", 1, 1 << 20), &S::mini_batches)
+        .add(KeyRule::real("grpo.eps_low", 0, 1), [](S& x) -> float& { return x.objective.eps_low; })
+        .add(KeyRule::non_negative("grpo.eps_high"), [](S& x) -> float& { return x.objective.eps_high; })
+        .add(KeyRule::non_negative("grpo.clip_ratio_c"),
+             [](S& x) -> float& { return x.objective.clip_ratio_c; })
+        .add(KeyRule::non_negative("grpo.beta"), [](S& x) -> float& { return x.objective.beta; })
+        .add_choice<GrpoAgg>("grpo.loss_agg",
+                             {{"seq-mean", GrpoAgg::kSeqMean},
+                              {"token-mean", GrpoAgg::kTokenMean},
+                              {"constant", GrpoAgg::kConstant}},
+                             [](S& x) -> GrpoAgg& { return x.objective.agg; })
+        .add_choice<GrpoLossType>(
+            "grpo.loss",
+            {{"grpo", GrpoLossType::kGrpo}, {"gspo", GrpoLossType::kGspo}, {"cispo", GrpoLossType::kCispo}},
+            [](S& x) -> GrpoLossType& { return x.objective.loss_type; })
+        .add(KeyRule::boolean("grpo.scale_rewards"), [](S& x) -> bool& { return x.objective.scale_rewards; })
+        .add(KeyRule::boolean("grpo.mask_truncated"),
+             [](S& x) -> bool& { return x.objective.mask_truncated; })
+        .add(KeyRule::finite("grpo.entropy_coef"), [](S& x) -> float& { return x.objective.entropy_coef; })
+        .add(KeyRule::boolean("grpo.dynamic_sampling"), &S::dynamic_sampling)
+        .add(KeyRule::integer("grpo.max_draws", 1, 1 << 20), &S::max_draws)
+        .add(KeyRule::string("grpo.old_logp", {"auto", "sampler", "recompute"}), &S::old_logp)
+        .add(KeyRule::non_negative("grpo.tis_cap"), &S::tis_cap)
+        .add(KeyRule::integer("grpo.micro_batch_tokens", 1, kBig), &S::micro_batch_tokens)
+        .add(KeyRule::integer("train.max_bad_steps", 1, kBig), &S::max_bad_steps)
+        .add(KeyRule::boolean("reward.last_number"),
+             [](S& x) -> bool& { return x.reward.extract.last_number; })
+        .add(KeyRule::string("reward.language"), [](S& x) -> std::string& { return x.reward.language; })
+        .add(KeyRule::integer("reward.max_tokens", 1, kBig),
+             [](S& x) -> int64_t& { return x.reward.max_tokens; })
+        .add(KeyRule::integer("reward.cache_tokens", 0, kBig),
+             [](S& x) -> int64_t& { return x.reward.cache_tokens; })
+        .add(KeyRule::string("reward.external_cmd"),
+             [](S& x) -> std::string& { return x.reward.external_cmd; })
+        .add(KeyRule::positive("reward.external_timeout_s"),
+             [](S& x) -> double& { return x.reward.external_timeout_s; })
+        .add(KeyRule::string("eval.data"), &S::eval_data)
+        .add(KeyRule::string("eval.prompt_field"), &S::eval_prompt_field)
+        .add(KeyRule::string("eval.answer_field"), &S::eval_answer_field)
+        .add(KeyRule::boolean("eval.gsm8k_answer"), &S::eval_gsm8k_answer)
+        .add(KeyRule::int_at_least("eval.every", 0), &S::eval_every)
+        .add(KeyRule::boolean("eval.at_start"), &S::eval_at_start)
+        .add(KeyRule::boolean("eval.at_end"), &S::eval_at_end)
+        .add(KeyRule::integer("eval.limit", 1, kBig), &S::eval_limit)
+        .add(KeyRule::integer("eval.k", 1, 1024), &S::eval_k)
+        .add(KeyRule::real("eval.temperature", 0, 100), &S::eval_temperature)
+        .add(KeyRule::real("eval.top_p", 0, 1, true), &S::eval_top_p)
+        .add(KeyRule::integer("eval.max_new_tokens", 1, 1 << 24), &S::eval_max_new_tokens)
+        .add(KeyRule::int_at_least("eval.seed", 0), &S::eval_seed)
+        .add(KeyRule::int_at_least("output.sample_every", 0), &S::sample_every)
+        .add(KeyRule::int_at_least("output.samples_per_step", 0), &S::samples_per_step)
+        .add_part(train_settings_schema(), [](S& x) -> TrainSettings& { return x.train; });
+    for (const auto& k : verify::reward_recipe_keys("reward")) s.add_rule(KeyRule::finite(k));
+    return s;
+  }();
+  return schema;
+}
+
+// The recipe read and checked whole, with the defaults that depend on other keys filled in.
+GrpoSettings read_grpo_settings(const Recipe& r) {
+  GrpoSettings s = grpo_schema().read(r);
+  const std::string rn = r.name();
+  const int64_t BG = int64_t{s.B} * s.gen.n;
+  if (s.mini_batches > BG)
+    fail("{}: key 'grpo.mini_batches' must be at most grpo.prompts_per_step x grpo.group_size ({}), got {}",
+         rn, BG, s.mini_batches);
+  if (s.reward.max_tokens == 0) s.reward.max_tokens = s.gen.max_new_tokens;
+  if (r.has("reward.length") && s.reward.cache_tokens >= s.reward.max_tokens)
+    fail(
+        "{}: key 'reward.cache_tokens' ({}) must be less than reward.max_tokens ({}): the length penalty "
+        "ramps over the last cache_tokens before max_tokens",
+        rn, s.reward.cache_tokens, s.reward.max_tokens);
+  if (r.has("reward.external") && s.reward.external_cmd.empty())
+    fail("{}: the reward 'external' needs key 'reward.external_cmd' (the grader command)", rn);
+  for (const auto* k : {&s.model_path, &s.data_path})
+    if (k->empty())
+      fail("{}: key '{}' must not be empty", rn, k == &s.model_path ? "model.path" : "data.path");
+  if (s.objective.clip_ratio_c != 0 && s.objective.clip_ratio_c <= 1)
+    fail("{}: key 'grpo.clip_ratio_c' must be 0 (off) or greater than 1 (dual clip), got {}", rn,
+         s.objective.clip_ratio_c);
+  if (s.tis_cap > 0 && !s.recompute_old())
+    fail(
+        "{}: key 'grpo.tis_cap' weighs each token by pi_old / pi_sampler, which needs pi_old from the "
+        "training "
+        "forward: set grpo.old_logp = \"recompute\" (or \"auto\" with model.compute = \"bf16\")",
+        rn);
+  if (!r.has("eval.gsm8k_answer")) s.eval_gsm8k_answer = s.gsm8k_answer;
+  if (s.eval_prompt_field.empty()) s.eval_prompt_field = s.prompt_field;
+  if (s.eval_answer_field.empty()) s.eval_answer_field = s.answer_field;
+  if (s.eval_max_new_tokens == 0) s.eval_max_new_tokens = s.gen.max_new_tokens;
+  s.gen.seed = s.train.seed;
+  s.gen.kv_budget_bytes = static_cast<size_t>(s.kv_budget_mb * 1048576.0);
+  s.gen.compute = s.compute == "bf16" ? DType::BF16 : DType::F32;
+  s.objective.max_new_tokens = s.gen.max_new_tokens;
+  return s;
+}
+
+}  // namespace
 
 std::vector<KeyRule> grpo_recipe_rules() {
-  const int64_t kBig = int64_t{1} << 30;
-  std::vector<KeyRule> rules = {
-      KeyRule::string("model.path"),
-      KeyRule::string("model.compute", {"f32", "bf16"}),
-      KeyRule::string("data.path"),
-      KeyRule::string("data.prompt_field"),
-      KeyRule::string("data.answer_field"),
-      KeyRule::boolean("data.gsm8k_answer"),
-      KeyRule::string("data.template", {"r1zero", "chat", "distill", "none"}),
-      KeyRule::string("data.instruction"),
-      KeyRule::integer("data.limit", 1, kBig),
-      KeyRule::integer("grpo.steps", 1, kBig),
-      KeyRule::integer("grpo.prompts_per_step", 1, 1 << 20),
-      KeyRule::integer("grpo.group_size", 2, 1 << 16),
-      KeyRule::integer("grpo.max_new_tokens", 1, 1 << 24),
-      KeyRule::real("grpo.temperature", 0, 100, true),
-      KeyRule::real("grpo.top_p", 0, 1, true),
-      KeyRule::int_at_least("grpo.top_k", 0),
-      KeyRule::real("grpo.min_p", 0, 1),
-      KeyRule::string("grpo.stop"),
-      KeyRule::integer("grpo.mu", 1, 1 << 16),
-      KeyRule::integer("grpo.mini_batches", 1, 1 << 20),
-      KeyRule::real("grpo.eps_low", 0, 1),
-      KeyRule::non_negative("grpo.eps_high"),
-      KeyRule::non_negative("grpo.beta"),
-      KeyRule::string("grpo.loss_agg", {"seq-mean", "token-mean", "constant"}),
-      KeyRule::boolean("grpo.scale_rewards"),
-      KeyRule::boolean("grpo.mask_truncated"),
-      KeyRule::finite("grpo.entropy_coef"),
-      KeyRule::boolean("grpo.dynamic_sampling"),
-      KeyRule::integer("grpo.max_draws", 1, 1 << 20),
-      KeyRule::boolean("grpo.recompute_old_logp"),
-      KeyRule::integer("grpo.micro_batch_tokens", 1, kBig),
-      KeyRule::positive("grpo.kv_budget_mb"),
-      KeyRule::boolean("reward.last_number"),
-      KeyRule::string("reward.language"),
-      KeyRule::integer("reward.max_tokens", 1, kBig),
-      KeyRule::integer("reward.cache_tokens", 0, kBig),
-      KeyRule::string("reward.external_cmd"),
-      KeyRule::positive("reward.external_timeout_s"),
-      KeyRule::integer("train.max_bad_steps", 1, kBig),
-      KeyRule::string("eval.data"),
-      KeyRule::string("eval.prompt_field"),
-      KeyRule::string("eval.answer_field"),
-      KeyRule::boolean("eval.gsm8k_answer"),
-      KeyRule::int_at_least("eval.every", 0),
-      KeyRule::boolean("eval.at_start"),
-      KeyRule::boolean("eval.at_end"),
-      KeyRule::integer("eval.limit", 1, kBig),
-      KeyRule::integer("eval.k", 1, 1024),
-      KeyRule::real("eval.temperature", 0, 100),
-      KeyRule::real("eval.top_p", 0, 1, true),
-      KeyRule::integer("eval.max_new_tokens", 1, 1 << 24),
-      KeyRule::int_at_least("eval.seed", 0),
-      KeyRule::int_at_least("output.sample_every", 0),
-      KeyRule::int_at_least("output.samples_per_step", 0),
-  };
-  for (KeyRule& k : common_train_rules()) rules.push_back(std::move(k));
-  for (const auto& k : verify::reward_recipe_keys("reward")) rules.push_back(KeyRule::finite(k));
-  return rules;
+  return grpo_schema().rules();
 }
 
 void check_grpo_recipe(const Recipe& r) {
-  r.check(grpo_recipe_rules());
-  const std::string rn = r.name();
-  const int64_t B = r.get_int("grpo.prompts_per_step", 8), G = r.get_int("grpo.group_size", 8);
-  if (r.get_int("grpo.mini_batches", 1) > B * G)
-    fail("{}: key 'grpo.mini_batches' must be at most grpo.prompts_per_step x grpo.group_size ({}), got {}",
-         rn, B * G, r.get_int("grpo.mini_batches"));
-  if (r.has("reward.length")) {
-    const int64_t max_tokens = r.get_int("reward.max_tokens", r.get_int("grpo.max_new_tokens", 256));
-    const int64_t cache = r.get_int("reward.cache_tokens", 0);
-    if (cache >= max_tokens)
-      fail(
-          "{}: key 'reward.cache_tokens' ({}) must be less than reward.max_tokens ({}): the length penalty "
-          "ramps over the last cache_tokens before max_tokens",
-          rn, cache, max_tokens);
-  }
-  if (r.has("reward.external") && r.get_string("reward.external_cmd", "").empty())
-    fail("{}: the reward 'external' needs key 'reward.external_cmd' (the grader command)", rn);
-  for (const char* k : {"model.path", "data.path"})
-    if (r.get_string(k).empty()) fail("{}: key '{}' must not be empty", rn, k);
+  read_grpo_settings(r);
 }
 
 namespace {
@@ -123,14 +220,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
-GrpoAgg agg_from_name(const std::string& s, const std::string& recipe) {
-  if (s == "seq-mean") return GrpoAgg::kSeqMean;
-  if (s == "token-mean") return GrpoAgg::kTokenMean;
-  if (s == "constant") return GrpoAgg::kConstant;
-  fail("{}: grpo.loss_agg '{}' is not one of seq-mean (GRPO), token-mean (DAPO), constant (Dr. GRPO)", recipe,
-       s);
 }
 
 // The data order of epoch e: a Fisher-Yates shuffle driven by hash_u64(seed, e, i), so the k-th
@@ -180,24 +269,28 @@ struct TrainSeq {
   const std::vector<int32_t>* prompt = nullptr;
   const Completion* c = nullptr;
   float advantage = 0;
-  std::vector<float> ref_logp;  // per completion token (empty when beta == 0)
-  std::vector<float> old_logp;  // per completion token
+  std::vector<float> ref_logp;   // per completion token (empty when beta == 0)
+  std::vector<float> old_logp;   // per completion token
+  std::vector<float> is_weight;  // per completion token: truncated importance weight (empty: none)
   int64_t size() const { return static_cast<int64_t>(prompt->size() + c->token_ids.size()); }
 };
 
 // Appends seq to a micro-batch: targets are the completion tokens; the per-position arrays
 // (aligned with batch.tokens) get pi_old and pi_ref at those positions (either may be null: not wanted).
-void append_seq(const TrainSeq& s, Batch& b, std::vector<float>* old_lp, std::vector<float>* ref_lp) {
+void append_seq(const TrainSeq& s, Batch& b, std::vector<float>* old_lp, std::vector<float>* ref_lp,
+                std::vector<float>* is_w = nullptr) {
   const size_t P = s.prompt->size(), C = s.c->token_ids.size();
   std::vector<int32_t> toks(*s.prompt), targets(P + C, -1);
   toks.insert(toks.end(), s.c->token_ids.begin(), s.c->token_ids.end());
   const size_t base = static_cast<size_t>(b.size());
   if (old_lp) old_lp->resize(base + P + C, 0.f);
   if (ref_lp) ref_lp->resize(base + P + C, 0.f);
+  if (is_w) is_w->resize(base + P + C, 0.f);
   for (size_t j = 0; j < C; j++) {
     targets[P - 1 + j] = s.c->token_ids[j];
     if (old_lp) (*old_lp)[base + P - 1 + j] = s.old_logp[j];
     if (ref_lp && !s.ref_logp.empty()) (*ref_lp)[base + P - 1 + j] = s.ref_logp[j];
+    if (is_w && !s.is_weight.empty()) (*is_w)[base + P - 1 + j] = s.is_weight[j];
   }
   b.append(toks, targets);
 }
@@ -262,353 +355,405 @@ struct StepMetrics {
   }
 };
 
-}  // namespace
+// What one step's sampling produced: every sample drawn (all groups, kept or not) and the first
+// sample of each kept group.
+struct StepRollouts {
+  std::vector<Rollout> rolls;
+  std::vector<size_t> kept;
+  StepMetrics metrics;
+  int64_t draws = 0;
+  double rollout_s = 0, reward_s = 0;
+};
 
-int run_grpo_training(Recipe r, RunStart start, const GrpoHooks* hooks) {
-  check_grpo_recipe(r);
-  const bool resume = start.resume;
-  const std::string rn = r.name();
-  RunDir run(r, start);  // checks only: the old run, if any, stays until run.begin()
-  const std::string out_dir = run.dir();
-  const std::string state_path = run.path(RunDir::kState);
-  const std::string metrics_path = run.path(RunDir::kMetrics);
-  const std::string samples_path = run.path(RunDir::kSamples);
-  if (int threads = static_cast<int>(r.get_int("train.threads", 0)); threads > 0)
-    omp_set_num_threads(threads);
+// What the update saw.
+struct UpdateStats {
+  GrpoStats objective;
+  double loss_sum = 0, norm_sum = 0;
+  int64_t updates = 0, skipped = 0, empty = 0, train_tokens = 0;
+  double first_pass_max_log_ratio = 0;  // max |log rho| in the first mini-batch, before any update
+  double seconds = 0;
+};
 
-  // --- settings ---------------------------------------------------------------------------
-  const int64_t steps = r.get_int("grpo.steps");
-  const int B = static_cast<int>(r.get_int("grpo.prompts_per_step", 8));
-  const int G = static_cast<int>(r.get_int("grpo.group_size", 8));
-  const int mu = static_cast<int>(r.get_int("grpo.mu", 1));
-  const int M = static_cast<int>(r.get_int("grpo.mini_batches", 1));
-  GrpoConfig gc;
-  gc.eps_low = static_cast<float>(r.get_float("grpo.eps_low", 0.2));
-  gc.eps_high = static_cast<float>(r.get_float("grpo.eps_high", 0.2));
-  gc.beta = static_cast<float>(r.get_float("grpo.beta", 0.001));
-  gc.agg = agg_from_name(r.get_string("grpo.loss_agg", "seq-mean"), rn);
-  gc.scale_rewards = r.get_bool("grpo.scale_rewards", true);
-  gc.mask_truncated = r.get_bool("grpo.mask_truncated", false);
-  gc.entropy_coef = static_cast<float>(r.get_float("grpo.entropy_coef", 0.0));
-  const bool dynamic = r.get_bool("grpo.dynamic_sampling", false);
-  const int64_t max_draws = r.get_int("grpo.max_draws", 3);
-  const bool recompute_old = r.get_bool("grpo.recompute_old_logp", false);
-  const int64_t micro_tokens = r.get_int("grpo.micro_batch_tokens", 8192);
-  const int64_t max_bad = r.get_int("train.max_bad_steps", 3);
-  const uint64_t seed = static_cast<uint64_t>(r.get_int("train.seed", 1));
-  const double clip = r.get_float("train.grad_clip", 1.0);
-  const int64_t save_every = r.get_int("output.save_every", 0);
-  const int64_t sample_every = r.get_int("output.sample_every", 10);
-  const int64_t samples_per_step = r.get_int("output.samples_per_step", 4);
+// pi_old as the training forward sees it, against the sampler's log-probs.
+struct OldLogpStats {
+  double gap_max = 0, gap_sum = 0;
+  int64_t tokens = 0;
+  double is_weight_sum = 0;
+  int64_t is_capped = 0;
+};
 
-  GenerationConfig gen;
-  gen.n = G;
-  gen.max_new_tokens = static_cast<int>(r.get_int("grpo.max_new_tokens", 256));
-  gen.sampling.temperature = static_cast<float>(r.get_float("grpo.temperature", 1.0));
-  gen.sampling.top_p = static_cast<float>(r.get_float("grpo.top_p", 1.0));
-  gen.sampling.top_k = static_cast<int>(r.get_int("grpo.top_k", 0));
-  gen.sampling.min_p = static_cast<float>(r.get_float("grpo.min_p", 0.0));
-  gen.seed = seed;
-  gen.kv_budget_bytes = static_cast<size_t>(r.get_float("grpo.kv_budget_mb", 1024) * 1048576.0);
-  const std::string compute = r.get_string("model.compute", "f32");
-  gen.compute = compute == "bf16" ? DType::BF16 : DType::F32;
-  gc.max_new_tokens = gen.max_new_tokens;
+// One GRPO run. The step, read top to bottom, is equations (1)-(3) of R1-NOTES section 1:
+// sample_groups (rollouts o_1..o_G per prompt and their rule rewards r_i), training_sequences
+// (advantages A_i = (r_i - mean) / std), old_and_reference_logprobs (pi_old, pi_ref), update
+// (the clipped surrogate minus beta KL, mu passes of mini-batch AdamW steps), then metrics,
+// evaluation and checkpoints (TrainingLoop).
+class GrpoRun {
+ public:
+  GrpoRun(const Recipe& r, RunStart start, const GrpoHooks* hooks)
+      : s_(read_grpo_settings(r)),
+        loop_("grpo", r, start, s_.train, s_.steps),
+        hooks_(hooks),
+        model_(load_model(s_.model_path)) {
+    // The whole run (gradients, AdamW moments, activations, the reference copy, the KV pool)
+    // must fit before any of it is allocated.
+    TrainingMemoryPlan plan;
+    plan.batch_tokens = s_.micro_batch_tokens;
+    plan.kv_budget_bytes = s_.gen.kv_budget_bytes;
+    plan.kv_dtype = s_.gen.compute;
+    plan.reference_model = s_.objective.beta > 0;
+    check_training_memory(model_.config(), plan, r.name(), "grpo.micro_batch_tokens");
+    tok_ = load_tokenizer(s_.model_path);
+    if (s_.objective.beta > 0) ref_.emplace(load_model(s_.model_path));
+    // The objective's log-probs are those of the distribution the rollouts sample from: logits / T
+    // over the ids the tokenizer can produce (Engine::sample_vocab).
+    head_.temperature = s_.gen.sampling.temperature;
+    head_.vocab = std::min<int64_t>(model_.config().vocab_size, tok_->vocab_size());
+    model_.set_head(head_);
+    if (ref_) ref_->set_head(head_);
 
-  // --- model, tokenizer, data ---------------------------------------------------------------
-  const std::string model_path = r.get_string("model.path");
-  Model model = load_model(model_path);
-  // The whole run (gradients, AdamW moments, activations, the reference copy, the KV pool) must
-  // fit before any of it is allocated.
-  TrainingMemoryPlan plan;
-  plan.batch_tokens = micro_tokens;
-  plan.kv_budget_bytes = gen.kv_budget_bytes;
-  plan.kv_dtype = gen.compute;
-  plan.reference_model = gc.beta > 0;
-  check_training_memory(model.config(), plan, rn, "grpo.micro_batch_tokens");
-  std::unique_ptr<Tokenizer> tok = load_tokenizer(model_path);
-  std::optional<Model> ref;
-  if (gc.beta > 0) ref.emplace(load_model(model_path));
-  gen.stop_ids = stop_ids_of(model, tok.get());
-  const std::string templ = r.get_string("data.template", "r1zero");
-  const std::optional<ChatTemplate> tmpl = load_prompt_template(templ, model_path, false);
-  gen.stop_strings.push_back(r.get_string("grpo.stop", templ == "r1zero" ? "</answer>" : ""));
-  if (gen.stop_strings.back().empty()) gen.stop_strings.clear();
-  const std::string instruction = r.get_string("data.instruction", "");
-
-  DatasetSpec spec{"", r.get_string("data.prompt_field", "prompt"),
-                   r.get_string("data.answer_field", "answer"), r.get_bool("data.gsm8k_answer", false)};
-  const std::string data_path = r.get_string("data.path");
-  const std::vector<EvalProblem> problems = load_eval_problems(data_path, spec, r.get_int("data.limit", -1));
-  if (problems.empty()) fail("{}: no problems", data_path);
-  auto render = [&](const std::string& q) { return instruction.empty() ? q : q + "\n" + instruction; };
-  std::vector<std::vector<int32_t>> prompt_ids;
-  std::vector<std::string> prompt_text;  // rendered (what the format reward reads)
-  for (const EvalProblem& p : problems) {
-    prompt_ids.push_back(encode_prompt(render(p.prompt), *tok, tmpl, false));
-    prompt_text.push_back(tok->decode(prompt_ids.back()));
-  }
-  // Every rollout must have its whole budget: a prompt that leaves less is refused, naming it.
-  ContextFitOptions fit;
-  fit.context = model.config().max_position_embeddings;
-  fit.max_new_tokens = gen.max_new_tokens;
-  fit.policy = ContextPolicy::kRefuse;
-  fit.max_new_name = "grpo.max_new_tokens";
-  fit_prompts_to_context(prompt_ids, fit, [&](size_t i) {
-    return fmt::format("{}:{}: problem {}", data_path, problems[i].line, problems[i].id);
-  });
-  gen.context = fit.context;
-  PromptOrder order(static_cast<int64_t>(problems.size()), seed);
-
-  verify::RewardOptions ro;
-  ro.extract.last_number = r.get_bool("reward.last_number", false);
-  ro.language = r.get_string("reward.language", "en");
-  ro.max_tokens = r.get_int("reward.max_tokens", gen.max_new_tokens);
-  ro.cache_tokens = r.get_int("reward.cache_tokens", 0);
-  ro.external_cmd = r.get_string("reward.external_cmd", "");
-  ro.external_timeout_s = r.get_float("reward.external_timeout_s", 60.0);
-  verify::RewardSpec rewards(verify::reward_terms_from_recipe(r, "reward"), ro);
-
-  // Evaluation on held-out problems.
-  const std::string eval_path = r.get_string("eval.data", "");
-  const int64_t eval_every = r.get_int("eval.every", 0);
-  const bool eval_at_end = r.get_bool("eval.at_end", true);
-  std::vector<EvalProblem> eval_problems;
-  std::vector<std::vector<int32_t>> eval_prompts;
-  GenerationConfig eval_gen = gen;
-  if (!eval_path.empty()) {
-    DatasetSpec es{"", r.get_string("eval.prompt_field", spec.prompt_field),
-                   r.get_string("eval.answer_field", spec.answer_field),
-                   r.get_bool("eval.gsm8k_answer", spec.gsm8k_answer)};
-    eval_problems = load_eval_problems(eval_path, es, r.get_int("eval.limit", -1));
-    for (const EvalProblem& p : eval_problems)
-      eval_prompts.push_back(encode_prompt(render(p.prompt), *tok, tmpl, false));
-    eval_gen.n = static_cast<int>(r.get_int("eval.k", 8));
-    eval_gen.sampling = SamplingParams{};
-    eval_gen.sampling.temperature = static_cast<float>(r.get_float("eval.temperature", 0.6));
-    eval_gen.sampling.top_p = static_cast<float>(r.get_float("eval.top_p", 0.95));
-    eval_gen.max_new_tokens = static_cast<int>(r.get_int("eval.max_new_tokens", gen.max_new_tokens));
-    eval_gen.seed = static_cast<uint64_t>(r.get_int("eval.seed", 1234));
+    const PromptBuilder prompts(s_.prompt, s_.model_path);
+    s_.gen.stop_ids = stop_ids_of(model_, tok_.get());
+    s_.gen.stop_strings = s_.stop == "auto" ? prompts.stop_strings() : std::vector<std::string>{s_.stop};
+    if (s_.gen.stop_strings.size() == 1 && s_.gen.stop_strings[0].empty()) s_.gen.stop_strings.clear();
+    load_problems(prompts);
+    rewards_.emplace(verify::reward_terms_from_recipe(r, "reward"), s_.reward);
+    check_golds();
+    load_eval(prompts);
+    order_.emplace(static_cast<int64_t>(problems_.size()), s_.train.seed);
   }
 
-  AdamWConfig ac{r.get_float("train.beta1", 0.9), r.get_float("train.beta2", 0.99),
-                 r.get_float("train.eps", 1e-8), r.get_float("train.weight_decay", 0.0)};
-  AdamW opt(ac, model.num_params());
-  ScheduleConfig sc{r.get_string("train.schedule", "constant"), r.get_float("train.lr", 1e-6),
-                    r.get_int("train.warmup_steps", 0), steps, r.get_float("train.min_lr_ratio", 0.1)};
-  lr_at(sc, 0);  // validates the schedule name before any work
+  int run(const Recipe& r, bool resume) {
+    const TrainState& st = loop_.attach(model_);
+    const int64_t N = static_cast<int64_t>(problems_.size());
+    drawn_ = st.data.epoch * N + st.data.index;
+    loop_.data_position = [this, N] { return DataPosition{drawn_ / N, drawn_ % N}; };
+    loop_.export_model = [this](const std::string& dir) { save_model(model_, dir, s_.model_path); };
+    loop_.begin(r, true);  // everything is checked: from here on the run writes
 
-  TrainState st;
-  st.seed = seed;
-  if (resume) {
-    st = load_train_state(state_path, model, opt);
-    if (st.seed != seed)
-      fail("{}: the checkpoint's seed {} differs from the recipe's {}", state_path, st.seed, seed);
+    std::fprintf(stderr, "grpo: %s model, %.2fM parameters, %zu problems, B %d x G %d, beta %g, %s\n",
+                 model_.config().arch_name().c_str(), model_.num_params() / 1e6, problems_.size(), s_.B,
+                 s_.gen.n, s_.objective.beta,
+                 resume ? fmt::format("resuming at step {}", loop_.step()).c_str() : "starting");
+    if (!resume && s_.eval_at_start) evaluate();
+
+    Progress progress("grpo", loop_.steps(), loop_.step());
+    t_start_ = Clock::now();
+    Engine rollout_engine(model_, tok_.get(), s_.gen);  // one KV pool for the run (see Engine::cache_)
+    while (!loop_.done()) {
+      const auto t_step = Clock::now();
+      StepRollouts ro = sample_groups(rollout_engine);
+      std::vector<TrainSeq> seqs = training_sequences(ro);
+      auto t0 = Clock::now();
+      const OldLogpStats old = old_and_reference_logprobs(seqs);
+      const double ref_s = seconds_since(t0);
+      const UpdateStats up = update(seqs);
+      check_bad_streak(up);
+      write_metrics(ro, up, old, ref_s, seconds_since(t_step));
+      const int64_t step = loop_.step() + 1;
+      write_samples(ro, step);
+      const StepMetrics& sm = ro.metrics;
+      const double n = std::max<double>(1, double(sm.n));
+      progress.update(step, {{"reward", fmt::format("{:.3f}", sm.reward_sum / n)},
+                             {"acc", fmt::format("{:.1f}%", 100 * sm.correct / n)},
+                             {"len", fmt::format("{:.1f}", sm.len_sum / n)},
+                             {"kl", fmt::format("{:.4f}", up.objective.mean_kl())},
+                             {"s/step", fmt::format("{:.1f}", seconds_since(t_step))}});
+      const bool last = step == loop_.steps();
+      if ((s_.eval_every > 0 && step % s_.eval_every == 0) || (last && s_.eval_at_end)) evaluate(step);
+      if (loop_.end_step(progress)) break;
+    }
+    const int rc = loop_.finish(progress);
+    if (rc == 0)
+      std::fprintf(stderr, "grpo: done, %lld steps in %.0f s; model saved to %s\n", (long long)loop_.step(),
+                   seconds_since(t_start_), loop_.run().path(RunDir::kModel).c_str());
+    return rc;
   }
-  // Prompts drawn so far, kept in the state's data position (epoch x dataset size + index).
-  const int64_t N = static_cast<int64_t>(problems.size());
-  int64_t drawn = st.data.epoch * N + st.data.index;
-  run.begin(r, st.step);  // everything is checked: from here on the run writes
-  MetricsWriter metrics(metrics_path, resume);
-  MetricsWriter samples(samples_path, resume);
-  run.record_changes(metrics, st.step);
 
-  auto save = [&](bool export_model) {
-    st.data = DataPosition{drawn / N, drawn % N};
-    save_train_state(state_path, model, opt, st);
-    if (export_model) save_model(model, run.path(RunDir::kModel), model_path);
-  };
-  auto run_eval_now = [&]() {
-    if (eval_problems.empty()) return;
-    const auto t0 = Clock::now();
-    Engine engine(model, tok.get(), eval_gen);
-    const std::vector<ProblemResult> res = run_eval(engine, eval_problems, eval_prompts, ro.extract);
-    const EvalSummary s = summarise(res, eval_gen.n);
-    double fmt_ok = 0;
-    int64_t n = 0;
-    for (const ProblemResult& pr : res)
-      for (const SampleResult& sr : pr.samples) {
-        fmt_ok += verify::format_reward(sr.text).value >= 1.0;
-        n++;
+ private:
+  void load_problems(const PromptBuilder& prompts) {
+    const DatasetSpec spec{"", s_.prompt_field, s_.answer_field, s_.gsm8k_answer};
+    problems_ = load_eval_problems(s_.data_path, spec, s_.data_limit);
+    if (problems_.empty()) fail("{}: no problems", s_.data_path);
+    for (const EvalProblem& p : problems_) {
+      prompt_ids_.push_back(prompts.encode(p.prompt, *tok_));
+      prompt_text_.push_back(tok_->decode(prompt_ids_.back()));
+    }
+    // Every rollout must have its whole budget: a prompt that leaves less is refused, naming it.
+    ContextFitOptions fit;
+    fit.context = model_.config().max_position_embeddings;
+    fit.max_new_tokens = s_.gen.max_new_tokens;
+    fit.policy = ContextPolicy::kRefuse;
+    fit.max_new_name = "grpo.max_new_tokens";
+    fit_prompts_to_context(prompt_ids_, fit, [&](size_t i) {
+      return fmt::format("{}:{}: problem {}", s_.data_path, problems_[i].line, problems_[i].id);
+    });
+    s_.gen.context = fit.context;
+  }
+
+  // The accuracy reward of the recipe (the first accuracy term), alone: it scores evaluation
+  // samples, and tells which gold answers it cannot read.
+  const verify::RewardTerm* accuracy_term() const {
+    for (const verify::RewardTerm& t : rewards_->terms())
+      for (const verify::RewardDef& d : verify::reward_registry())
+        if (d.name == t.name && d.accuracy) return &t;
+    return nullptr;
+  }
+
+  // Counts the training problems whose gold answer the accuracy reward cannot read (they can
+  // never earn it) and says so before the run starts.
+  void check_golds() {
+    const verify::RewardTerm* acc = accuracy_term();
+    if (!acc || acc->name == "code" || acc->name == "external") return;  // no cheap probe: running code
+    accuracy_.emplace(std::vector<verify::RewardTerm>{{acc->name, 1.0}}, s_.reward);
+    int64_t bad = 0;
+    std::string first;
+    for (const EvalProblem& p : problems_) {
+      verify::RewardInput in;
+      const std::string probe = "<think>.</think> <answer>" + p.gold + "</answer> \\boxed{" + p.gold + "}";
+      in.completion = probe;
+      in.gold = p.gold;
+      if (accuracy_->score(in).verdict == verify::Verdict::kUnverifiable) {
+        if (bad++ == 0) first = fmt::format("{}:{}", s_.data_path, p.line);
       }
-    nlohmann::json row = {{"step", st.step},
-                          {"eval/pass@1", s.pass1},
-                          {fmt::format("eval/cons@{}", eval_gen.n), s.cons},
-                          {"eval/response_length_mean", s.mean_tokens},
-                          {"eval/answered", s.answered},
-                          {"eval/format_rate", n ? fmt_ok / double(n) : 0.0},
-                          {"eval/truncated", s.truncated},
-                          {"eval/seconds", seconds_since(t0)}};
-    if (eval_gen.n > 1) row[fmt::format("eval/pass@{}", eval_gen.n)] = s.pass_at.back();
-    metrics.write(row);
-    std::fprintf(
-        stderr,
-        "eval at step %lld: pass@1 %.1f%%  cons@%d %.1f%%  mean length %.1f tokens  (%zu problems, %.0f s)\n",
-        (long long)st.step, 100 * s.pass1, eval_gen.n, 100 * s.cons, s.mean_tokens, eval_problems.size(),
-        seconds_since(t0));
-  };
+    }
+    unverifiable_golds_ = bad;
+    if (bad > 0)
+      std::fprintf(
+          stderr,
+          "grpo: %lld of %zu training problems have a gold answer the '%s' reward cannot read (first: "
+          "%s); they never earn it\n",
+          (long long)bad, problems_.size(), acc->name.c_str(), first.c_str());
+  }
 
-  std::fprintf(stderr, "grpo: %s model, %.2fM parameters, %zu problems, B %d x G %d, beta %g, %s\n",
-               model.config().arch_name().c_str(), model.num_params() / 1e6, problems.size(), B, G, gc.beta,
-               resume ? fmt::format("resuming at step {}", st.step).c_str() : "starting");
-  if (!resume && r.get_bool("eval.at_start", true)) run_eval_now();
+  void load_eval(const PromptBuilder& prompts) {
+    if (s_.eval_data.empty()) return;
+    const DatasetSpec es{"", s_.eval_prompt_field, s_.eval_answer_field, s_.eval_gsm8k_answer};
+    eval_problems_ = load_eval_problems(s_.eval_data, es, s_.eval_limit);
+    for (const EvalProblem& p : eval_problems_) eval_prompts_.push_back(prompts.encode(p.prompt, *tok_));
+    eval_gen_ = s_.gen;
+    eval_gen_.n = s_.eval_k;
+    eval_gen_.sampling = SamplingParams{};
+    eval_gen_.sampling.temperature = s_.eval_temperature;
+    eval_gen_.sampling.top_p = s_.eval_top_p;
+    eval_gen_.max_new_tokens = s_.eval_max_new_tokens;
+    eval_gen_.seed = s_.eval_seed;
+  }
 
-  StopSignals signals;
-  Progress progress("grpo", steps, st.step);
-  const auto t_start = Clock::now();
-  int64_t bad_streak = 0;
-  int rc = 0;
-  Engine rollout_engine(model, tok.get(), gen);  // one KV pool for the run (see Engine::cache_)
-  while (st.step < steps) {
-    const auto t_step = Clock::now();
-    // --- rollouts and rewards (dynamic sampling draws until B groups have signal) ---------
-    std::vector<Rollout> rolls;  // every sample drawn this step
-    std::vector<size_t> kept;    // index of the first sample of each kept group
-    StepMetrics sm;
-    double rollout_s = 0, reward_s = 0;
-    int64_t draws = 0;
-    while (static_cast<int>(kept.size()) < B && draws < (dynamic ? max_draws * B : B)) {
-      const int want = dynamic ? B - static_cast<int>(kept.size()) : B;
+  // --- 1. rollouts and rewards (dynamic sampling draws until B groups have signal) -----------
+  StepRollouts sample_groups(Engine& engine) {
+    StepRollouts out;
+    const int B = s_.B, G = s_.gen.n;
+    const bool dynamic = s_.dynamic_sampling;
+    while (static_cast<int>(out.kept.size()) < B && out.draws < (dynamic ? s_.max_draws * B : B)) {
+      const int want = dynamic ? B - static_cast<int>(out.kept.size()) : B;
       std::vector<std::vector<int32_t>> ps;
       std::vector<int64_t> idx;
       for (int i = 0; i < want; i++) {
-        idx.push_back(order.at(drawn + i));
-        ps.push_back(prompt_ids[idx.back()]);
+        idx.push_back(order_->at(drawn_ + i));
+        ps.push_back(prompt_ids_[static_cast<size_t>(idx.back())]);
       }
       auto t0 = Clock::now();
-      std::vector<Completion> done = rollout_engine.generate_all(ps, drawn);
-      rollout_s += seconds_since(t0);
-      drawn += want;
-      draws += want;
+      std::vector<Completion> done = engine.generate_all(ps, drawn_);
+      out.rollout_s += seconds_since(t0);
       t0 = Clock::now();
-      std::vector<verify::RewardInput> ins(done.size());
-      const size_t first = rolls.size();
-      for (size_t i = 0; i < done.size(); i++) {
+      const size_t first = out.rolls.size();
+      for (Completion& c : done) {
         Rollout x;
-        x.problem = idx[static_cast<size_t>(done[i].prompt_index - (drawn - want))];
-        x.c = std::move(done[i]);
-        rolls.push_back(std::move(x));
+        x.problem = idx[static_cast<size_t>(c.prompt_index - drawn_)];
+        x.c = std::move(c);
+        out.rolls.push_back(std::move(x));
       }
-      for (size_t i = 0; i < done.size(); i++) {
-        const Rollout& x = rolls[first + i];
-        ins[i].prompt = prompt_text[x.problem];
-        ins[i].completion = x.c.text;
-        ins[i].gold = problems[x.problem].gold;
-        ins[i].num_tokens = static_cast<int64_t>(x.c.token_ids.size());
-      }
-      std::vector<verify::Score> scores = rewards.score_batch(ins);
-      for (size_t i = 0; i < done.size(); i++) {
-        Rollout& x = rolls[first + i];
-        x.score = std::move(scores[i]);
-        x.reward = static_cast<float>(x.score.total);
-        if (!std::isfinite(x.reward))
-          fail(
-              "grpo: step {}: reward {} of sample {} of problem {} is not a finite float; check the reward "
-              "spec or the grader",
-              st.step + 1, x.score.total, x.c.sample_index, problems[x.problem].id);
-        x.format_ok = verify::format_reward(x.c.text, prompt_text[x.problem]).value >= 1.0;
-        sm.add(x);
-      }
+      drawn_ += want;
+      out.draws += want;
+      score(out, first);
       for (int g = 0; g < want; g++) {
         const size_t g0 = first + static_cast<size_t>(g) * G;
         bool all_equal = true;
-        for (int j = 1; j < G; j++) all_equal &= rolls[g0 + j].reward == rolls[g0].reward;
-        sm.groups++;
-        sm.zero_var_groups += all_equal;
-        if (!dynamic || !all_equal)
-          if (static_cast<int>(kept.size()) < B) kept.push_back(g0);
+        for (int j = 1; j < G; j++) all_equal &= out.rolls[g0 + j].reward == out.rolls[g0].reward;
+        out.metrics.groups++;
+        out.metrics.zero_var_groups += all_equal;
+        if ((!dynamic || !all_equal) && static_cast<int>(out.kept.size()) < B) out.kept.push_back(g0);
       }
-      reward_s += seconds_since(t0);
+      out.reward_s += seconds_since(t0);
     }
+    return out;
+  }
 
-    // --- advantages, sequences, reference log-probs ------------------------------------
+  // The rule rewards of out.rolls[first...], in one batch (an external grader sees all of them).
+  void score(StepRollouts& out, size_t first) {
+    std::vector<verify::RewardInput> ins(out.rolls.size() - first);
+    for (size_t i = 0; i < ins.size(); i++) {
+      const Rollout& x = out.rolls[first + i];
+      ins[i].prompt = prompt_text_[static_cast<size_t>(x.problem)];
+      ins[i].completion = x.c.text;
+      ins[i].gold = problems_[static_cast<size_t>(x.problem)].gold;
+      ins[i].num_tokens = static_cast<int64_t>(x.c.token_ids.size());
+    }
+    std::vector<verify::Score> scores = rewards_->score_batch(ins);
+    for (size_t i = 0; i < ins.size(); i++) {
+      Rollout& x = out.rolls[first + i];
+      x.score = std::move(scores[i]);
+      x.reward = static_cast<float>(x.score.total);
+      if (!std::isfinite(x.reward))
+        fail(
+            "grpo: step {}: reward {} of sample {} of problem {} is not a finite float; check the reward "
+            "spec or "
+            "the grader",
+            loop_.step() + 1, x.score.total, x.c.sample_index, problems_[static_cast<size_t>(x.problem)].id);
+      x.format_ok =
+          verify::format_reward(x.c.text, prompt_text_[static_cast<size_t>(x.problem)]).value >= 1.0;
+      out.metrics.add(x);
+    }
+  }
+
+  // --- 2. advantages (equation (3)) ---------------------------------------------------------
+  std::vector<TrainSeq> training_sequences(const StepRollouts& ro) const {
+    const int G = s_.gen.n;
     std::vector<float> group_rewards;
-    for (size_t g0 : kept)
-      for (int j = 0; j < G; j++) group_rewards.push_back(rolls[g0 + j].reward);
-    const std::vector<float> adv = group_advantages(group_rewards, G, gc.scale_rewards, gc.std_eps);
+    for (size_t g0 : ro.kept)
+      for (int j = 0; j < G; j++) group_rewards.push_back(ro.rolls[g0 + j].reward);
+    const std::vector<float> adv =
+        group_advantages(group_rewards, G, s_.objective.scale_rewards, s_.objective.std_eps);
     std::vector<TrainSeq> seqs;
-    for (size_t k = 0; k < kept.size(); k++)
+    for (size_t k = 0; k < ro.kept.size(); k++)
       for (int j = 0; j < G; j++) {
-        const Rollout& x = rolls[kept[k] + j];
+        const Rollout& x = ro.rolls[ro.kept[k] + j];
         TrainSeq s;
-        s.prompt = &prompt_ids[x.problem];
+        s.prompt = &prompt_ids_[static_cast<size_t>(x.problem)];
         s.c = &x.c;
         s.advantage = adv[k * G + j];
         s.old_logp = x.c.logprobs;
         if (!x.c.token_ids.empty()) seqs.push_back(std::move(s));
       }
-    auto t0 = Clock::now();
-    if (ref) completion_logprobs(*ref, seqs, micro_tokens, true);
-    if (recompute_old) completion_logprobs(model, seqs, micro_tokens, false);
-    const double ref_s = seconds_since(t0);
+    return seqs;
+  }
 
-    // --- mu passes, M mini-batches each, one AdamW step per mini-batch ------------------
-    t0 = Clock::now();
-    GrpoStats gs;
-    double loss_sum = 0, norm_sum = 0;
-    int64_t updates = 0, skipped = 0, train_tokens = 0;
-    const double lr = lr_at(sc, st.step);
+  // --- 3. pi_old and pi_ref -----------------------------------------------------------------
+  // pi_old comes from the numerics of pi_theta: recomputed by the training forward when the
+  // rollouts ran in other numerics (bf16), so the first pass's ratio is 1. With tis_cap, each
+  // token also carries min(pi_old / pi_sampler, C) (truncated importance sampling).
+  OldLogpStats old_and_reference_logprobs(std::vector<TrainSeq>& seqs) {
+    if (ref_) completion_logprobs(*ref_, seqs, s_.micro_batch_tokens, true);
+    OldLogpStats st;
+    if (!s_.recompute_old()) return st;
+    std::vector<std::vector<float>> sampler(seqs.size());
+    for (size_t i = 0; i < seqs.size(); i++) sampler[i] = seqs[i].old_logp;
+    completion_logprobs(model_, seqs, s_.micro_batch_tokens, false);
+    for (size_t i = 0; i < seqs.size(); i++) {
+      TrainSeq& s = seqs[i];
+      if (s_.tis_cap > 0) s.is_weight.resize(s.old_logp.size());
+      for (size_t j = 0; j < s.old_logp.size(); j++) {
+        const double d = double(s.old_logp[j]) - double(sampler[i][j]);
+        st.gap_max = std::max(st.gap_max, std::abs(d)), st.gap_sum += std::abs(d), st.tokens++;
+        if (s_.tis_cap > 0) {
+          const double w = std::min(std::exp(std::min(d, 50.0)), s_.tis_cap);
+          st.is_capped += w == s_.tis_cap;
+          st.is_weight_sum += w;
+          s.is_weight[j] = static_cast<float>(w);
+        }
+      }
+    }
+    return st;
+  }
+
+  // --- 4. the update: mu passes, mini_batches AdamW steps each ------------------------------
+  UpdateStats update(const std::vector<TrainSeq>& seqs) {
+    const auto t0 = Clock::now();
+    UpdateStats up;
+    const int M = s_.mini_batches, mu = s_.mu;
+    const uint64_t seed = s_.train.seed;
     for (int epoch = 0; epoch < mu && !seqs.empty(); epoch++) {
       std::vector<size_t> perm(seqs.size());
       std::iota(perm.begin(), perm.end(), size_t{0});
       if (M > 1 || mu > 1)
         for (size_t i = perm.size() - 1; i > 0; i--)
-          std::swap(perm[i],
-                    perm[hash_u64(seed ^ 0x6d696e69ULL, static_cast<uint64_t>(st.step), epoch, i) % (i + 1)]);
+          std::swap(
+              perm[i],
+              perm[hash_u64(seed ^ 0x6d696e69ULL, static_cast<uint64_t>(loop_.step()), epoch, i) % (i + 1)]);
       const size_t per = (perm.size() + M - 1) / M;
       for (size_t m0 = 0; m0 < perm.size(); m0 += per) {
         const std::vector<size_t> mb(perm.begin() + m0, perm.begin() + std::min(perm.size(), m0 + per));
-        std::vector<int64_t> lens;
-        std::vector<uint8_t> trunc;
-        for (size_t i : mb) {
-          lens.push_back(static_cast<int64_t>(seqs[i].c->token_ids.size()));
-          trunc.push_back(seqs[i].c->finish_reason == "length");
-        }
-        const std::vector<float> w = grpo_output_weights(lens, trunc, gc);
-        model.zero_grads();
-        double loss = 0;
-        size_t wpos = 0;
-        for (const auto& micro : micro_batches(seqs, mb, micro_tokens)) {
-          Batch b;
-          std::vector<float> old_lp, ref_lp, a, wt;
-          for (size_t i : micro) {
-            append_seq(seqs[i], b, &old_lp, &ref_lp);
-            a.push_back(seqs[i].advantage);
-            wt.push_back(w[wpos++]);
-          }
-          GrpoInputs in{old_lp.data(), ref ? ref_lp.data() : nullptr, a.data(), wt.data()};
-          loss += model.forward_backward(b, grpo_loss(gc, b, in, &gs));
-          train_tokens += b.size();
-        }
-        if (hooks && hooks->loss) loss = hooks->loss(st.step + 1, loss);
-        const double norm = clip_grad_norm(model.grads(), model.num_params(), clip);
-        if (!std::isfinite(loss) || !std::isfinite(norm)) {
-          skipped++;
-          std::fprintf(
-              stderr,
-              "\ngrpo: step %lld: the loss (%g) or gradient norm (%g) is not finite; update skipped\n",
-              (long long)st.step + 1, loss, norm);
-          continue;
-        }
-        opt.step(model, lr);
-        loss_sum += loss, norm_sum += norm, updates++;
+        mini_batch_step(seqs, mb, up, epoch == 0 && m0 == 0);
       }
     }
-    const double update_s = seconds_since(t0);
-    bad_streak = skipped > 0 ? bad_streak + 1 : 0;
-    if (bad_streak >= max_bad)
+    up.seconds = seconds_since(t0);
+    return up;
+  }
+
+  void mini_batch_step(const std::vector<TrainSeq>& seqs, const std::vector<size_t>& mb, UpdateStats& up,
+                       bool first) {
+    std::vector<int64_t> lens;
+    std::vector<uint8_t> trunc;
+    for (size_t i : mb) {
+      lens.push_back(static_cast<int64_t>(seqs[i].c->token_ids.size()));
+      trunc.push_back(seqs[i].c->finish_reason == "length");
+    }
+    const std::vector<float> w = grpo_output_weights(lens, trunc, s_.objective);
+    // Every output masked (say, all truncated with mask_truncated): nothing to learn from, and an
+    // AdamW step on zero gradients would still move the weights (momentum, weight decay).
+    if (std::all_of(w.begin(), w.end(), [](float x) { return x == 0.f; })) {
+      up.empty++;
+      return;
+    }
+    model_.zero_grads();
+    GrpoStats gs;
+    double loss = 0;
+    size_t wpos = 0;
+    for (const auto& micro : micro_batches(seqs, mb, s_.micro_batch_tokens)) {
+      Batch b;
+      std::vector<float> old_lp, ref_lp, is_w, a, wt;
+      for (size_t i : micro) {
+        append_seq(seqs[i], b, &old_lp, &ref_lp, s_.tis_cap > 0 ? &is_w : nullptr);
+        a.push_back(seqs[i].advantage);
+        wt.push_back(w[wpos++]);
+      }
+      GrpoInputs in{old_lp.data(), ref_ ? ref_lp.data() : nullptr, a.data(), wt.data()};
+      if (s_.tis_cap > 0) in.is_weight = is_w.data();
+      loss += model_.forward_backward(b, grpo_loss(s_.objective, b, in, &gs));
+      up.train_tokens += b.size();
+    }
+    if (first) up.first_pass_max_log_ratio = gs.max_abs_log_ratio;
+    add_stats(up.objective, gs);
+    if (hooks_ && hooks_->loss) loss = hooks_->loss(loop_.step() + 1, loss);
+    const double norm = loop_.clip_gradients();
+    if (!std::isfinite(loss) || !std::isfinite(norm)) {
+      up.skipped++;
+      std::fprintf(stderr,
+                   "\ngrpo: step %lld: the loss (%g) or gradient norm (%g) is not finite; update skipped\n",
+                   (long long)loop_.step() + 1, loss, norm);
+      return;
+    }
+    loop_.optimizer_step();
+    up.loss_sum += loss, up.norm_sum += norm, up.updates++;
+  }
+
+  static void add_stats(GrpoStats& to, const GrpoStats& s) {
+    const double mx = std::max(to.max_abs_log_ratio, s.max_abs_log_ratio);
+    to.tokens += s.tokens, to.clipped_low += s.clipped_low, to.clipped_high += s.clipped_high;
+    to.clipped_dual += s.clipped_dual;
+    to.ratio_sum += s.ratio_sum, to.kl_sum += s.kl_sum, to.entropy_sum += s.entropy_sum, to.loss += s.loss;
+    to.max_abs_log_ratio = mx;
+  }
+
+  void check_bad_streak(const UpdateStats& up) {
+    bad_streak_ = up.skipped > 0 ? bad_streak_ + 1 : 0;
+    if (bad_streak_ >= s_.max_bad_steps)
       fail(
           "grpo: the loss or gradient was not finite in {} steps in a row (last: step {}); stopping. The "
           "last "
           "checkpoint in {} is intact; lower train.lr or check the rewards",
-          bad_streak, st.step + 1, out_dir);
-    st.step++;
+          bad_streak_, loop_.step() + 1, loop_.run().dir());
+  }
 
-    // --- metrics ---------------------------------------------------------------------------
+  // --- 5. metrics, samples, evaluation ------------------------------------------------------
+  void write_metrics(const StepRollouts& ro, const UpdateStats& up, const OldLogpStats& old, double ref_s,
+                     double step_s) {
+    const StepMetrics& sm = ro.metrics;
+    const GrpoStats& gs = up.objective;
     const double n = std::max<double>(1, double(sm.n));
     const double mean = sm.reward_sum / n;
-    const double elapsed = seconds_since(t_start);
     nlohmann::json row = {
-        {"step", st.step},
+        {"step", loop_.step() + 1},
         {"reward_mean", mean},
         {"reward_std", std::sqrt(std::max(0.0, sm.reward_sq / n - mean * mean))},
         {"accuracy", sm.correct / n},
@@ -618,62 +763,129 @@ int run_grpo_training(Recipe r, RunStart start, const GrpoHooks* hooks) {
         {"truncated_rate", sm.truncated / n},
         {"reflection_rate", sm.reflect / n},
         {"zero_variance_groups", sm.groups ? double(sm.zero_var_groups) / double(sm.groups) : 0.0},
-        {"groups_trained", kept.size()},
-        {"prompts_drawn", draws},
-        {"loss", updates ? loss_sum / double(updates) : 0.0},
-        {"grad_norm", updates ? norm_sum / double(updates) : 0.0},
-        {"lr", lr},
+        {"groups_trained", ro.kept.size()},
+        {"prompts_drawn", ro.draws},
+        {"loss", up.updates ? up.loss_sum / double(up.updates) : 0.0},
+        {"grad_norm", up.updates ? up.norm_sum / double(up.updates) : 0.0},
+        {"lr", loop_.lr()},
         {"clip_fraction", gs.clip_fraction()},
         {"ratio_mean", gs.mean_ratio()},
+        {"first_pass_max_abs_log_ratio", up.first_pass_max_log_ratio},
         {"entropy", gs.mean_entropy()},
-        {"skipped_updates", skipped},
-        {"rollout_s", rollout_s},
-        {"reward_s", reward_s},
+        {"skipped_updates", up.skipped},
+        {"empty_updates", up.empty},
+        {"rollout_s", ro.rollout_s},
+        {"reward_s", ro.reward_s},
         {"ref_s", ref_s},
-        {"update_s", update_s},
-        {"step_s", seconds_since(t_step)},
-        {"rollout_tokens_per_s", double(sm.gen_tokens) / std::max(rollout_s, 1e-9)},
-        {"train_tokens_per_s", double(train_tokens) / std::max(update_s, 1e-9)},
-        {"elapsed_s", elapsed}};
-    if (gc.beta > 0) row["kl"] = gs.mean_kl();
+        {"update_s", up.seconds},
+        {"step_s", step_s},
+        {"rollout_tokens_per_s", double(sm.gen_tokens) / std::max(ro.rollout_s, 1e-9)},
+        {"train_tokens_per_s", double(up.train_tokens) / std::max(up.seconds, 1e-9)},
+        {"peak_rss_mb", double(peak_rss_bytes()) / 1048576.0},
+        {"elapsed_s", seconds_since(t_start_)}};
+    if (s_.objective.beta > 0) row["kl"] = gs.mean_kl();
+    if (s_.objective.clip_ratio_c > 0)
+      row["clip_dual_fraction"] = gs.tokens ? double(gs.clipped_dual) / double(gs.tokens) : 0.0;
+    if (old.tokens > 0) {
+      row["sampler_logp_gap_max"] = old.gap_max;
+      row["sampler_logp_gap_mean"] = old.gap_sum / double(old.tokens);
+    }
+    if (s_.tis_cap > 0 && old.tokens > 0) {
+      row["tis_weight_mean"] = old.is_weight_sum / double(old.tokens);
+      row["tis_capped_fraction"] = double(old.is_capped) / double(old.tokens);
+    }
     for (const auto& [name, sum] : sm.components) row["reward/" + name] = sum / n;
-    metrics.write(row);
-    if (sample_every > 0 && st.step % sample_every == 0)
-      for (int64_t i = 0; i < std::min<int64_t>(samples_per_step, static_cast<int64_t>(rolls.size())); i++) {
-        const Rollout& x = rolls[static_cast<size_t>(i * G) % rolls.size()];
-        samples.write({{"step", st.step},
-                       {"prompt", problems[x.problem].prompt},
-                       {"gold", problems[x.problem].gold},
-                       {"completion", x.c.text},
-                       {"reward", x.reward},
-                       {"verdict", x.score.verdict ? verify::verdict_name(*x.score.verdict) : "none"},
-                       {"tokens", x.c.token_ids.size()}});
-      }
-    progress.update(st.step, {{"reward", fmt::format("{:.3f}", mean)},
-                              {"acc", fmt::format("{:.1f}%", 100 * sm.correct / n)},
-                              {"len", fmt::format("{:.1f}", sm.len_sum / n)},
-                              {"kl", fmt::format("{:.4f}", gs.mean_kl())},
-                              {"s/step", fmt::format("{:.1f}", seconds_since(t_step))}});
-    const bool last = st.step == steps;
-    if ((eval_every > 0 && st.step % eval_every == 0) || (last && eval_at_end)) run_eval_now();
-    if (save_every > 0 && st.step % save_every == 0 && !last) save(false);
-    if (stop_after_step(signals, st.step) && !last) {
-      progress.finish();
-      save(true);
-      std::fprintf(stderr, "grpo: interrupted at step %lld; state saved. Continue with --resume %s\n",
-                   (long long)st.step, out_dir.c_str());
-      rc = 130;
-      break;
+    loop_.metrics().write(row);
+  }
+
+  void write_samples(const StepRollouts& ro, int64_t step) {
+    if (s_.sample_every <= 0 || step % s_.sample_every != 0) return;
+    const int64_t n = std::min<int64_t>(s_.samples_per_step, static_cast<int64_t>(ro.rolls.size()));
+    for (int64_t i = 0; i < n; i++) {
+      const Rollout& x = ro.rolls[static_cast<size_t>(i * s_.gen.n) % ro.rolls.size()];
+      const EvalProblem& p = problems_[static_cast<size_t>(x.problem)];
+      loop_.samples().write({{"step", step},
+                             {"prompt", p.prompt},
+                             {"gold", p.gold},
+                             {"completion", x.c.text},
+                             {"reward", x.reward},
+                             {"verdict", x.score.verdict ? verify::verdict_name(*x.score.verdict) : "none"},
+                             {"tokens", x.c.token_ids.size()}});
     }
   }
-  if (rc == 0) {
-    progress.finish();
-    save(true);
-    run.mark_complete();
-    std::fprintf(stderr, "grpo: done, %lld steps in %.0f s; model saved to %s\n", (long long)st.step,
-                 seconds_since(t_start), run.path(RunDir::kModel).c_str());
+
+  // Held-out evaluation, scored by the recipe's own accuracy reward (the math verifier when the
+  // recipe has none), on prompts built as for training.
+  void evaluate(int64_t step = 0) {
+    if (eval_problems_.empty()) return;
+    const auto t0 = Clock::now();
+    Engine engine(model_, tok_.get(), eval_gen_);
+    SampleScorer scorer;
+    if (accuracy_)
+      scorer = [this](const EvalProblem& p, const std::string& text) {
+        verify::RewardInput in;
+        in.completion = text;
+        in.gold = p.gold;
+        const verify::Score sc = accuracy_->score(in);
+        SampleResult r;
+        r.extracted = sc.extracted;
+        r.verdict = sc.verdict.value_or(verify::Verdict::kWrong);
+        return r;
+      };
+    const std::vector<ProblemResult> res =
+        run_eval(engine, eval_problems_, eval_prompts_, s_.reward.extract, nullptr, scorer);
+    const EvalSummary s = summarise(res, eval_gen_.n);
+    double fmt_ok = 0;
+    int64_t n = 0;
+    for (const ProblemResult& pr : res)
+      for (const SampleResult& sr : pr.samples) {
+        fmt_ok += verify::format_reward(sr.text).value >= 1.0;
+        n++;
+      }
+    nlohmann::json row = {{"step", step},
+                          {"eval/pass@1", s.pass1},
+                          {fmt::format("eval/cons@{}", eval_gen_.n), s.cons},
+                          {"eval/response_length_mean", s.mean_tokens},
+                          {"eval/answered", s.answered},
+                          {"eval/format_rate", n ? fmt_ok / double(n) : 0.0},
+                          {"eval/truncated", s.truncated},
+                          {"eval/unverifiable", s.unverifiable},
+                          {"eval/seconds", seconds_since(t0)}};
+    if (eval_gen_.n > 1) row[fmt::format("eval/pass@{}", eval_gen_.n)] = s.pass_at.back();
+    loop_.metrics().write(row);
+    std::fprintf(
+        stderr,
+        "eval at step %lld: pass@1 %.1f%%  cons@%d %.1f%%  mean length %.1f tokens  (%zu problems, %.0f s)\n",
+        (long long)step, 100 * s.pass1, eval_gen_.n, 100 * s.cons, s.mean_tokens, eval_problems_.size(),
+        seconds_since(t0));
   }
-  return rc;
+
+  GrpoSettings s_;
+  TrainingLoop loop_;
+  const GrpoHooks* hooks_;
+  Model model_;
+  HeadConfig head_;
+  std::unique_ptr<Tokenizer> tok_;
+  std::optional<Model> ref_;
+  std::vector<EvalProblem> problems_;
+  std::vector<std::vector<int32_t>> prompt_ids_;
+  std::vector<std::string> prompt_text_;  // rendered (what the format reward reads)
+  std::optional<verify::RewardSpec> rewards_, accuracy_;
+  int64_t unverifiable_golds_ = 0;
+  std::vector<EvalProblem> eval_problems_;
+  std::vector<std::vector<int32_t>> eval_prompts_;
+  GenerationConfig eval_gen_;
+  std::optional<PromptOrder> order_;
+  int64_t drawn_ = 0;  // prompts drawn so far (epoch x N + index in the state)
+  int64_t bad_streak_ = 0;
+  Clock::time_point t_start_ = Clock::now();
+};
+
+}  // namespace
+
+int run_grpo_training(Recipe r, RunStart start, const GrpoHooks* hooks) {
+  GrpoRun run(r, start, hooks);
+  return run.run(r, start.resume);
 }
 
 }  // namespace r1

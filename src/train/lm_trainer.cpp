@@ -7,7 +7,6 @@
 
 #include "core/error.h"
 #include "core/progress.h"
-#include "core/stop_signals.h"
 #include "io/file.h"
 #include "io/json.h"
 #include "io/metrics.h"
@@ -18,6 +17,7 @@
 #include "train/optim.h"
 #include "train/run_dir.h"
 #include "train/train_state.h"
+#include "train/training_loop.h"
 
 namespace r1 {
 
@@ -66,36 +66,61 @@ overwrite = true
 )";
 }
 
-std::vector<KeyRule> lm_recipe_rules() {
+namespace {
+
+// An LM-training recipe, typed. The model's shape keys (model.arch, model.hidden_size, ...) are
+// read by build_model when a model is created from scratch.
+struct LmSettings {
+  std::string model_path;
+  LmDataConfig data;
+  int64_t steps = 0;
+  int64_t batch_tokens = 4096;
+  int64_t grad_accum = 1;
+  TrainSettings train;
+};
+
+const RecipeSchema<LmSettings>& lm_schema() {
   // Sizes only need to be positive ints here: what they add up to is checked against the
   // machine's memory when the model is built (model/memory.h), naming the key that makes it big.
   constexpr int64_t kInt = 2147483647;
-  std::vector<KeyRule> rules = {
-      KeyRule::string("model.path"),
-      KeyRule::string("model.config"),
-      KeyRule::string("model.arch", {"llama", "qwen2", "qwen3"}),
-      KeyRule::integer("model.hidden_size", 1, kInt),
-      KeyRule::integer("model.intermediate_size", 1, kInt),
-      KeyRule::integer("model.num_layers", 1, kInt),
-      KeyRule::integer("model.num_heads", 1, kInt),
-      KeyRule::integer("model.num_kv_heads", 1, kInt),
-      KeyRule::integer("model.head_dim", 1, kInt),
-      KeyRule::positive("model.rope_theta"),
-      KeyRule::real("model.rms_norm_eps", 0, 1, true, true),
-      KeyRule::boolean("model.tie_word_embeddings"),
-      KeyRule::non_negative("model.init_std"),
-      KeyRule::string("data.path"),
-      KeyRule::integer("data.seq_len", 2, kInt),
-      KeyRule::integer("data.builtin_docs", 1, int64_t{1} << 30),
-      KeyRule::string("data.text_field"),
-      KeyRule::string("data.prompt_field"),
-      KeyRule::string("data.completion_field"),
-      KeyRule::int_at_least("train.steps", 1),
-      KeyRule::integer("train.batch_tokens", 1, int64_t{1} << 30),
-      KeyRule::integer("train.grad_accum", 1, int64_t{1} << 20),
-  };
-  for (KeyRule& k : common_train_rules()) rules.push_back(std::move(k));
-  return rules;
+  using S = LmSettings;
+  static const RecipeSchema<S> schema = [] {
+    RecipeSchema<S> s;
+    s.add(KeyRule::string("model.path"), &S::model_path)
+        .add_rule(KeyRule::string("model.config"))
+        .add_rule(KeyRule::string("model.arch", {"llama", "qwen2", "qwen3"}))
+        .add_rule(KeyRule::integer("model.hidden_size", 1, kInt))
+        .add_rule(KeyRule::integer("model.intermediate_size", 1, kInt))
+        .add_rule(KeyRule::integer("model.num_layers", 1, kInt))
+        .add_rule(KeyRule::integer("model.num_heads", 1, kInt))
+        .add_rule(KeyRule::integer("model.num_kv_heads", 1, kInt))
+        .add_rule(KeyRule::integer("model.head_dim", 1, kInt))
+        .add_rule(KeyRule::positive("model.rope_theta"))
+        .add_rule(KeyRule::real("model.rms_norm_eps", 0, 1, true, true))
+        .add_rule(KeyRule::boolean("model.tie_word_embeddings"))
+        .add_rule(KeyRule::non_negative("model.init_std"))
+        .add(
+            KeyRule::string("data.path"), [](S& x) -> std::string& { return x.data.path; }, true)
+        .add(KeyRule::integer("data.seq_len", 2, kInt), [](S& x) -> int64_t& { return x.data.seq_len; })
+        .add(KeyRule::integer("data.builtin_docs", 1, int64_t{1} << 30),
+             [](S& x) -> int64_t& { return x.data.builtin_docs; })
+        .add(KeyRule::string("data.text_field"), [](S& x) -> std::string& { return x.data.text_field; })
+        .add(KeyRule::string("data.prompt_field"), [](S& x) -> std::string& { return x.data.prompt_field; })
+        .add(KeyRule::string("data.completion_field"),
+             [](S& x) -> std::string& { return x.data.completion_field; })
+        .add(KeyRule::int_at_least("train.steps", 1), &S::steps, true)
+        .add(KeyRule::integer("train.batch_tokens", 1, int64_t{1} << 30), &S::batch_tokens)
+        .add(KeyRule::integer("train.grad_accum", 1, int64_t{1} << 20), &S::grad_accum)
+        .add_part(train_settings_schema(), [](S& x) -> TrainSettings& { return x.train; });
+    return s;
+  }();
+  return schema;
+}
+
+}  // namespace
+
+std::vector<KeyRule> lm_recipe_rules() {
+  return lm_schema().rules();
 }
 
 namespace {
@@ -140,35 +165,21 @@ Model build_model(const Recipe& r, const Tokenizer& tok, bool* created) {
 }  // namespace
 
 int run_lm_training(const std::string& mode, Recipe r, RunStart start) {
-  r.check(lm_recipe_rules());
-  const bool resume = start.resume;
-  RunDir run(r, start);  // checks only: the old run, if any, stays until run.begin()
-  const std::string out_dir = run.dir();
-  const std::string state_path = run.path(RunDir::kState);
-  const std::string metrics_path = run.path(RunDir::kMetrics);
-  if (int threads = static_cast<int>(r.get_int("train.threads", 0)); threads > 0)
-    omp_set_num_threads(threads);
-
+  const LmSettings cfg = lm_schema().read(r);
+  TrainingLoop loop(mode, r, start, cfg.train, cfg.steps);  // checks only: writes nothing yet
   // Tokenizer: the model's own when fine-tuning, else the built-in byte tokenizer.
-  const std::string model_path = r.get_string("model.path", "");
-  std::unique_ptr<Tokenizer> tok = model_path.empty() ? make_byte_tokenizer() : load_tokenizer(model_path);
+  std::unique_ptr<Tokenizer> tok =
+      cfg.model_path.empty() ? make_byte_tokenizer() : load_tokenizer(cfg.model_path);
   bool created = false;
   Model model = build_model(r, *tok, &created);
   // Gradients, AdamW moments and activations must fit before any of them is allocated.
   TrainingMemoryPlan plan;
-  plan.batch_tokens = r.get_int("train.batch_tokens", 4096);
+  plan.batch_tokens = cfg.batch_tokens;
   check_training_memory(model.config(), plan, r.name(), "train.batch_tokens");
 
-  LmDataConfig dc;
+  LmDataConfig dc = cfg.data;
   dc.mode = mode;
-  dc.path = r.get_string("data.path");
-  dc.seq_len = r.get_int("data.seq_len", 256);
-  dc.builtin_docs = r.get_int("data.builtin_docs", 20000);
-  dc.text_field = r.get_string("data.text_field", "text");
-  dc.prompt_field = r.get_string("data.prompt_field", "prompt");
-  dc.completion_field = r.get_string("data.completion_field", "completion");
-  const uint64_t seed = static_cast<uint64_t>(r.get_int("train.seed", 1));
-  dc.seed = seed;
+  dc.seed = cfg.train.seed;
   int64_t skipped = 0;
   auto examples = load_lm_examples(dc, *tok, &skipped);
   if (skipped > 0)
@@ -179,50 +190,25 @@ int run_lm_training(const std::string& mode, Recipe r, RunStart start) {
       if (id >= model.config().vocab_size)
         fail("{}: token id {} exceeds the model's vocabulary", dc.path, id);
   const size_t n_examples = examples.size();
-  LmDataStream stream(std::move(examples), r.get_int("train.batch_tokens", 4096), seed);
+  LmDataStream stream(std::move(examples), cfg.batch_tokens, dc.seed);
 
-  AdamWConfig ac{r.get_float("train.beta1", 0.9), r.get_float("train.beta2", 0.95),
-                 r.get_float("train.eps", 1e-8), r.get_float("train.weight_decay", 0.0)};
-  AdamW opt(ac, model.num_params());
-  ScheduleConfig sc{r.get_string("train.schedule", "cosine"), r.get_float("train.lr", 3e-4),
-                    r.get_int("train.warmup_steps", 0), r.get_int("train.steps"),
-                    r.get_float("train.min_lr_ratio", 0.1)};
-  lr_at(sc, 0);  // validates the schedule name before any work
-  const int64_t steps = sc.total_steps, accum = std::max<int64_t>(1, r.get_int("train.grad_accum", 1));
-  const double clip = r.get_float("train.grad_clip", 1.0);
-  const int64_t save_every = r.get_int("output.save_every", 0);
-
-  TrainState st;
-  st.seed = seed;
-  if (resume) {
-    st = load_train_state(state_path, model, opt);
-    stream.set_position(st.data);
-  }
-  run.begin(r, st.step);  // everything is checked: from here on the run writes
-  MetricsWriter metrics(metrics_path, resume);
-  run.record_changes(metrics, st.step);
-
-  auto save = [&](bool export_model) {
-    st.data = stream.position();
-    save_train_state(state_path, model, opt, st);
-    if (export_model) {
-      const std::string mdir = run.path(RunDir::kModel);
-      save_model(model, mdir, model_path.empty() ? "" : model_path);
-      if (model_path.empty()) tok->save(mdir);
-    }
+  stream.set_position(loop.attach(model).data);
+  loop.data_position = [&] { return stream.position(); };
+  loop.export_model = [&](const std::string& dir) {
+    save_model(model, dir, cfg.model_path);
+    if (cfg.model_path.empty()) tok->save(dir);
   };
+  loop.begin(r);  // everything is checked: from here on the run writes
 
   std::fprintf(stderr, "%s: %s model, %.2fM parameters, %zu examples, %s\n", mode.c_str(),
                model.config().arch_name().c_str(), model.num_params() / 1e6, n_examples,
-               resume ? fmt::format("resuming at step {}", st.step).c_str()
-                      : (created ? "from scratch" : "fine-tuning"));
-  StopSignals signals;
-  Progress progress(mode, steps, st.step);
+               start.resume ? fmt::format("resuming at step {}", loop.step()).c_str()
+                            : (created ? "from scratch" : "fine-tuning"));
+  Progress progress(mode, loop.steps(), loop.step());
   const auto t_start = std::chrono::steady_clock::now();
   int64_t tokens_seen = 0;
-  std::vector<Batch> micro(accum);
-  int rc = 0;
-  while (st.step < steps) {
+  std::vector<Batch> micro(static_cast<size_t>(cfg.grad_accum));
+  while (!loop.done()) {
     const auto t0 = std::chrono::steady_clock::now();
     int64_t n_targets = 0, n_tokens = 0;
     for (auto& b : micro) {
@@ -235,44 +221,33 @@ int run_lm_training(const std::string& mode, Recipe r, RunStart start) {
     model.zero_grads();
     double loss = 0;
     for (const auto& b : micro) loss += model.forward_backward(b, weighted_cross_entropy(b, w));
-    const double norm = clip_grad_norm(model.grads(), model.num_params(), clip);
-    const double lr = lr_at(sc, st.step);
+    const double norm = loop.clip_gradients();
+    const double lr = loop.lr();
     if (!std::isfinite(loss) || !std::isfinite(norm))
-      fail("step {}: loss or gradient norm is not finite (loss {}, norm {}); lower train.lr", st.step + 1,
+      fail("step {}: loss or gradient norm is not finite (loss {}, norm {}); lower train.lr", loop.step() + 1,
            loss, norm);
-    opt.step(model, lr);
-    st.step++;
+    loop.optimizer_step();
     tokens_seen += n_tokens;
     const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
-    metrics.write({{"step", st.step},
-                   {"loss", loss},
-                   {"lr", lr},
-                   {"grad_norm", norm},
-                   {"tokens", n_tokens},
-                   {"tokens_per_s", n_tokens / std::max(dt, 1e-9)},
-                   {"elapsed_s", elapsed},
-                   {"epoch", stream.position().epoch}});
-    progress.update(st.step, {{"loss", fmt::format("{:.4f}", loss)},
-                              {"lr", fmt::format("{:.2e}", lr)},
-                              {"tok/s", format_count(tokens_seen / std::max(elapsed, 1e-9))}});
-    if (save_every > 0 && st.step % save_every == 0 && st.step < steps) save(false);
-    if (stop_after_step(signals, st.step) && st.step < steps) {
-      progress.finish();
-      save(true);
-      std::fprintf(stderr, "%s: interrupted at step %lld; state saved. Continue with --resume.\n",
-                   mode.c_str(), (long long)st.step);
-      rc = 130;
-      break;
-    }
+    loop.metrics().write({{"step", loop.step() + 1},
+                          {"loss", loss},
+                          {"lr", lr},
+                          {"grad_norm", norm},
+                          {"tokens", n_tokens},
+                          {"tokens_per_s", n_tokens / std::max(dt, 1e-9)},
+                          {"elapsed_s", elapsed},
+                          {"peak_rss_mb", double(peak_rss_bytes()) / 1048576.0},
+                          {"epoch", stream.position().epoch}});
+    progress.update(loop.step() + 1, {{"loss", fmt::format("{:.4f}", loss)},
+                                      {"lr", fmt::format("{:.2e}", lr)},
+                                      {"tok/s", format_count(tokens_seen / std::max(elapsed, 1e-9))}});
+    if (loop.end_step(progress)) break;
   }
-  if (rc == 0) {
-    progress.finish();
-    save(true);
-    run.mark_complete();
-    std::fprintf(stderr, "%s: done, %lld steps; model saved to %s\n", mode.c_str(), (long long)st.step,
-                 (fs::path(out_dir) / "model").string().c_str());
-  }
+  const int rc = loop.finish(progress);
+  if (rc == 0)
+    std::fprintf(stderr, "%s: done, %lld steps; model saved to %s\n", mode.c_str(), (long long)loop.step(),
+                 loop.run().path(RunDir::kModel).c_str());
   return rc;
 }
 

@@ -4,9 +4,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <string_view>
 
 #include "core/error.h"
 #include "core/stop_signals.h"
@@ -15,25 +17,6 @@
 namespace r1 {
 
 namespace fs = std::filesystem;
-
-std::vector<KeyRule> common_train_rules() {
-  return {
-      KeyRule::positive("train.lr"),
-      KeyRule::string("train.schedule", {"cosine", "constant"}),
-      KeyRule::int_at_least("train.warmup_steps", 0),
-      KeyRule::real("train.min_lr_ratio", 0, 1),
-      KeyRule::non_negative("train.weight_decay"),
-      KeyRule::real("train.beta1", 0, 1, false, true),
-      KeyRule::real("train.beta2", 0, 1, false, true),
-      KeyRule::positive("train.eps"),
-      KeyRule::non_negative("train.grad_clip"),
-      KeyRule::int_at_least("train.seed", 0),
-      KeyRule::integer("train.threads", 0, 4096),
-      KeyRule::string("output.dir"),
-      KeyRule::int_at_least("output.save_every", 0),
-      KeyRule::boolean("output.overwrite"),
-  };
-}
 
 namespace {
 
@@ -161,10 +144,19 @@ bool RunDir::is_complete(const std::string& dir) {
   return fs::exists(fs::path(dir) / kComplete, ec);
 }
 
+namespace {
+bool test_hook_at(const char* name, int64_t step) {
+  const char* at = std::getenv(name);
+  return at != nullptr && *at != 0 && std::atoll(at) == step;
+}
+}  // namespace
+
 bool stop_after_step(const StopSignals& signals, int64_t step) {
+  if (test_hook_at("R1_TEST_KILL_AT_STEP", step)) std::raise(SIGKILL);
+  if (test_hook_at("R1_TEST_SIGNAL_AT_STEP", step))
+    std::raise(std::string_view(std::getenv("R1_TEST_SIGNAL_AT_STEP")).ends_with(":int") ? SIGINT : SIGTERM);
   if (signals.raised()) return true;
-  const char* at = std::getenv("R1_TEST_INTERRUPT_AT_STEP");
-  return at != nullptr && std::atoll(at) == step;
+  return test_hook_at("R1_TEST_INTERRUPT_AT_STEP", step);
 }
 
 }  // namespace r1

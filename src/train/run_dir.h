@@ -28,11 +28,6 @@ struct RunStart {
   bool allow_changes = false;  // resume even though the recipe differs from the saved one
 };
 
-// Rules for the keys every trainer reads: train.lr, train.schedule, train.warmup_steps,
-// train.min_lr_ratio, train.weight_decay, train.beta1, train.beta2, train.eps, train.grad_clip,
-// train.seed, train.threads, output.dir, output.save_every, output.overwrite.
-std::vector<KeyRule> common_train_rules();
-
 class RunDir {
  public:
   static constexpr const char* kState = "state.safetensors";
@@ -78,9 +73,12 @@ class RunDir {
   int lock_fd_ = -1;
 };
 
-// Whether the training loop should stop after `step` (1-based, just completed): a SIGINT or
-// SIGTERM arrived, or, for tests, the environment variable R1_TEST_INTERRUPT_AT_STEP equals
-// step (so a test interrupts a run at a chosen step without watching the clock).
+// Whether the training loop should stop after `step` (1-based, just completed, its metrics and
+// periodic checkpoint written): a SIGINT or SIGTERM arrived. Test hooks, so that tests interrupt a
+// run at a chosen step without watching the clock: R1_TEST_INTERRUPT_AT_STEP=N (as if SIGINT had
+// arrived), R1_TEST_SIGNAL_AT_STEP=N (the process sends itself SIGTERM, or SIGINT with "N:int": the
+// real handler path),
+// R1_TEST_KILL_AT_STEP=N (SIGKILL: nothing after the step runs, as a crash or the OOM killer).
 bool stop_after_step(const StopSignals& signals, int64_t step);
 
 }  // namespace r1

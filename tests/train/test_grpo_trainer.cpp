@@ -230,7 +230,7 @@ std::vector<nlohmann::json> timeless(std::vector<nlohmann::json> rows) {
   for (auto& r : rows)
     for (auto it = r.begin(); it != r.end();) {
       const std::string& k = it.key();
-      if (k.ends_with("_s") || k.ends_with("per_s") || k == "eval/seconds")
+      if (k.ends_with("_s") || k.ends_with("per_s") || k == "eval/seconds" || k == "peak_rss_mb")
         it = r.erase(it);
       else
         ++it;
@@ -247,21 +247,14 @@ TEST(GrpoTrainer, SigkillThenResumeIsBitIdentical) {
   for (auto* s : {&sets_a, &sets_b}) s->insert(s->end(), {"eval.data=" + f.data, "eval.every=3", "eval.k=2"});
   ASSERT_EQ(r1::testing::wait_exit(r1::testing::spawn_r1(grpo_args(sets_a))), 0);
 
-  pid_t pid = r1::testing::spawn_r1(grpo_args(sets_b));
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(300);
-  bool killed = false;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (fs::exists(b + "/state.safetensors") && step_rows(b + "/metrics.jsonl").size() >= 5) {
-      killed = kill(pid, SIGKILL) == 0;
-      break;
-    }
-    int status = 0;
-    if (waitpid(pid, &status, WNOHANG) == pid) FAIL() << "the run finished before it could be killed";
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  ASSERT_TRUE(killed);
+  // The run kills itself with SIGKILL right after step 5 (a test hook, no clock): the last
+  // checkpoint is step 4's.
+  setenv("R1_TEST_KILL_AT_STEP", "5", 1);
+  const pid_t pid = r1::testing::spawn_r1(grpo_args(sets_b));
+  unsetenv("R1_TEST_KILL_AT_STEP");
   EXPECT_EQ(r1::testing::wait_exit(pid), 128 + SIGKILL);
-  EXPECT_LT(step_rows(b + "/metrics.jsonl").size(), 10u) << "the kill must land mid-run";
+  EXPECT_EQ(step_rows(b + "/metrics.jsonl").size(), 5u);
+  EXPECT_EQ(std::stoul(r1::SafetensorsFile(b + "/state.safetensors").metadata().at("step")), 4u);
   ASSERT_EQ(r1::testing::wait_exit(r1::testing::spawn_r1({"grpo", "--resume", b})), 0);
 
   EXPECT_EQ(timeless(read_jsonl(a + "/metrics.jsonl")), timeless(read_jsonl(b + "/metrics.jsonl")));
@@ -282,12 +275,12 @@ TEST(GrpoTrainer, SigtermSavesAndExitsWith130) {
   const std::string dir = f.dir + "/run";
   auto sets = recipe_sets(f, dir, 100000);  // would run for hours
   sets.push_back("output.save_every=0");
+  // The run sends itself SIGTERM after step 2 (a test hook: the real handler, no clock).
+  setenv("R1_TEST_SIGNAL_AT_STEP", "2", 1);
   const pid_t pid = r1::testing::spawn_r1(grpo_args(sets));
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(300);
-  while (step_rows(dir + "/metrics.jsonl").size() < 2 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  ASSERT_EQ(kill(pid, SIGTERM), 0);
+  unsetenv("R1_TEST_SIGNAL_AT_STEP");
   EXPECT_EQ(r1::testing::wait_exit(pid), 130);
+  EXPECT_EQ(step_rows(dir + "/metrics.jsonl").size(), 2u);
   // The state holds exactly the steps that were logged, and the model was exported.
   r1::SafetensorsFile st(dir + "/state.safetensors");
   EXPECT_EQ(std::stoul(st.metadata().at("step")), step_rows(dir + "/metrics.jsonl").size());
@@ -385,4 +378,101 @@ TEST(GrpoTrainer, BadInputIsAOneLineError) {
   }
   const auto r = r1::testing::run_r1({"grpo", "--resume", f.dir + "/nothing"});
   EXPECT_TRUE(r1::testing::IsOneLineError(r, {"nothing to resume"}));
+}
+
+// pi_old must come from pi_theta's numerics (R1-NOTES eq. (1): the first pass's ratio is 1).
+// With bf16 rollouts at T = 0.7 the sampler's log-probs differ from the fp32 training forward's
+// (gap > 1e-3, measured about 3e-2); recomputed by default, the first mini-batch's ratio is 1 to
+// 1e-6 on every token (one mini-batch: every sample is in the first pass).
+TEST(GrpoTrainer, FirstPassRatioIsOneWithBf16RolloutsAndTemperature) {
+  const Fixture f = setup();
+  auto run = [&](const std::string& name, std::vector<std::string> extra) {
+    auto sets = recipe_sets(f, f.dir + "/" + name, 2);
+    sets.insert(sets.end(), {"grpo.mini_batches=1", "grpo.mu=1", "grpo.temperature=0.7"});
+    sets.insert(sets.end(), extra.begin(), extra.end());
+    EXPECT_EQ(r1::run_grpo_training(recipe_of(sets), {}), 0);
+    return step_rows(f.dir + "/" + name + "/metrics.jsonl");
+  };
+  for (const auto& row : run("bf16", {"model.compute=bf16"})) {
+    EXPECT_LE(row["first_pass_max_abs_log_ratio"].get<double>(), 1e-6) << row;
+    EXPECT_GT(row["sampler_logp_gap_max"].get<double>(), 1e-3) << row;
+    EXPECT_EQ(row["clip_fraction"].get<double>(), 0.0) << "nothing is clipped on the first pass";
+  }
+  // The same rollouts with the sampler's log-probs as pi_old: the ratio is off by the gap.
+  for (const auto& row : run("bf16_sampler", {"model.compute=bf16", "grpo.old_logp=sampler"}))
+    EXPECT_GT(row["first_pass_max_abs_log_ratio"].get<double>(), 1e-3) << row;
+  // fp32 rollouts at T = 0.7 with the sampler's log-probs: the objective's head is tempered as the
+  // sampler is, so the ratio is 1 up to the cached forward's rounding (measured about 1.5e-6; an
+  // untempered head would be off by about 0.3).
+  for (const auto& row : run("f32", {"grpo.old_logp=sampler"})) {
+    EXPECT_LE(row["first_pass_max_abs_log_ratio"].get<double>(), 1e-5) << row;
+    EXPECT_FALSE(row.contains("sampler_logp_gap_max"));
+  }
+}
+
+// Truncated importance sampling: each token weighs min(pi_old / pi_sampler, C); logged.
+TEST(GrpoTrainer, TruncatedImportanceSamplingIsLogged) {
+  const Fixture f = setup();
+  auto sets = recipe_sets(f, f.dir + "/tis", 2);
+  sets.insert(sets.end(), {"model.compute=bf16", "grpo.tis_cap=1.0"});
+  ASSERT_EQ(r1::run_grpo_training(recipe_of(sets), {}), 0);
+  for (const auto& row : step_rows(f.dir + "/tis/metrics.jsonl")) {
+    EXPECT_LE(row["tis_weight_mean"].get<double>(), 1.0) << row;
+    EXPECT_GT(row["tis_capped_fraction"].get<double>(), 0.0) << row;
+    EXPECT_LT(row["tis_capped_fraction"].get<double>(), 1.0) << row;
+  }
+  // It needs pi_old from the training forward.
+  auto bad = recipe_sets(f, f.dir + "/tis_bad", 2);
+  bad.insert(bad.end(), {"grpo.old_logp=sampler", "grpo.tis_cap=2"});
+  EXPECT_TRUE(
+      r1::testing::IsOneLineError(r1::testing::run_r1(grpo_args(bad)), {"grpo.tis_cap", "recompute"}));
+}
+
+// A mini-batch whose outputs are all masked (every output truncated, with mask_truncated) takes no
+// AdamW step: with weight decay a step on zero gradients would still move the weights.
+TEST(GrpoTrainer, AllMaskedMiniBatchTakesNoStep) {
+  const Fixture f = setup();
+  auto sets = recipe_sets(f, f.dir + "/masked", 2);
+  sets.insert(sets.end(),
+              {"grpo.mask_truncated=true", "grpo.max_new_tokens=1", "train.weight_decay=0.5", "grpo.beta=0"});
+  ASSERT_EQ(r1::run_grpo_training(recipe_of(sets), {}), 0);
+  const auto rows = step_rows(f.dir + "/masked/metrics.jsonl");
+  ASSERT_EQ(rows.size(), 2u);
+  for (const auto& row : rows) {
+    ASSERT_EQ(row["truncated_rate"].get<double>(), 1.0) << "the premise: every output hit max_new_tokens";
+    EXPECT_EQ(row["empty_updates"].get<int>(), 4) << row;  // mu 2 x 2 mini-batches
+  }
+  EXPECT_EQ(r1::read_file(f.model + "/model.safetensors"),
+            r1::read_file(f.dir + "/masked/model/model.safetensors"));
+}
+
+// Evaluation scores with the recipe's accuracy reward: golds that the math verifier cannot read
+// ("red", "blue") are scored by `exact`, not left out as unverifiable; training golds the
+// accuracy reward cannot read are counted before the run starts.
+TEST(GrpoTrainer, EvaluationUsesTheRecipesAccuracyReward) {
+  const Fixture f = setup();
+  const std::string eval = r1::testing::write_file(
+      f.dir + "/eval.jsonl",
+      "{\"prompt\": \"learn a\", \"answer\": \"red\"}\n{\"prompt\": \"b\", \"answer\": \"blue\"}\n");
+  auto sets = recipe_sets(f, f.dir + "/exact", 1);
+  sets.insert(sets.end(), {"eval.data=" + eval, "eval.k=2", "reward.exact=0.0"});
+  ASSERT_EQ(r1::run_grpo_training(recipe_of(sets), {}), 0);
+  int evals = 0;
+  for (const auto& row : read_jsonl(f.dir + "/exact/metrics.jsonl"))
+    if (row.contains("eval/pass@1")) {
+      evals++;
+      EXPECT_EQ(row["eval/unverifiable"].get<int>(), 0) << row;
+    }
+  EXPECT_EQ(evals, 2);
+  // With the math reward, the same golds cannot be read: said at the start, and left out.
+  const std::string golds = r1::testing::write_file(
+      f.dir + "/golds.jsonl",
+      "{\"prompt\": \"learn a\", \"answer\": \"\\\\frac{\"}\n{\"prompt\": \"learn b\", \"answer\": \"2\"}\n");
+  auto math = recipe_sets(f, f.dir + "/math", 1);
+  math.insert(math.end(), {"data.path=" + golds, "reward.math=0.0"});
+  const auto r = r1::testing::run_r1(grpo_args(math));
+  EXPECT_EQ(r.exit_code, 0) << r1::testing::describe(r);
+  EXPECT_NE(r.err.find("1 of 2 training problems have a gold answer the 'math' reward cannot read (first: "),
+            std::string::npos)
+      << r.err;
 }

@@ -70,23 +70,13 @@ TEST(Resume, SigkillThenResumeIsBitIdentical) {
 
   ASSERT_EQ(r1::testing::wait_exit(r1::testing::spawn_r1(recipe_args(a))), 0);
 
-  // Kill the second run once it is past its second checkpoint but not finished.
-  pid_t pid = r1::testing::spawn_r1(recipe_args(b));
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  bool killed = false;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (count_lines(b + "/metrics.jsonl") >= 10) {
-      killed = kill(pid, SIGKILL) == 0;
-      break;
-    }
-    int status = 0;
-    if (waitpid(pid, &status, WNOHANG) == pid) FAIL() << "run finished before it could be killed";
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  ASSERT_TRUE(killed);
+  // The second run kills itself with SIGKILL right after step 10 (a test hook, no clock): past
+  // its checkpoints, not finished.
+  setenv("R1_TEST_KILL_AT_STEP", "10", 1);
+  const pid_t pid = r1::testing::spawn_r1(recipe_args(b));
+  unsetenv("R1_TEST_KILL_AT_STEP");
   EXPECT_EQ(r1::testing::wait_exit(pid), 128 + SIGKILL);
-  const size_t lines_at_kill = count_lines(b + "/metrics.jsonl");
-  EXPECT_LT(lines_at_kill, 40u) << "the kill must land mid-run";
+  EXPECT_EQ(count_lines(b + "/metrics.jsonl"), 10u);
 
   std::vector<std::string> resume = {"pretrain", "--resume", b};
   ASSERT_EQ(r1::testing::wait_exit(r1::testing::spawn_r1(resume)), 0);
@@ -111,12 +101,12 @@ TEST(Resume, SigintSavesAndExitsWith130) {
   const std::string dir = root + "/run";
   std::vector<std::string> args = recipe_args(dir);
   args.insert(args.end(), {"--set", "train.steps=100000"});  // would run for hours
-  pid_t pid = r1::testing::spawn_r1(args);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (count_lines(dir + "/metrics.jsonl") < 3 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  ASSERT_EQ(kill(pid, SIGINT), 0);
+  // The run sends itself SIGINT after step 3 (a test hook: the real handler, no clock).
+  setenv("R1_TEST_SIGNAL_AT_STEP", "3:int", 1);
+  const pid_t pid = r1::testing::spawn_r1(args);
+  unsetenv("R1_TEST_SIGNAL_AT_STEP");
   EXPECT_EQ(r1::testing::wait_exit(pid), 130);
+  EXPECT_EQ(count_lines(dir + "/metrics.jsonl"), 3u);
   // The state holds exactly the steps that were logged, and the model was exported.
   r1::SafetensorsFile st(dir + "/state.safetensors");
   EXPECT_EQ(std::stoul(st.metadata().at("step")), count_lines(dir + "/metrics.jsonl"));

@@ -163,43 +163,57 @@ namespace {
 constexpr int64_t kAttnBlock =
     64;  // query rows per block: keys beyond the block's last row are never touched
 
-int64_t max_seqlen(const int32_t* cu, int64_t nseq) {
+// The keys sequence s sees before its own: those of its prefix sequence (prefix[s] >= 0), else none.
+int64_t prefix_len(const int32_t* cu, const int32_t* prefix, int64_t s) {
+  return prefix && prefix[s] >= 0 ? cu[prefix[s] + 1] - cu[prefix[s]] : 0;
+}
+
+// The most keys one query row can see (prefix plus its own sequence).
+int64_t max_keys(const int32_t* cu, const int32_t* prefix, int64_t nseq) {
   int64_t m = 0;
-  for (int64_t s = 0; s < nseq; s++) m = std::max<int64_t>(m, cu[s + 1] - cu[s]);
+  for (int64_t s = 0; s < nseq; s++) m = std::max<int64_t>(m, prefix_len(cu, prefix, s) + cu[s + 1] - cu[s]);
   return m;
 }
 
 // Multiply-adds of causal attention for one head dimension unit, to decide on threading.
-int64_t attention_work(const int32_t* cu, int64_t nseq, int64_t H, int64_t hd) {
+int64_t attention_work(const int32_t* cu, const int32_t* prefix, int64_t nseq, int64_t H, int64_t hd) {
   int64_t w = 0;
-  for (int64_t s = 0; s < nseq; s++) w += static_cast<int64_t>(cu[s + 1] - cu[s]) * (cu[s + 1] - cu[s]);
+  for (int64_t s = 0; s < nseq; s++) {
+    const int64_t n = cu[s + 1] - cu[s];
+    w += n * (n + 2 * prefix_len(cu, prefix, s));
+  }
   return w * H * hd;
 }
 }  // namespace
 
 void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,
-                       const int32_t* cu_seqlens, int64_t nseq, int64_t Hq, int64_t Hkv, int64_t hd,
-                       int64_t ldq, int64_t ldk, int64_t ldv, int64_t ldo) {
+                       const int32_t* cu_seqlens, const int32_t* prefix, int64_t nseq, int64_t Hq,
+                       int64_t Hkv, int64_t hd, int64_t ldq, int64_t ldk, int64_t ldv, int64_t ldo) {
   const int64_t group = Hq / Hkv;
   const float scale = 1.f / std::sqrt(static_cast<float>(hd));
-  const int64_t maxlen = max_seqlen(cu_seqlens, nseq);
-#pragma omp parallel if (attention_work(cu_seqlens, nseq, Hq, hd) > kParallelMin)
+  const int64_t maxkeys = max_keys(cu_seqlens, prefix, nseq);
+#pragma omp parallel if (attention_work(cu_seqlens, prefix, nseq, Hq, hd) > kParallelMin)
   {
-    std::vector<float> S(static_cast<size_t>(kAttnBlock * maxlen));
+    std::vector<float> S(static_cast<size_t>(kAttnBlock * maxkeys));
 #pragma omp for schedule(dynamic, 1) collapse(2)
     for (int64_t s = 0; s < nseq; s++) {
       for (int64_t h = 0; h < Hq; h++) {
         const int64_t t0 = cu_seqlens[s], n = cu_seqlens[s + 1] - t0, kh = h / group;
+        const int64_t np = prefix_len(cu_seqlens, prefix, s), p0 = np ? cu_seqlens[prefix[s]] : 0;
         const float* ks = k + t0 * ldk + kh * hd;
         const float* vs = v + t0 * ldv + kh * hd;
         for (int64_t i0 = 0; i0 < n; i0 += kAttnBlock) {
-          const int64_t b = std::min(kAttnBlock, n - i0), nk = i0 + b;  // rows i0..i0+b see keys 0..nk
+          // Rows i0..i0+b see the np prefix keys (all of them) and their own keys 0..nk.
+          const int64_t b = std::min(kAttnBlock, n - i0), nk = i0 + b, ld = np + nk;
           const float* qb = q + (t0 + i0) * ldq + h * hd;
+          if (np)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, np, hd, scale, qb, ldq,
+                        k + p0 * ldk + kh * hd, ldk, 0.f, S.data(), ld);
           cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, nk, hd, scale, qb, ldq, ks, ldk, 0.f,
-                      S.data(), nk);
+                      S.data() + np, ld);
           for (int64_t i = 0; i < b; i++) {
-            float* row = S.data() + i * nk;
-            const int64_t last = i0 + i;  // causal: keys 0..last
+            float* row = S.data() + i * ld;
+            const int64_t last = np + i0 + i;  // causal: prefix keys, then own keys 0..i0+i
             float m = row[0];
             for (int64_t j = 1; j <= last; j++) m = std::max(m, row[j]);
             float sum = 0.f;
@@ -209,11 +223,15 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
             }
             const float inv = 1.f / sum;
             for (int64_t j = 0; j <= last; j++) row[j] *= inv;
-            for (int64_t j = last + 1; j < nk; j++) row[j] = 0.f;
+            for (int64_t j = last + 1; j < ld; j++) row[j] = 0.f;
             lse[(t0 + i0 + i) * Hq + h] = m + std::log(sum);
           }
-          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, hd, nk, 1.f, S.data(), nk, vs, ldv, 0.f,
-                      out + (t0 + i0) * ldo + h * hd, ldo);
+          float* ob = out + (t0 + i0) * ldo + h * hd;
+          if (np)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, hd, np, 1.f, S.data(), ld,
+                        v + p0 * ldv + kh * hd, ldv, 0.f, ob, ldo);
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, hd, nk, 1.f, S.data() + np, ld, vs, ldv,
+                      np ? 1.f : 0.f, ob, ldo);
         }
       }
     }
@@ -222,62 +240,101 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
 
 void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* out,
                         const float* lse, const float* q, const float* k, const float* v,
-                        const int32_t* cu_seqlens, int64_t nseq, int64_t Hq, int64_t Hkv, int64_t hd,
-                        int64_t ldq, int64_t ldk, int64_t ldv, int64_t ldo) {
+                        const int32_t* cu_seqlens, const int32_t* prefix, int64_t nseq, int64_t Hq,
+                        int64_t Hkv, int64_t hd, int64_t ldq, int64_t ldk, int64_t ldv, int64_t ldo) {
   const int64_t group = Hq / Hkv;
   const float scale = 1.f / std::sqrt(static_cast<float>(hd));
-  const int64_t maxlen = max_seqlen(cu_seqlens, nseq);
-  // One task per (sequence, kv head): it owns dk/dv of that head, so accumulation needs no locks.
-#pragma omp parallel if (attention_work(cu_seqlens, nseq, Hq, hd) > kParallelMin)
+  const int64_t maxkeys = max_keys(cu_seqlens, prefix, nseq);
+  // One task per (root sequence, kv head): a root is a sequence without a prefix; the task also
+  // runs every sequence whose prefix it is, so it owns dk/dv of all their rows for that head and
+  // accumulation needs no locks.
+  std::vector<int32_t> roots;
+  std::vector<std::vector<int32_t>> children(static_cast<size_t>(nseq));
+  for (int64_t s = 0; s < nseq; s++) {
+    if (prefix && prefix[s] >= 0)
+      children[static_cast<size_t>(prefix[s])].push_back(static_cast<int32_t>(s));
+    else
+      roots.push_back(static_cast<int32_t>(s));
+  }
+  const int64_t nroots = static_cast<int64_t>(roots.size());
+#pragma omp parallel if (attention_work(cu_seqlens, prefix, nseq, Hq, hd) > kParallelMin)
   {
-    std::vector<float> P(static_cast<size_t>(kAttnBlock * maxlen)), dP(P.size()), D(kAttnBlock);
+    std::vector<float> P(static_cast<size_t>(kAttnBlock * maxkeys)), dP(P.size()), D(kAttnBlock);
 #pragma omp for schedule(dynamic, 1) collapse(2)
-    for (int64_t s = 0; s < nseq; s++) {
+    for (int64_t r = 0; r < nroots; r++) {
       for (int64_t kh = 0; kh < Hkv; kh++) {
-        const int64_t t0 = cu_seqlens[s], n = cu_seqlens[s + 1] - t0;
-        const float* ks = k + t0 * ldk + kh * hd;
-        const float* vs = v + t0 * ldv + kh * hd;
-        float* dks = dk + t0 * ldk + kh * hd;
-        float* dvs = dv + t0 * ldv + kh * hd;
-        for (int64_t t = 0; t < n; t++) {
-          std::fill_n(dks + t * ldk, hd, 0.f);
-          std::fill_n(dvs + t * ldv, hd, 0.f);
-        }
-        for (int64_t h = kh * group; h < (kh + 1) * group; h++) {
-          for (int64_t i0 = 0; i0 < n; i0 += kAttnBlock) {
-            const int64_t b = std::min(kAttnBlock, n - i0), nk = i0 + b;
-            const float* qb = q + (t0 + i0) * ldq + h * hd;
-            const float* dob = dout + (t0 + i0) * ldo + h * hd;
-            const float* ob = out + (t0 + i0) * ldo + h * hd;
-            // Recompute P = softmax(scale * q k^T) from the saved log-sum-exp.
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, nk, hd, scale, qb, ldq, ks, ldk, 0.f,
-                        P.data(), nk);
-            for (int64_t i = 0; i < b; i++) {
-              float* row = P.data() + i * nk;
-              const int64_t last = i0 + i;
-              const float l = lse[(t0 + i0 + i) * Hq + h];
-              for (int64_t j = 0; j <= last; j++) row[j] = std::exp(row[j] - l);
-              for (int64_t j = last + 1; j < nk; j++) row[j] = 0.f;
-              float d = 0.f;
-              for (int64_t c = 0; c < hd; c++) d += dob[i * ldo + c] * ob[i * ldo + c];
-              D[i] = d;
+        const int32_t root = roots[static_cast<size_t>(r)];
+        std::vector<int32_t> seqs = {root};
+        seqs.insert(seqs.end(), children[static_cast<size_t>(root)].begin(),
+                    children[static_cast<size_t>(root)].end());
+        for (const int32_t s : seqs)
+          for (int64_t t = cu_seqlens[s]; t < cu_seqlens[s + 1]; t++) {
+            std::fill_n(dk + t * ldk + kh * hd, hd, 0.f);
+            std::fill_n(dv + t * ldv + kh * hd, hd, 0.f);
+          }
+        for (const int32_t s : seqs) {
+          const int64_t t0 = cu_seqlens[s], n = cu_seqlens[s + 1] - t0;
+          const int64_t np = prefix_len(cu_seqlens, prefix, s), p0 = np ? cu_seqlens[prefix[s]] : 0;
+          const float* ks = k + t0 * ldk + kh * hd;
+          const float* vs = v + t0 * ldv + kh * hd;
+          const float* kp = k + p0 * ldk + kh * hd;
+          const float* vp = v + p0 * ldv + kh * hd;
+          float* dks = dk + t0 * ldk + kh * hd;
+          float* dvs = dv + t0 * ldv + kh * hd;
+          float* dkp = dk + p0 * ldk + kh * hd;
+          float* dvp = dv + p0 * ldv + kh * hd;
+          for (int64_t h = kh * group; h < (kh + 1) * group; h++) {
+            for (int64_t i0 = 0; i0 < n; i0 += kAttnBlock) {
+              const int64_t b = std::min(kAttnBlock, n - i0), nk = i0 + b, ld = np + nk;
+              const float* qb = q + (t0 + i0) * ldq + h * hd;
+              const float* dob = dout + (t0 + i0) * ldo + h * hd;
+              const float* ob = out + (t0 + i0) * ldo + h * hd;
+              // Recompute P = softmax(scale * q k^T) from the saved log-sum-exp.
+              if (np)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, np, hd, scale, qb, ldq, kp, ldk, 0.f,
+                            P.data(), ld);
+              cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, nk, hd, scale, qb, ldq, ks, ldk, 0.f,
+                          P.data() + np, ld);
+              for (int64_t i = 0; i < b; i++) {
+                float* row = P.data() + i * ld;
+                const int64_t last = np + i0 + i;
+                const float l = lse[(t0 + i0 + i) * Hq + h];
+                for (int64_t j = 0; j <= last; j++) row[j] = std::exp(row[j] - l);
+                for (int64_t j = last + 1; j < ld; j++) row[j] = 0.f;
+                float d = 0.f;
+                for (int64_t c = 0; c < hd; c++) d += dob[i * ldo + c] * ob[i * ldo + c];
+                D[i] = d;
+              }
+              // dV += P^T dO
+              if (np)
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, np, hd, b, 1.f, P.data(), ld, dob, ldo,
+                            1.f, dvp, ldv);
+              cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, hd, b, 1.f, P.data() + np, ld, dob,
+                          ldo, 1.f, dvs, ldv);
+              // dP = dO V^T;  dS = P * (dP - D) * scale (stored in dP)
+              if (np)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, np, hd, 1.f, dob, ldo, vp, ldv, 0.f,
+                            dP.data(), ld);
+              cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, nk, hd, 1.f, dob, ldo, vs, ldv, 0.f,
+                          dP.data() + np, ld);
+              for (int64_t i = 0; i < b; i++) {
+                const float* prow = P.data() + i * ld;
+                float* row = dP.data() + i * ld;
+                for (int64_t j = 0; j < ld; j++) row[j] = prow[j] * (row[j] - D[i]) * scale;
+              }
+              // dQ = dS K;  dK += dS^T Q
+              float* dqb = dq + (t0 + i0) * ldq + h * hd;
+              if (np)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, hd, np, 1.f, dP.data(), ld, kp, ldk,
+                            0.f, dqb, ldq);
+              cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, hd, nk, 1.f, dP.data() + np, ld, ks,
+                          ldk, np ? 1.f : 0.f, dqb, ldq);
+              if (np)
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, np, hd, b, 1.f, dP.data(), ld, qb, ldq,
+                            1.f, dkp, ldk);
+              cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, hd, b, 1.f, dP.data() + np, ld, qb,
+                          ldq, 1.f, dks, ldk);
             }
-            // dV += P^T dO
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, hd, b, 1.f, P.data(), nk, dob, ldo, 1.f,
-                        dvs, ldv);
-            // dP = dO V^T;  dS = P * (dP - D) * scale (stored in dP)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, nk, hd, 1.f, dob, ldo, vs, ldv, 0.f,
-                        dP.data(), nk);
-            for (int64_t i = 0; i < b; i++) {
-              const float* prow = P.data() + i * nk;
-              float* row = dP.data() + i * nk;
-              for (int64_t j = 0; j < nk; j++) row[j] = prow[j] * (row[j] - D[i]) * scale;
-            }
-            // dQ = dS K;  dK += dS^T Q
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, hd, nk, 1.f, dP.data(), nk, ks, ldk,
-                        0.f, dq + (t0 + i0) * ldq + h * hd, ldq);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, hd, b, 1.f, dP.data(), nk, qb, ldq, 1.f,
-                        dks, ldk);
           }
         }
       }

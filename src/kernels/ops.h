@@ -43,14 +43,17 @@ void rope_backward(float* dx, const int32_t* pos, const float* cos, const float*
 
 // ---- causal attention over a packed batch (cu_seqlens), grouped-query ----
 // q (T,Hq,hd) stride ldq; k, v (T,Hkv,hd) strides ldk, ldv; out (T,Hq,hd) stride ldo; lse (T,Hq).
+// prefix (nseq, may be null): sequence s also attends to every key of sequence prefix[s] (>= 0,
+// an earlier sequence that has no prefix itself) before its own, so G completions of one prompt
+// share the prompt's rows (Batch::prefix). -1 or null: none.
 void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,
-                       const int32_t* cu_seqlens, int64_t nseq, int64_t Hq, int64_t Hkv, int64_t hd,
-                       int64_t ldq, int64_t ldk, int64_t ldv, int64_t ldo);
-// Overwrites dq (stride ldq), dk (ldk), dv (ldv).
+                       const int32_t* cu_seqlens, const int32_t* prefix, int64_t nseq, int64_t Hq,
+                       int64_t Hkv, int64_t hd, int64_t ldq, int64_t ldk, int64_t ldv, int64_t ldo);
+// Overwrites dq (stride ldq), dk (ldk), dv (ldv); a prefix's dk/dv gather all its sequences' terms.
 void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* out,
                         const float* lse, const float* q, const float* k, const float* v,
-                        const int32_t* cu_seqlens, int64_t nseq, int64_t Hq, int64_t Hkv, int64_t hd,
-                        int64_t ldq, int64_t ldk, int64_t ldv, int64_t ldo);
+                        const int32_t* cu_seqlens, const int32_t* prefix, int64_t nseq, int64_t Hq,
+                        int64_t Hkv, int64_t hd, int64_t ldq, int64_t ldk, int64_t ldv, int64_t ldo);
 
 // ---- SwiGLU: act (T,F) = silu(gate) * up, gu (T,2F) holds [gate | up] per row ----
 void swiglu_forward(float* act, const float* gu, int64_t T, int64_t F);

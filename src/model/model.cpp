@@ -19,6 +19,7 @@ void Batch::clear() {
   targets.clear();
   positions.clear();
   cu_seqlens.clear();
+  prefix.clear();
 }
 
 void Batch::append(const std::vector<int32_t>& toks, const std::vector<int32_t>& tgts) {
@@ -28,6 +29,21 @@ void Batch::append(const std::vector<int32_t>& toks, const std::vector<int32_t>&
   tokens.insert(tokens.end(), toks.begin(), toks.end());
   targets.insert(targets.end(), tgts.begin(), tgts.end());
   cu_seqlens.push_back(static_cast<int32_t>(tokens.size()));
+  if (!prefix.empty()) prefix.push_back(-1);
+}
+
+void Batch::append_continuation(int32_t prefix_seq, const std::vector<int32_t>& toks,
+                                const std::vector<int32_t>& tgts) {
+  R1_CHECK(toks.size() == tgts.size());
+  R1_CHECK(prefix_seq >= 0 && prefix_seq < num_seqs());
+  prefix.resize(static_cast<size_t>(num_seqs()), -1);
+  R1_CHECK(prefix[static_cast<size_t>(prefix_seq)] == -1);
+  const int32_t start = cu_seqlens[prefix_seq + 1] - cu_seqlens[prefix_seq];
+  for (size_t i = 0; i < toks.size(); i++) positions.push_back(start + static_cast<int32_t>(i));
+  tokens.insert(tokens.end(), toks.begin(), toks.end());
+  targets.insert(targets.end(), tgts.begin(), tgts.end());
+  cu_seqlens.push_back(static_cast<int32_t>(tokens.size()));
+  prefix.push_back(prefix_seq);
 }
 
 void Batch::append_lm(const std::vector<int32_t>& toks) {
@@ -207,6 +223,15 @@ void Model::check_batch(const Batch& b) const {
     fail("batch: cu_seqlens must start at 0 and end at the token count {}", T);
   for (size_t s = 1; s < b.cu_seqlens.size(); s++)
     if (b.cu_seqlens[s] < b.cu_seqlens[s - 1]) fail("batch: cu_seqlens must be non-decreasing");
+  if (!b.prefix.empty()) {
+    if (static_cast<int64_t>(b.prefix.size()) != b.num_seqs())
+      fail("batch: prefix has {} entries for {} sequences", b.prefix.size(), b.num_seqs());
+    for (int64_t s = 0; s < b.num_seqs(); s++) {
+      const int32_t p = b.prefix[static_cast<size_t>(s)];
+      if (p != -1 && (p < 0 || p >= s || b.prefix[static_cast<size_t>(p)] != -1))
+        fail("batch: sequence {} has prefix {}, which is not an earlier sequence without a prefix", s, p);
+    }
+  }
   for (int64_t t = 0; t < T; t++) {
     if (b.tokens[t] < 0 || b.tokens[t] >= config_.vocab_size)
       fail("batch: token id {} at position {} is outside the vocabulary (size {})", b.tokens[t], t,
@@ -285,7 +310,8 @@ void Model::run_layers(const Batch& b, bool train) {
     ops::rope_forward(a.qr.data(), b.positions.data(), rope_cos_.data(), rope_sin_.data(), T, Hq, hd, qd);
     ops::rope_forward(a.kr.data(), b.positions.data(), rope_cos_.data(), rope_sin_.data(), T, Hkv, hd, kvd);
     ops::attention_forward(a.o.data(), a.lse.data(), a.qr.data(), a.kr.data(), a.qkv.data() + qd + kvd,
-                           b.cu_seqlens.data(), nseq, Hq, Hkv, hd, qd, kvd, qkvd, qd);
+                           b.cu_seqlens.data(), b.prefix.empty() ? nullptr : b.prefix.data(), nseq, Hq, Hkv,
+                           hd, qd, kvd, qkvd, qd);
     std::memcpy(a.x_mid.data(), x_in, T * D * sizeof(float));
     ops::linear_forward(a.x_mid.data(), a.o.data(), w.wo, T, qd, D, 1.f);
 
@@ -460,7 +486,8 @@ double Model::forward_backward(const Batch& b, const TokenLossFn& loss_fn, float
     ops::linear_backward(A.do_.data(), g.wo, dx, a.o.data(), w.wo, T, qd, D);
     ops::attention_backward(A.dqr.data(), A.dkr.data(), A.dqkv.data() + qd + kvd, A.do_.data(), a.o.data(),
                             a.lse.data(), a.qr.data(), a.kr.data(), a.qkv.data() + qd + kvd,
-                            b.cu_seqlens.data(), nseq, Hq, Hkv, hd, qd, kvd, qkvd, qd);
+                            b.cu_seqlens.data(), b.prefix.empty() ? nullptr : b.prefix.data(), nseq, Hq, Hkv,
+                            hd, qd, kvd, qkvd, qd);
     ops::rope_backward(A.dqr.data(), b.positions.data(), rope_cos_.data(), rope_sin_.data(), T, Hq, hd, qd);
     ops::rope_backward(A.dkr.data(), b.positions.data(), rope_cos_.data(), rope_sin_.data(), T, Hkv, hd, kvd);
     if (c.qk_norm) {

@@ -47,6 +47,11 @@ struct Batch {
   std::vector<int32_t> targets;
   std::vector<int32_t> positions;   // position of each token within its sequence
   std::vector<int32_t> cu_seqlens;  // (num_seqs + 1): sequence s is tokens [cu[s], cu[s+1])
+  // (num_seqs) or empty: sequence s attends to all of sequence prefix[s] before its own tokens
+  // (-1: none). A prefix is an earlier sequence with no prefix itself. G completions of one
+  // prompt share the prompt's rows this way: the prompt runs once, each completion attends to its
+  // keys and values, and the backward gathers the prompt's gradient once.
+  std::vector<int32_t> prefix;
 
   int64_t size() const { return static_cast<int64_t>(tokens.size()); }
   int64_t num_seqs() const { return cu_seqlens.empty() ? 0 : static_cast<int64_t>(cu_seqlens.size()) - 1; }
@@ -55,6 +60,10 @@ struct Batch {
   void append(const std::vector<int32_t>& tokens, const std::vector<int32_t>& targets);
   // Appends one sequence with next-token targets (the last token has none).
   void append_lm(const std::vector<int32_t>& tokens);
+  // Appends a sequence that continues sequence `prefix_seq` (an earlier one without a prefix):
+  // it attends to all of that sequence first, and its positions continue after it.
+  void append_continuation(int32_t prefix_seq, const std::vector<int32_t>& tokens,
+                           const std::vector<int32_t>& targets);
 };
 
 // The tensors of a model with this configuration, in arena order, with their offsets; the

@@ -103,16 +103,65 @@ TEST(OpsGrad, AttentionPackedGqa) {
     for (int64_t j = Hq * hd; j < ldo; j++) R[t * ldo + j] = 0.f;
   std::vector<float> out(T * ldo, 0.f), lse(T * Hq);
   auto f = [&] {
-    ops::attention_forward(out.data(), lse.data(), q.data(), k.data(), v.data(), cu.data(), nseq, Hq, Hkv, hd,
-                           ldq, ldk, ldv, ldo);
+    ops::attention_forward(out.data(), lse.data(), q.data(), k.data(), v.data(), cu.data(), nullptr, nseq, Hq,
+                           Hkv, hd, ldq, ldk, ldv, ldo);
     return dot(out, R);
   };
   f();
   std::vector<float> dq(T * ldq, 0.f), dk(T * ldk, 0.f), dv(T * ldv, 0.f);
   ops::attention_backward(dq.data(), dk.data(), dv.data(), R.data(), out.data(), lse.data(), q.data(),
-                          k.data(), v.data(), cu.data(), nseq, Hq, Hkv, hd, ldq, ldk, ldv, ldo);
+                          k.data(), v.data(), cu.data(), nullptr, nseq, Hq, Hkv, hd, ldq, ldk, ldv, ldo);
   // Padding columns of the strided buffers are not part of the op: zero their analytic value and
   // the finite difference is zero there too.
+  auto zero_pad = [](std::vector<float>& g, int64_t ld, int64_t width) {
+    for (size_t t = 0; t < g.size() / ld; t++)
+      for (int64_t j = width; j < ld; j++) g[t * ld + j] = 0.f;
+  };
+  zero_pad(dq, ldq, Hq * hd), zero_pad(dk, ldk, Hkv * hd), zero_pad(dv, ldv, Hkv * hd);
+  expect_grad_close(f, q, dq, "dq", 1e-2f, 1e-2, 2e-3, 400);
+  expect_grad_close(f, k, dk, "dk", 1e-2f, 1e-2, 2e-3, 400);
+  expect_grad_close(f, v, dv, "dv", 1e-2f, 1e-2, 2e-3, 400);
+}
+
+TEST(OpsGrad, AttentionWithSharedPrefixes) {
+  // Two prefixes (66 rows: crosses the 64-row block; 5 rows), each continued by sequences of
+  // 3, 70 and 1 tokens (and 4, 2), plus a plain sequence between them; GQA 4 over 2, strides padded.
+  const std::vector<int32_t> cu = {0, 66, 69, 139, 140, 147, 152, 156, 158};
+  const std::vector<int32_t> prefix = {-1, 0, 0, 0, -1, -1, 5, 5};
+  const int64_t T = 158, nseq = 8, Hq = 4, Hkv = 2, hd = 8;
+  const int64_t ldq = Hq * hd + 3, ldk = Hkv * hd + 1, ldv = Hkv * hd + 5, ldo = Hq * hd + 2;
+  auto q = random_vector(T * ldq, 11), k = random_vector(T * ldk, 12), v = random_vector(T * ldv, 13);
+  auto R = random_vector(T * ldo, 14);
+  for (int64_t t = 0; t < T; t++)
+    for (int64_t j = Hq * hd; j < ldo; j++) R[t * ldo + j] = 0.f;
+  std::vector<float> out(T * ldo, 0.f), lse(T * Hq);
+  auto f = [&] {
+    ops::attention_forward(out.data(), lse.data(), q.data(), k.data(), v.data(), cu.data(), prefix.data(),
+                           nseq, Hq, Hkv, hd, ldq, ldk, ldv, ldo);
+    return dot(out, R);
+  };
+  f();
+  // Forward: a continuation's rows equal those of the prefix and continuation as one sequence.
+  {
+    const int64_t np = 66, nc = 70, c0 = 69;  // sequence 2 continues sequence 0
+    std::vector<float> q2((np + nc) * ldq), k2((np + nc) * ldk), v2((np + nc) * ldv), o2((np + nc) * ldo),
+        l2((np + nc) * Hq);
+    auto rows = [&](const std::vector<float>& from, std::vector<float>& to, int64_t ld) {
+      std::copy(from.begin(), from.begin() + np * ld, to.begin());
+      std::copy(from.begin() + c0 * ld, from.begin() + (c0 + nc) * ld, to.begin() + np * ld);
+    };
+    rows(q, q2, ldq), rows(k, k2, ldk), rows(v, v2, ldv);
+    const std::vector<int32_t> cu2 = {0, static_cast<int32_t>(np + nc)};
+    ops::attention_forward(o2.data(), l2.data(), q2.data(), k2.data(), v2.data(), cu2.data(), nullptr, 1, Hq,
+                           Hkv, hd, ldq, ldk, ldv, ldo);
+    for (int64_t i = 0; i < nc; i++)
+      for (int64_t j = 0; j < Hq * hd; j++)
+        ASSERT_NEAR(out[(c0 + i) * ldo + j], o2[(np + i) * ldo + j], 1e-5) << "row " << i;
+  }
+  std::vector<float> dq(T * ldq, 0.f), dk(T * ldk, 0.f), dv(T * ldv, 0.f);
+  ops::attention_backward(dq.data(), dk.data(), dv.data(), R.data(), out.data(), lse.data(), q.data(),
+                          k.data(), v.data(), cu.data(), prefix.data(), nseq, Hq, Hkv, hd, ldq, ldk, ldv,
+                          ldo);
   auto zero_pad = [](std::vector<float>& g, int64_t ld, int64_t width) {
     for (size_t t = 0; t < g.size() / ld; t++)
       for (int64_t j = width; j < ld; j++) g[t * ld + j] = 0.f;
@@ -129,11 +178,11 @@ TEST(OpsGrad, AttentionIsCausalWithinSequences) {
   const int64_t T = 12, H = 2, hd = 4, ld = H * hd;
   auto q = random_vector(T * ld, 1), k = random_vector(T * ld, 2), v = random_vector(T * ld, 3);
   std::vector<float> out(T * ld), out2(T * ld), lse(T * H);
-  ops::attention_forward(out.data(), lse.data(), q.data(), k.data(), v.data(), cu.data(), 2, H, H, hd, ld, ld,
-                         ld, ld);
+  ops::attention_forward(out.data(), lse.data(), q.data(), k.data(), v.data(), cu.data(), nullptr, 2, H, H,
+                         hd, ld, ld, ld, ld);
   for (int64_t j = 0; j < ld; j++) k[3 * ld + j] += 1.f, v[3 * ld + j] -= 1.f, v[8 * ld + j] += 2.f;
-  ops::attention_forward(out2.data(), lse.data(), q.data(), k.data(), v.data(), cu.data(), 2, H, H, hd, ld,
-                         ld, ld, ld);
+  ops::attention_forward(out2.data(), lse.data(), q.data(), k.data(), v.data(), cu.data(), nullptr, 2, H, H,
+                         hd, ld, ld, ld, ld);
   for (int64_t t : {0, 1, 2, 5, 6, 7})
     for (int64_t j = 0; j < ld; j++) EXPECT_EQ(out[t * ld + j], out2[t * ld + j]) << "t=" << t;
   for (int64_t j = 0; j < ld; j++) EXPECT_NE(out[3 * ld + j], out2[3 * ld + j]);

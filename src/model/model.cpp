@@ -134,6 +134,7 @@ Model& Model::operator=(Model&& o) noexcept {
     grads_ = std::move(o.grads_);
     rope_cos_ = std::move(o.rope_cos_);
     rope_sin_ = std::move(o.rope_sin_);
+    head_ = o.head_;
     acts_ = o.acts_;
     o.acts_ = nullptr;
   }
@@ -301,11 +302,22 @@ void Model::run_layers(const Batch& b, bool train) {
                        c.rms_norm_eps, D, D);
 }
 
+void Model::set_head(const HeadConfig& h) {
+  if (!(h.temperature > 0) || !std::isfinite(h.temperature) || !std::isfinite(1 / h.temperature))
+    fail("head: temperature must be a finite number > 0, got {}", h.temperature);
+  if (h.vocab < 0 || h.vocab > config_.vocab_size)
+    fail("head: vocab {} is outside [0, {}] (0 = the whole vocabulary)", h.vocab, config_.vocab_size);
+  head_ = h;
+}
+
 void Model::forward(const Batch& b, float* logp, float* entropy, float* logits) {
   run_layers(b, false);
   const int64_t T = b.size(), V = config_.vocab_size, D = config_.hidden_size;
+  const bool plain_head = head_.temperature == 1 && head_vocab() == V;
   if (logits) {
     ops::linear_forward(logits, acts_->xnf.data(), weights().lm_head, T, D, V);
+  }
+  if (logits && plain_head) {
     std::vector<float> lp(T), ent(T), lse(T);
     ops::logprob_forward(lp.data(), ent.data(), lse.data(), logits, b.targets.data(), T, V);
     if (logp) std::copy(lp.begin(), lp.end(), logp);
@@ -331,24 +343,37 @@ void Model::forward_last_logits(const Batch& b, float* logits) {
 // ---------------------------------------------------------------------------------------------
 // Loss head: logits only for rows that have a target, in chunks bounded by a memory budget.
 // Buffers live in Activations so steps after the first allocate nothing.
+// The head's vocabulary limit is exact: only the first head_vocab() rows of lm_head enter the
+// product, so the entries past it have probability exactly 0 and their rows no gradient.
 void Model::head_gather(const Batch& b, const float* lm_head, int64_t r0, int64_t n) {
   Activations& A = *acts_;
-  const int64_t D = config_.hidden_size, V = config_.vocab_size;
+  const int64_t D = config_.hidden_size, V = head_vocab();
   for (int64_t i = 0; i < n; i++) {
     std::memcpy(A.xg.data() + i * D, A.xnf.data() + A.rows[r0 + i] * D, D * sizeof(float));
     A.tg[i] = b.targets[A.rows[r0 + i]];
   }
   ops::linear_forward(A.z.data(), A.xg.data(), lm_head, n, D, V);
+  if (head_.temperature != 1) {
+    const float inv_t = 1 / head_.temperature;
+    float* z = A.z.data();
+#pragma omp parallel for simd schedule(static) if (n * V > (1 << 16))
+    for (int64_t i = 0; i < n * V; i++) z[i] *= inv_t;
+  }
 }
 
 int64_t Model::head_forward(const Batch& b) {
   Activations& A = *acts_;
-  const int64_t T = b.size(), D = config_.hidden_size, V = config_.vocab_size;
+  const int64_t T = b.size(), D = config_.hidden_size, V = head_vocab();
   const float* lm_head = weights().lm_head;
   auto& rows = A.rows;
   rows.clear();
-  for (int64_t t = 0; t < T; t++)
-    if (b.targets[t] >= 0) rows.push_back(t);
+  for (int64_t t = 0; t < T; t++) {
+    if (b.targets[t] < 0) continue;
+    if (b.targets[t] >= V)
+      fail("batch: target id {} at position {} is outside the head's vocabulary (size {})", b.targets[t],
+           t, V);
+    rows.push_back(t);
+  }
   const int64_t R = static_cast<int64_t>(rows.size());
   constexpr int64_t kLogitBudget = 64 << 20;  // floats of logits kept at once (256 MiB)
   const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(R, kLogitBudget / V));
@@ -375,7 +400,7 @@ double Model::forward_backward(const Batch& b, const TokenLossFn& loss_fn, float
                                float* entropy_out) {
   run_layers(b, true);
   const ModelConfig& c = config_;
-  const int64_t T = b.size(), D = c.hidden_size, F = c.intermediate_size, V = c.vocab_size, hd = c.head_dim;
+  const int64_t T = b.size(), D = c.hidden_size, F = c.intermediate_size, V = head_vocab(), hd = c.head_dim;
   const int64_t Hq = c.num_heads, Hkv = c.num_kv_heads, qd = c.q_dim(), kvd = c.kv_dim(), qkvd = c.qkv_dim();
   const int64_t L = c.num_layers, nseq = b.num_seqs();
   Activations& A = *acts_;
@@ -401,6 +426,12 @@ double Model::forward_backward(const Batch& b, const TokenLossFn& loss_fn, float
     }
     ops::logprob_backward(A.z.data(), A.lse_c.data(), A.ent_c.data(), A.tg.data(), A.dlp_c.data(),
                           A.dent_c.data(), n, V);
+    if (head_.temperature != 1) {  // z = logits / temperature: dlogits = dz / temperature
+      const float inv_t = 1 / head_.temperature;
+      float* dz = A.z.data();
+#pragma omp parallel for simd schedule(static) if (n * V > (1 << 16))
+      for (int64_t i = 0; i < n * V; i++) dz[i] *= inv_t;
+    }
     ops::linear_backward(A.dxg.data(), G.lm_head, A.z.data(), A.xg.data(), W.lm_head, n, D, V);
     for (int64_t i = 0; i < n; i++)
       std::memcpy(A.dxnf.data() + rows[r0 + i] * D, A.dxg.data() + i * D, D * sizeof(float));

@@ -67,6 +67,16 @@ std::vector<ParamSpec> param_layout(const ModelConfig& config, size_t* arena_flo
 using TokenLossFn =
     std::function<double(const float* logp, const float* entropy, float* dlogp, float* dentropy)>;
 
+// How the head turns logits into the distribution whose log-probs and entropies forward() and
+// forward_backward() return: softmax(logits / temperature) over the first `vocab` entries
+// (entries past it, e.g. padding rows of a checkpoint's embedding beyond the tokenizer, get
+// probability 0). GRPO sets the sampling temperature here so ratio, KL and entropy are those of
+// the tempered policy, as the sampler's log-probs are.
+struct HeadConfig {
+  float temperature = 1;  // > 0
+  int64_t vocab = 0;      // 0 = the whole vocabulary
+};
+
 class Model {
  public:
   // Parameters zero. Refuses (r1::Error) a configuration whose arena does not fit in this
@@ -89,12 +99,23 @@ class Model {
   // Normal(0, std) matrices, ones for norm weights, zeros for biases; a pure function of the seed.
   void init_random(uint64_t seed, float std = 0.02f);
 
-  // Inference. logp/entropy (T) for tokens with a target (0 elsewhere); logits (T, V) if non-null.
+  // The head's distribution (HeadConfig). Validates: r1::Error for a temperature <= 0 or not
+  // finite, or a vocab outside [0, vocab_size]. The default leaves every result bit-identical to
+  // a model without the setting. Only the loss head uses it: forward_last_logits and the logits
+  // forward() returns stay raw.
+  void set_head(const HeadConfig& h);
+  const HeadConfig& head() const { return head_; }
+
+  // Inference. logp/entropy (T) for tokens with a target (0 elsewhere), under the head's
+  // distribution (set_head); logits (T, V) if non-null: the RAW logits (not divided by the
+  // temperature, all V columns). A target at or past the head's vocab is an r1::Error.
   void forward(const Batch& batch, float* logp, float* entropy, float* logits = nullptr);
   // Logits (num_seqs, V) at the last position of each sequence (for generation).
   void forward_last_logits(const Batch& batch, float* logits);
   // Training: forward, loss, backward. Gradients ACCUMULATE into grads(); logp/entropy (T) are
-  // returned if non-null. Returns the loss.
+  // returned if non-null (under the head's distribution, as the loss sees them; the backward goes
+  // through the temperature and gives lm_head rows past the head's vocab no gradient from the
+  // head). Returns the loss.
   double forward_backward(const Batch& batch, const TokenLossFn& loss, float* logp = nullptr,
                           float* entropy = nullptr);
 
@@ -115,9 +136,13 @@ class Model {
   // Log-probs, entropies and log-sum-exps of the target rows (into the activations), in chunks
   // of at most `chunk` rows; returns the chunk size.
   int64_t head_forward(const Batch& batch);
+  // Rows r0..r0+n of the target rows: their hidden states (xg), targets (tg) and logits over the
+  // head's vocabulary divided by the temperature (z, (n, head_vocab())).
   void head_gather(const Batch& batch, const float* lm_head, int64_t r0, int64_t n);
+  int64_t head_vocab() const { return head_.vocab > 0 ? head_.vocab : config_.vocab_size; }
 
   ModelConfig config_;
+  HeadConfig head_;
   std::vector<ParamSpec> specs_;
   std::vector<float> params_;
   std::vector<float> grads_;

@@ -370,8 +370,8 @@ int64_t Model::head_forward(const Batch& b) {
   for (int64_t t = 0; t < T; t++) {
     if (b.targets[t] < 0) continue;
     if (b.targets[t] >= V)
-      fail("batch: target id {} at position {} is outside the head's vocabulary (size {})", b.targets[t],
-           t, V);
+      fail("batch: target id {} at position {} is outside the head's vocabulary (size {})", b.targets[t], t,
+           V);
     rows.push_back(t);
   }
   const int64_t R = static_cast<int64_t>(rows.size());

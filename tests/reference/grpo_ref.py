@@ -131,7 +131,8 @@ def grpo_loss(c, logp, ent, old, ref, isw, adv, rows, truncated):
             dual_hit = ((A < 0) & (first > -dual * A) & active).sum()
         max_lr = torch.where(active, log_ratio.abs(), torch.zeros_like(log_ratio)).max()
     assert n == len(truncated)
-    return loss, {"clipped_low": low, "clipped_high": high, "clipped_dual": dual_hit, "max_abs_log_ratio": max_lr}
+    stats = {"clipped_low": low, "clipped_high": high, "clipped_dual": dual_hit, "max_abs_log_ratio": max_lr}
+    return loss, stats
 
 
 def main(argv=None):

@@ -1,8 +1,10 @@
 // The GRPO objective (src/train/grpo.h) against tests/reference/grpo_ref.py, an independent
 // PyTorch float64 implementation of equations (1)-(3) on padded tensors with autograd: loss,
 // advantages, clip counts and every parameter gradient of a tiny model, for each aggregation
-// mode, with and without the entropy bonus, with and without the KL term; micro-batches
-// accumulating to the full-batch gradient; and hand-computed advantages, weights and branches.
+// mode, with and without the entropy bonus, with and without the KL term; the same for GSPO,
+// CISPO, dual clip, TIS weights, log-ratios past the clamp and a tempered head with a vocabulary
+// limit (Model::set_head); micro-batches accumulating to the full-batch gradient and stats; and
+// hand-computed advantages, weights, branches and finite differences.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -47,7 +49,8 @@ struct GrpoCase {
 //   s0 1.65 (A > 0: clipped high), s1 0.61 (A < 0: clipped low), s2 0.67 (A > 0, below: not
 //   clipped), s3 1.57 (A < 0, above: unclipped branch; past a dual clip at 1.5), s4 1.11 inside,
 //   s5 1.35 (A > 0: clipped high also with eps_high 0.28), s6 0.95 and s7 1.16 inside.
-constexpr float kSeqShift[12] = {0.5f, -0.5f, -0.4f, 0.45f, 0.1f, 0.3f, -0.05f, 0.15f, 0.3f, -0.3f, 0.f, 0.5f};
+constexpr float kSeqShift[12] = {0.5f,   -0.5f, -0.4f, 0.45f, 0.1f, 0.3f,
+                                 -0.05f, 0.15f, 0.3f,  -0.3f, 0.f,  0.5f};
 
 // seq_shift: old_logp = logp - (kSeqShift[s] + zero-mean token noise in [-0.25, 0.25]), so the
 // token ratios spread around each output's s; otherwise the offsets of the original case.
@@ -94,9 +97,11 @@ GrpoCase make_case(r1::Model& model, uint64_t seed, bool seq_shift = false, int 
       const float off = seq_shift ? -static_cast<float>(kSeqShift[s] + noise[t - b] - mean)
                                   : offsets[r1::hash_u64(seed, 1000 + t) % 7];
       c.old_logp[t] = c.logp[t] + off;
-      c.ref_logp[t] = c.logp[t] + 0.8f * static_cast<float>(r1::uniform01(r1::hash_u64(seed, 5000 + t)) - 0.5);
+      c.ref_logp[t] =
+          c.logp[t] + 0.8f * static_cast<float>(r1::uniform01(r1::hash_u64(seed, 5000 + t)) - 0.5);
       // TIS: min(pi_old / pi_sampler, C) with C = 1.5, pi_old / pi_sampler in [0.67, 1.82].
-      c.is_weight[t] = std::min(1.5f, std::exp(static_cast<float>(r1::uniform01(r1::hash_u64(seed, 7000 + t)) - 0.4)));
+      c.is_weight[t] =
+          std::min(1.5f, std::exp(static_cast<float>(r1::uniform01(r1::hash_u64(seed, 7000 + t)) - 0.4)));
     }
   }
   return c;
@@ -230,14 +235,16 @@ std::string run_reference(const r1::Model& model, const GrpoCase& c, const std::
 // counts, max |log ratio| and every parameter gradient. Returns the stats.
 //
 // Tolerances: fp32 model against float64. Loss: 1e-5 relative to max(|loss|, 0.1) (the loss is
-// a sum of +-terms of size ~0.1-1 that nearly cancel; measured <= 2e-7 absolute); gradients: per
-// tensor max-abs error over max-abs value 1e-4 (measured <= 6e-6; a missing KL term is ~4e-2, a
-// sign or transpose error O(1)). Clip counts exactly; max |log ratio| to 1e-5 of max(1, value)
+// a sum of +-terms of size ~0.1-1 that nearly cancel; measured <= 2.4e-7 absolute, and 1.7e-8
+// relative for the ~4e7 losses of the clamp test); gradients: per tensor max-abs error over
+// max-abs value 1e-4 (measured <= 5.2e-6; a missing KL term is ~4e-2, a sign or transpose error
+// O(1)). Clip counts exactly; max |log ratio| to 1e-5 of max(1, value)
 // (fp32 log-probs against float64's; measured <= 1e-6).
 r1::GrpoStats check_against_reference(r1::Model& model, const NamedConfig& nc, const GrpoCase& c,
                                       const r1::SafetensorsFile& ref) {
   SCOPED_TRACE(nc.name);
-  const std::vector<float> adv = r1::group_advantages(c.rewards, kGroup, nc.cfg.scale_rewards, nc.cfg.std_eps);
+  const std::vector<float> adv =
+      r1::group_advantages(c.rewards, kGroup, nc.cfg.scale_rewards, nc.cfg.std_eps);
   EXPECT_LT(rel_err(adv.data(), read_f64(ref, nc.name + ".advantages")), 1e-6);
 
   r1::GrpoStats st;
@@ -294,10 +301,11 @@ TEST(GrpoLoss, LossAndEveryGradientEqualPyTorch) {
 
 // GSPO, CISPO, dual clip and TIS weights against the oracle, on a case whose outputs' sequence
 // ratios lie inside and outside the clip range on both sides (kSeqShift).
-// Deliberate mistakes tried, each failing here: GSPO with the token ratio instead of the
-// sequence one (gradient rel err ~0.3-1); CISPO with the weight not detached (~0.5); the TIS
-// weight applied to the KL term too (~2e-2); dual clip on A > 0 instead of A < 0 (~0.3);
-// GSPO's mean over all positions of the sequence instead of its loss tokens (~1).
+// Deliberate mistakes tried, each failing here (worst gradient rel err against the 1e-4 bound):
+// GSPO with the token ratio instead of the sequence one (0.5-1.1); CISPO's weight not detached
+// (3.7-5.6); the TIS weight applied to the KL term too (1-2e-2); dual clip on A > 0 instead of
+// A < 0 (0.75-1.5); GSPO's mean over all positions of the sequence instead of its loss tokens
+// (1.1-2.5).
 TEST(GrpoLoss, LossTypesDualClipAndTisEqualPyTorch) {
   if (!have_torch())
     R1_SKIP_WITHOUT_ORACLE("/usr/bin/python3 with torch not available (scripts/install-deps.sh installs it)");
@@ -324,8 +332,8 @@ TEST(GrpoLoss, LossTypesDualClipAndTisEqualPyTorch) {
 // Ratios and KL exponents past the clamp at +-20: log ratio +25 on a one-token output with
 // A < 0 (GSPO's sequence ratio is clamped too), +22 and -25 on other tokens, ref - logp = +-25.
 // Without the clamp the unclipped A < 0 branch's gradient would be ~e^25 (and the KL's, with
-// beta 0.1): removing the clamp makes the gradients fail by orders of magnitude; dual clip at
-// verl's c = 3 bounds the loss.
+// beta 0.1): removing the ratio clamp (gradient rel err 1e11) or the KL's (5e9) fails here; dual
+// clip at verl's c = 3 bounds the loss.
 TEST(GrpoLoss, ClampedLogRatiosEqualPyTorch) {
   if (!have_torch())
     R1_SKIP_WITHOUT_ORACLE("/usr/bin/python3 with torch not available (scripts/install-deps.sh installs it)");
@@ -365,8 +373,8 @@ TEST(GrpoLoss, ClampedLogRatiosEqualPyTorch) {
 // The tempered head with a vocabulary limit: the model's head is set to T = 0.7 over the first
 // V - 7 entries, the oracle computes log_softmax(logits[:, :V - 7] / 0.7). Log-probs,
 // entropies, the loss and every gradient match; lm_head rows past the limit get exactly no
-// gradient. Dropping the 1/T in the backward fails the gradients (rel err ~0.3); a head that
-// ignores the limit fails the log-probs.
+// gradient. Dropping the 1/T in the backward fails the gradients (rel err 0.3); a head that
+// ignores the limit fails the loss and gradients (0.3-0.65) and ModelHead's hand log-probs.
 TEST(GrpoLoss, TemperedHeadEqualsPyTorch) {
   if (!have_torch())
     R1_SKIP_WITHOUT_ORACLE("/usr/bin/python3 with torch not available (scripts/install-deps.sh installs it)");
@@ -631,7 +639,8 @@ TEST(GrpoLoss, ModesByHandAndFiniteDifferences) {
       EXPECT_NEAR(dlogp[t], w[s] * (isw[t] * g + gkl), 1e-6) << t;
     }
     EXPECT_NEAR(loss, want, 1e-12);
-    EXPECT_EQ(dlogp[8], static_cast<float>(w[1] * (std::exp(double(ref[8]) - double(logp[8])) - 1) * -cfg.beta));
+    EXPECT_EQ(dlogp[8],
+              static_cast<float>(w[1] * (std::exp(double(ref[8]) - double(logp[8])) - 1) * -cfg.beta));
     check_fd(fn, dlogp);
   }
   {  // GSPO: s_i = exp(mean log rho) per output; every token carries -min(s A, clip(s) A)
@@ -715,7 +724,7 @@ TEST(GrpoLoss, ModesByHandAndFiniteDifferences) {
     fn(logp.data(), ent.data(), dlogp.data(), dent.data());
     const double d7 = double(ref2[7]) - double(logp[7]);
     EXPECT_NEAR(dlogp[7], w[1] * cfg.beta * (1 - std::exp(d7)), 1e-7);  // only the KL's
-    EXPECT_NEAR(dlogp[8], w[1] * -A[1] * 1.7, 1e-6);                      // only the ratio's
+    EXPECT_NEAR(dlogp[8], w[1] * -A[1] * 1.7, 1e-6);                    // only the ratio's
     EXPECT_NEAR(st.max_abs_log_ratio, 30, 1e-5);
     EXPECT_NEAR(st.ratio_sum, 1.1 + 1.5 + 0.5 + 1.0 + 0.9 + std::exp(20.0) + 1.7 + 1.05, 1e-3);
     r1::GrpoInputs in_small{old.data(), ref.data(), A, w};
@@ -794,7 +803,8 @@ TEST(ModelHead, DefaultIsBitIdenticalTemperedForwardAndErrors) {
     const float* z = base.logits.data() + t * V;
     double m = -1e300, sum = 0, ez = 0;
     for (int j = 0; j < V - 5; j++) m = std::max(m, z[j] / 0.7);
-    for (int j = 0; j < V - 5; j++) sum += std::exp(z[j] / 0.7 - m), ez += std::exp(z[j] / 0.7 - m) * z[j] / 0.7;
+    for (int j = 0; j < V - 5; j++)
+      sum += std::exp(z[j] / 0.7 - m), ez += std::exp(z[j] / 0.7 - m) * z[j] / 0.7;
     const double lse = m + std::log(sum);
     EXPECT_NEAR(lp[t], z[c.batch.targets[t]] / 0.7 - lse, 2e-5) << t;
     EXPECT_NEAR(ent[t], lse - ez / sum, 2e-5) << t;

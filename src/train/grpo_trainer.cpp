@@ -57,6 +57,9 @@ struct GrpoSettings {
   std::string old_logp = "auto";
   double tis_cap = 0;  // > 0: truncated importance sampling, weight min(pi_old / pi_sampler, C)
   int64_t micro_batch_tokens = 8192;
+  // The samples of one prompt share its forward and backward in the update and the log-prob
+  // passes (Batch::prefix); false repeats the prompt in every sample (same result, more work).
+  bool share_prompt = true;
   int64_t max_bad_steps = 3;
   // [reward]
   verify::RewardOptions reward;
@@ -132,6 +135,7 @@ const RecipeSchema<GrpoSettings>& grpo_schema() {
         .add(KeyRule::string("grpo.old_logp", {"auto", "sampler", "recompute"}), &S::old_logp)
         .add(KeyRule::non_negative("grpo.tis_cap"), &S::tis_cap)
         .add(KeyRule::integer("grpo.micro_batch_tokens", 1, kBig), &S::micro_batch_tokens)
+        .add(KeyRule::boolean("grpo.share_prompt"), &S::share_prompt)
         .add(KeyRule::integer("train.max_bad_steps", 1, kBig), &S::max_bad_steps)
         .add(KeyRule::boolean("reward.last_number"),
              [](S& x) -> bool& { return x.reward.extract.last_number; })
@@ -188,6 +192,17 @@ GrpoSettings read_grpo_settings(const Recipe& r) {
   if (s.objective.clip_ratio_c != 0 && s.objective.clip_ratio_c <= 1)
     fail("{}: key 'grpo.clip_ratio_c' must be 0 (off) or greater than 1 (dual clip), got {}", rn,
          s.objective.clip_ratio_c);
+  if (s.objective.loss_type == GrpoLossType::kCispo && s.objective.clip_ratio_c != 0)
+    fail(
+        "{}: key 'grpo.clip_ratio_c' (dual clip) does not apply to grpo.loss = \"cispo\", whose weight is "
+        "capped at "
+        "1 + eps_high",
+        rn);
+  try {
+    s.objective.validate();
+  } catch (const Error& e) {
+    fail("{}: {}", rn, e.what());
+  }
   if (s.tis_cap > 0 && !s.recompute_old())
     fail(
         "{}: key 'grpo.tis_cap' weighs each token by pi_old / pi_sampler, which needs pi_old from the "
@@ -272,41 +287,92 @@ struct TrainSeq {
   std::vector<float> ref_logp;   // per completion token (empty when beta == 0)
   std::vector<float> old_logp;   // per completion token
   std::vector<float> is_weight;  // per completion token: truncated importance weight (empty: none)
-  int64_t size() const { return static_cast<int64_t>(prompt->size() + c->token_ids.size()); }
 };
 
-// Appends seq to a micro-batch: targets are the completion tokens; the per-position arrays
-// (aligned with batch.tokens) get pi_old and pi_ref at those positions (either may be null: not wanted).
-void append_seq(const TrainSeq& s, Batch& b, std::vector<float>* old_lp, std::vector<float>* ref_lp,
-                std::vector<float>* is_w = nullptr) {
-  const size_t P = s.prompt->size(), C = s.c->token_ids.size();
-  std::vector<int32_t> toks(*s.prompt), targets(P + C, -1);
-  toks.insert(toks.end(), s.c->token_ids.begin(), s.c->token_ids.end());
-  const size_t base = static_cast<size_t>(b.size());
-  if (old_lp) old_lp->resize(base + P + C, 0.f);
-  if (ref_lp) ref_lp->resize(base + P + C, 0.f);
-  if (is_w) is_w->resize(base + P + C, 0.f);
-  for (size_t j = 0; j < C; j++) {
-    targets[P - 1 + j] = s.c->token_ids[j];
-    if (old_lp) (*old_lp)[base + P - 1 + j] = s.old_logp[j];
-    if (ref_lp && !s.ref_logp.empty()) (*ref_lp)[base + P - 1 + j] = s.ref_logp[j];
-    if (is_w && !s.is_weight.empty()) (*is_w)[base + P - 1 + j] = s.is_weight[j];
+// A micro-batch as the model sees it: a packed Batch and, per position, pi_old, pi_ref and the
+// importance weight of the completion tokens; per sequence of the batch, the index of the training
+// sequence it holds (-1 for a shared prompt).
+struct TrainBatch {
+  Batch batch;
+  std::vector<float> old_logp, ref_logp, is_weight;
+  std::vector<int64_t> seq;  // (batch.num_seqs())
+  // Position of completion token j of the k-th training sequence of the micro-batch.
+  std::vector<size_t> first_target;  // per training sequence, in the order given
+};
+
+// Packs the training sequences `idx` into one Batch. With share_prompt, the samples of one prompt
+// share it (Batch::prefix): the prompt minus its last token runs once, and each sample is a
+// continuation holding that last token and its completion, so each row computes what it would
+// alone (tests/model/test_shared_prefix.cpp). Otherwise each sample repeats its whole prompt.
+TrainBatch pack(const std::vector<TrainSeq>& seqs, const std::vector<size_t>& idx, bool share_prompt) {
+  TrainBatch tb;
+  Batch& b = tb.batch;
+  auto grow = [&tb](size_t n) {
+    for (auto* v : {&tb.old_logp, &tb.ref_logp, &tb.is_weight}) v->resize(v->size() + n, 0.f);
+  };
+  std::vector<std::pair<const std::vector<int32_t>*, int32_t>> prompt_seq;  // prompt -> its sequence
+  for (size_t k = 0; k < idx.size(); k++) {
+    const TrainSeq& s = seqs[idx[k]];
+    const std::vector<int32_t>& p = *s.prompt;
+    const size_t P = p.size(), C = s.c->token_ids.size();
+    int32_t ps = -1;
+    if (share_prompt && P >= 2) {
+      for (const auto& [ptr, q] : prompt_seq)
+        if (ptr == s.prompt) ps = q;
+      if (ps < 0) {
+        const std::vector<int32_t> head(p.begin(), p.end() - 1);
+        b.append(head, std::vector<int32_t>(head.size(), -1));
+        grow(head.size());
+        tb.seq.push_back(-1);
+        ps = static_cast<int32_t>(b.num_seqs() - 1);
+        prompt_seq.emplace_back(s.prompt, ps);
+      }
+    }
+    // The tokens this sequence adds: the prompt's last token (or all of it) and the completion.
+    const size_t skip = ps >= 0 ? P - 1 : 0;
+    std::vector<int32_t> toks(p.begin() + static_cast<std::ptrdiff_t>(skip), p.end()), targets;
+    toks.insert(toks.end(), s.c->token_ids.begin(), s.c->token_ids.end());
+    targets.assign(toks.size(), -1);
+    const size_t base = static_cast<size_t>(b.size()),
+                 t0 = P - 1 - skip;  // row predicting completion token 0
+    grow(toks.size());
+    for (size_t j = 0; j < C; j++) {
+      targets[t0 + j] = s.c->token_ids[j];
+      tb.old_logp[base + t0 + j] = s.old_logp[j];
+      if (!s.ref_logp.empty()) tb.ref_logp[base + t0 + j] = s.ref_logp[j];
+      if (!s.is_weight.empty()) tb.is_weight[base + t0 + j] = s.is_weight[j];
+    }
+    tb.first_target.push_back(base + t0);
+    if (ps >= 0)
+      b.append_continuation(ps, toks, targets);
+    else
+      b.append(toks, targets);
+    tb.seq.push_back(static_cast<int64_t>(idx[k]));
   }
-  b.append(toks, targets);
+  return tb;
 }
 
-// Splits the sequences `idx` into micro-batches of at most max_tokens tokens (at least one
-// sequence each), in order.
+// Splits the sequences `idx` into micro-batches of at most max_tokens tokens as packed (a shared
+// prompt counted once), at least one sequence each, in order.
 std::vector<std::vector<size_t>> micro_batches(const std::vector<TrainSeq>& seqs,
-                                               const std::vector<size_t>& idx, int64_t max_tokens) {
+                                               const std::vector<size_t>& idx, int64_t max_tokens,
+                                               bool share_prompt) {
   std::vector<std::vector<size_t>> out;
+  std::vector<const std::vector<int32_t>*> prompts;  // shared in the current micro-batch
   int64_t used = 0;
   for (size_t i : idx) {
-    const int64_t n = seqs[i].size();
+    const TrainSeq& s = seqs[i];
+    const int64_t P = static_cast<int64_t>(s.prompt->size()), C = static_cast<int64_t>(s.c->token_ids.size());
+    const bool shared = share_prompt && P >= 2;
+    auto seen = [&] { return std::find(prompts.begin(), prompts.end(), s.prompt) != prompts.end(); };
+    int64_t n = shared && seen() ? C + 1 : P + C;  // a continuation, or the prompt too
     if (out.empty() || (used + n > max_tokens && !out.back().empty())) {
       out.emplace_back();
+      prompts.clear();
       used = 0;
+      n = P + C;
     }
+    if (shared && !seen()) prompts.push_back(s.prompt);
     out.back().push_back(i);
     used += n;
   }
@@ -315,20 +381,19 @@ std::vector<std::vector<size_t>> micro_batches(const std::vector<TrainSeq>& seqs
 
 // Log-probs of each sequence's completion tokens under `model`, in micro-batches: into
 // ref_logp (pi_ref) or old_logp (pi_old recomputed by the training forward).
-void completion_logprobs(Model& model, std::vector<TrainSeq>& seqs, int64_t max_tokens, bool into_ref) {
+void completion_logprobs(Model& model, std::vector<TrainSeq>& seqs, int64_t max_tokens, bool share_prompt,
+                         bool into_ref) {
   std::vector<size_t> all(seqs.size());
   std::iota(all.begin(), all.end(), size_t{0});
-  for (const auto& mb : micro_batches(seqs, all, max_tokens)) {
-    Batch b;
-    for (size_t i : mb) append_seq(seqs[i], b, nullptr, nullptr);
-    std::vector<float> lp(static_cast<size_t>(b.size())), ent(static_cast<size_t>(b.size()));
-    model.forward(b, lp.data(), ent.data());
+  for (const auto& mb : micro_batches(seqs, all, max_tokens, share_prompt)) {
+    const TrainBatch tb = pack(seqs, mb, share_prompt);
+    std::vector<float> lp(static_cast<size_t>(tb.batch.size())), ent(lp.size());
+    model.forward(tb.batch, lp.data(), ent.data());
     for (size_t k = 0; k < mb.size(); k++) {
       TrainSeq& s = seqs[mb[k]];
-      const size_t start = static_cast<size_t>(b.cu_seqlens[k]), P = s.prompt->size();
       std::vector<float>& dst = into_ref ? s.ref_logp : s.old_logp;
       dst.assign(s.c->token_ids.size(), 0.f);
-      for (size_t j = 0; j < dst.size(); j++) dst[j] = lp[start + P - 1 + j];
+      for (size_t j = 0; j < dst.size(); j++) dst[j] = lp[tb.first_target[k] + j];
     }
   }
 }
@@ -633,12 +698,12 @@ class GrpoRun {
   // rollouts ran in other numerics (bf16), so the first pass's ratio is 1. With tis_cap, each
   // token also carries min(pi_old / pi_sampler, C) (truncated importance sampling).
   OldLogpStats old_and_reference_logprobs(std::vector<TrainSeq>& seqs) {
-    if (ref_) completion_logprobs(*ref_, seqs, s_.micro_batch_tokens, true);
+    if (ref_) completion_logprobs(*ref_, seqs, s_.micro_batch_tokens, s_.share_prompt, true);
     OldLogpStats st;
     if (!s_.recompute_old()) return st;
     std::vector<std::vector<float>> sampler(seqs.size());
     for (size_t i = 0; i < seqs.size(); i++) sampler[i] = seqs[i].old_logp;
-    completion_logprobs(model_, seqs, s_.micro_batch_tokens, false);
+    completion_logprobs(model_, seqs, s_.micro_batch_tokens, s_.share_prompt, false);
     for (size_t i = 0; i < seqs.size(); i++) {
       TrainSeq& s = seqs[i];
       if (s_.tis_cap > 0) s.is_weight.resize(s.old_logp.size());
@@ -689,6 +754,8 @@ class GrpoRun {
       trunc.push_back(seqs[i].c->finish_reason == "length");
     }
     const std::vector<float> w = grpo_output_weights(lens, trunc, s_.objective);
+    std::vector<float> weight_of(seqs.size(), 0.f);  // by training sequence
+    for (size_t k = 0; k < mb.size(); k++) weight_of[mb[k]] = w[k];
     // Every output masked (say, all truncated with mask_truncated): nothing to learn from, and an
     // AdamW step on zero gradients would still move the weights (momentum, weight decay).
     if (std::all_of(w.begin(), w.end(), [](float x) { return x == 0.f; })) {
@@ -698,19 +765,22 @@ class GrpoRun {
     model_.zero_grads();
     GrpoStats gs;
     double loss = 0;
-    size_t wpos = 0;
-    for (const auto& micro : micro_batches(seqs, mb, s_.micro_batch_tokens)) {
-      Batch b;
-      std::vector<float> old_lp, ref_lp, is_w, a, wt;
-      for (size_t i : micro) {
-        append_seq(seqs[i], b, &old_lp, &ref_lp, s_.tis_cap > 0 ? &is_w : nullptr);
-        a.push_back(seqs[i].advantage);
-        wt.push_back(w[wpos++]);
+    // The samples of one prompt side by side, so that they share it (the set, and so the
+    // gradient, is the mini-batch's whatever the order).
+    std::vector<size_t> order(mb);
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t x, size_t y) { return seqs[x].prompt < seqs[y].prompt; });
+    for (const auto& micro : micro_batches(seqs, order, s_.micro_batch_tokens, s_.share_prompt)) {
+      const TrainBatch tb = pack(seqs, micro, s_.share_prompt);
+      std::vector<float> a, wt;  // per sequence of the batch; a shared prompt carries no loss
+      for (const int64_t i : tb.seq) {
+        a.push_back(i < 0 ? 0.f : seqs[static_cast<size_t>(i)].advantage);
+        wt.push_back(i < 0 ? 0.f : weight_of[static_cast<size_t>(i)]);
       }
-      GrpoInputs in{old_lp.data(), ref_ ? ref_lp.data() : nullptr, a.data(), wt.data()};
-      if (s_.tis_cap > 0) in.is_weight = is_w.data();
-      loss += model_.forward_backward(b, grpo_loss(s_.objective, b, in, &gs));
-      up.train_tokens += b.size();
+      GrpoInputs in{tb.old_logp.data(), ref_ ? tb.ref_logp.data() : nullptr, a.data(), wt.data()};
+      if (s_.tis_cap > 0) in.is_weight = tb.is_weight.data();
+      loss += model_.forward_backward(tb.batch, grpo_loss(s_.objective, tb.batch, in, &gs));
+      up.train_tokens += tb.batch.size();
     }
     if (first) up.first_pass_max_log_ratio = gs.max_abs_log_ratio;
     add_stats(up.objective, gs);
@@ -784,8 +854,7 @@ class GrpoRun {
         {"peak_rss_mb", double(peak_rss_bytes()) / 1048576.0},
         {"elapsed_s", seconds_since(t_start_)}};
     if (s_.objective.beta > 0) row["kl"] = gs.mean_kl();
-    if (s_.objective.clip_ratio_c > 0)
-      row["clip_dual_fraction"] = gs.tokens ? double(gs.clipped_dual) / double(gs.tokens) : 0.0;
+    if (s_.objective.clip_ratio_c > 0) row["clip_dual_fraction"] = gs.dual_clip_fraction();
     if (old.tokens > 0) {
       row["sampler_logp_gap_max"] = old.gap_max;
       row["sampler_logp_gap_mean"] = old.gap_sum / double(old.tokens);

@@ -7,12 +7,23 @@ gradients by autograd. The model is r1ref's.
 
 GRPO.json = {"tokens", "cu_seqlens", "targets": packed prompt+completion sequences as in r1ref
 (prompt positions have target -1), "old_logp", "ref_logp": per position (ignored where target is
--1), "rewards": one per sequence, group by group, "group_size", "truncated": 0/1 per sequence,
-"configs": [{"name", "eps_low", "eps_high", "beta", "agg": "seq_mean"|"token_mean"|"constant",
-"scale_rewards", "std_eps", "mask_truncated", "entropy_coef", "max_new_tokens"}, ...]}.
+-1), optionally "is_weight" (per position), "rewards": one per sequence, group by group,
+"group_size", "truncated": 0/1 per sequence, "configs": [{"name", "eps_low", "eps_high", "beta",
+"agg": "seq_mean"|"token_mean"|"constant", "scale_rewards", "std_eps", "mask_truncated",
+"entropy_coef", "max_new_tokens"} and optionally "loss_type": "grpo" (default)|"gspo"|"cispo",
+"clip_ratio_c" (dual clip, 0 = off), "tis" (multiply the policy term by "is_weight"),
+"temperature" (1), "vocab" (0 = all: the head is softmax(logits[:, :vocab] / temperature)), ...]}.
 
-OUT holds "logp", "entropy" (per position) and, per config NAME: "NAME.loss", "NAME.advantages",
-"NAME.clipped_low", "NAME.clipped_high" (token counts) and "NAME.grad.<param>".
+OUT holds "logp", "entropy" (per position, of the last config's head) and, per config NAME:
+"NAME.logp", "NAME.entropy", "NAME.loss", "NAME.advantages", "NAME.clipped_low",
+"NAME.clipped_high", "NAME.clipped_dual" (token counts), "NAME.max_abs_log_ratio" and
+"NAME.grad.<param>".
+
+Log-ratios and the KL's exponent are clamped to [-20, 20] before exp (torch.clamp: no gradient
+outside). GSPO's ratio is s = exp(clamp(mean over the output's tokens of (logp - old_logp))),
+broadcast to its tokens (autograd through the mean); with "tis" each token uses GSPO-token's
+s_t = exp(sg(log s) + logp_t - sg(logp_t)) instead (the same value, gradient through logp_t only).
+CISPO's term is -sg(clamp(rho, 1 - eps_low, 1 + eps_high)) * A * logp.
 """
 import argparse
 import json
@@ -46,22 +57,49 @@ def padded(values, rows, width):
     return torch.stack(out)
 
 
-def grpo_loss(c, logp, ent, old, ref, adv, rows, truncated):
-    """The objective's negation for one config; logp/ent/old/ref per packed position."""
+CLAMP = 20.0
+
+
+def grpo_loss(c, logp, ent, old, ref, isw, adv, rows, truncated):
+    """The objective's negation for one config; logp/ent/old/ref/isw per packed position."""
     n = len(rows)
     width = max(1, max(len(r) for r in rows))
     lengths = torch.tensor([len(r) for r in rows], dtype=torch.float64)
-    mask = (torch.arange(width)[None, :] < lengths[:, None]).double()
+    tokens = (torch.arange(width)[None, :] < lengths[:, None]).double()
+    mask = tokens
     if c["mask_truncated"]:
         mask = mask * (1 - truncated)[:, None]
     lp, en = padded(logp, rows, width), padded(ent, rows, width)
     old_p, ref_p = padded(old, rows, width), padded(ref, rows, width)
     A = adv[:, None]
-    ratio = torch.exp(lp - old_p)
-    clipped = torch.clamp(ratio, 1 - c["eps_low"], 1 + c["eps_high"])
-    per_tok = -torch.min(ratio * A, clipped * A)
+    lo, hi = 1 - c["eps_low"], 1 + c["eps_high"]
+    kind, dual, tis = c.get("loss_type", "grpo"), c.get("clip_ratio_c", 0), c.get("tis", False)
+    log_ratio = lp - old_p
+    if kind == "gspo":
+        mean = (log_ratio * tokens).sum(1) / lengths.clamp(min=1)
+        if tis:
+            x = mean.detach()[:, None] + lp - lp.detach()
+        else:
+            x = mean[:, None].expand(-1, width)
+        ratio = torch.exp(torch.clamp(x, -CLAMP, CLAMP))
+    else:
+        ratio = torch.exp(torch.clamp(log_ratio, -CLAMP, CLAMP))
+    clipped = torch.clamp(ratio, lo, hi)
+    if kind == "cispo":
+        if dual:
+            raise r1ref.RefError(f"config {c['name']}: no dual clip with cispo")
+        pg = -clipped.detach() * A * lp
+    elif kind in ("grpo", "gspo"):
+        pg = -torch.min(ratio * A, clipped * A)
+        if dual:
+            pg = torch.where(A < 0, torch.min(pg, -dual * A), pg)
+    else:
+        raise r1ref.RefError(f"config {c['name']}: unknown loss_type {kind}")
+    if tis:
+        pg = pg * padded(isw, rows, width)
+    per_tok = pg
     if c["beta"] != 0:
-        d = ref_p - lp
+        d = torch.clamp(ref_p - lp, -CLAMP, CLAMP)
         per_tok = per_tok + c["beta"] * (torch.exp(d) - d - 1)
     kept = mask.sum(1) > 0
     n_kept = kept.sum()
@@ -81,10 +119,20 @@ def grpo_loss(c, logp, ent, old, ref, adv, rows, truncated):
         loss = loss - c["entropy_coef"] * aggregate(en)
     with torch.no_grad():
         active = mask > 0
-        low = ((A < 0) & (ratio < 1 - c["eps_low"]) & active).sum()
-        high = ((A > 0) & (ratio > 1 + c["eps_high"]) & active).sum()
+        if kind == "cispo":  # the weight was capped (whatever the sign of A)
+            low = ((ratio < lo) & active).sum()
+            high = ((ratio > hi) & active).sum()
+        else:
+            low = ((A < 0) & (ratio < lo) & active).sum()
+            high = ((A > 0) & (ratio > hi) & active).sum()
+        dual_hit = torch.zeros((), dtype=torch.long)
+        if dual:
+            first = -torch.min(ratio * A, clipped * A)
+            dual_hit = ((A < 0) & (first > -dual * A) & active).sum()
+        max_lr = torch.where(active, log_ratio.abs(), torch.zeros_like(log_ratio)).max()
     assert n == len(truncated)
-    return loss, low, high
+    stats = {"clipped_low": low, "clipped_high": high, "clipped_dual": dual_hit, "max_abs_log_ratio": max_lr}
+    return loss, stats
 
 
 def main(argv=None):
@@ -104,6 +152,7 @@ def main(argv=None):
         cu = b["cu_seqlens"]
         old = torch.tensor(b["old_logp"], dtype=dt)
         ref = torch.tensor(b["ref_logp"], dtype=dt)
+        isw = torch.tensor(b["is_weight"], dtype=dt) if "is_weight" in b else None
         rewards = torch.tensor(b["rewards"], dtype=dt)
         truncated = torch.tensor(b["truncated"], dtype=dt)
         if len(cu) - 1 != len(rewards) or len(truncated) != len(rewards):
@@ -115,17 +164,24 @@ def main(argv=None):
         for c in b["configs"]:
             for p in params.values():
                 p.grad = None
+            if c.get("tis", False) and isw is None:
+                raise r1ref.RefError(f"config {c['name']}: tis without is_weight")
             logits = model.forward(tokens[None], pos, mask)[0]
+            vocab = c.get("vocab", 0)
+            if vocab:
+                logits = logits[:, :vocab]
+            logits = logits / c.get("temperature", 1.0)
             logp, ent = r1ref.token_stats(logits, targets)
             adv = advantages(rewards, b["group_size"], c["scale_rewards"], c["std_eps"])
-            loss, low, high = grpo_loss(c, logp, ent, old, ref, adv, rows, truncated)
+            loss, stats = grpo_loss(c, logp, ent, old, ref, isw, adv, rows, truncated)
             loss.backward()
             name = c["name"]
             out["logp"], out["entropy"] = logp.detach(), ent.detach()
+            out[name + ".logp"], out[name + ".entropy"] = logp.detach(), ent.detach()
             out[name + ".loss"] = loss.detach().reshape(1)
             out[name + ".advantages"] = adv
-            out[name + ".clipped_low"] = low.double().reshape(1)
-            out[name + ".clipped_high"] = high.double().reshape(1)
+            for k, v in stats.items():
+                out[f"{name}.{k}"] = v.double().reshape(1)
             for pname, t in params.items():
                 out[f"{name}.grad.{pname}"] = t.grad if t.grad is not None else torch.zeros_like(t)
         r1ref.save_safetensors(a.out, out, "F64")

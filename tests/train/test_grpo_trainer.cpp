@@ -476,3 +476,23 @@ TEST(GrpoTrainer, EvaluationUsesTheRecipesAccuracyReward) {
             std::string::npos)
       << r.err;
 }
+
+// The update with the prompt shared by its samples (the default) equals the one that repeats it in
+// every sample: the first step's loss, gradient norm, KL and ratio agree to 1e-5 relative (the
+// rollouts are the same; each piece is checked exactly in tests/model/test_shared_prefix.cpp).
+TEST(GrpoTrainer, SharedPromptEqualsRepeatedPrompt) {
+  const Fixture f = setup();
+  std::vector<nlohmann::json> first;
+  for (const char* share : {"true", "false"}) {
+    const std::string out = f.dir + "/share_" + share;
+    auto sets = recipe_sets(f, out, 1);
+    sets.insert(sets.end(), {std::string("grpo.share_prompt=") + share, "grpo.temperature=0.8", "model.compute=bf16"});
+    ASSERT_EQ(r1::run_grpo_training(recipe_of(sets), {}), 0);
+    first.push_back(step_rows(out + "/metrics.jsonl").at(0));
+  }
+  for (const char* k : {"loss", "grad_norm", "kl", "ratio_mean", "entropy", "sampler_logp_gap_max"})
+    EXPECT_NEAR(first[0][k].get<double>(), first[1][k].get<double>(),
+                1e-5 * std::max(1e-3, std::abs(first[1][k].get<double>())))
+        << k;
+  EXPECT_EQ(first[0]["reward_mean"], first[1]["reward_mean"]);
+}

@@ -258,4 +258,19 @@ void check_training_memory(const ModelConfig& c, const TrainingMemoryPlan& plan,
                                       batch_tokens_key, plan.batch_tokens));
 }
 
+int64_t fit_batch_tokens(const ModelConfig& c, TrainingMemoryPlan plan, uint64_t budget_bytes) {
+  auto fits = [&](int64_t tokens) {
+    plan.batch_tokens = tokens;
+    return estimate_training_memory(c, plan).total() <= budget_bytes;
+  };
+  if (!fits(1)) return 0;
+  int64_t lo = 1, hi = 2;  // fits(lo); find the first hi that does not
+  while (hi < (int64_t{1} << 40) && fits(hi)) lo = hi, hi *= 2;
+  while (hi - lo > 1) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    (fits(mid) ? lo : hi) = mid;
+  }
+  return lo;
+}
+
 }  // namespace r1

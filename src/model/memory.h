@@ -95,4 +95,9 @@ void check_model_memory(const ModelConfig& c, std::string_view source);
 void check_training_memory(const ModelConfig& c, const TrainingMemoryPlan& plan, std::string_view source,
                            std::string_view batch_tokens_key);
 
+// The most tokens one forward_backward call (plan.batch_tokens) may hold for the whole run's
+// estimate to stay within budget_bytes; 0 when not even one token fits (the rest of the run alone
+// exceeds the budget).
+int64_t fit_batch_tokens(const ModelConfig& c, TrainingMemoryPlan plan, uint64_t budget_bytes);
+
 }  // namespace r1

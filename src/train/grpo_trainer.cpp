@@ -55,8 +55,9 @@ struct GrpoSettings {
   // pi_old: "sampler" (the rollout engine's log-probs), "recompute" (the training forward), or
   // "auto": recompute when the rollouts' numerics differ from training's (bf16).
   std::string old_logp = "auto";
-  double tis_cap = 0;  // > 0: truncated importance sampling, weight min(pi_old / pi_sampler, C)
-  int64_t micro_batch_tokens = 8192;
+  double tis_cap = 0;              // > 0: truncated importance sampling, weight min(pi_old / pi_sampler, C)
+  int64_t micro_batch_tokens = 0;  // 0: as many as the memory budget allows
+  double memory_budget_mb = 0;     // 0: 80% of this machine's memory
   // The samples of one prompt share its forward and backward in the update and the log-prob
   // passes (Batch::prefix); false repeats the prompt in every sample (same result, more work).
   bool share_prompt = true;
@@ -134,7 +135,8 @@ const RecipeSchema<GrpoSettings>& grpo_schema() {
         .add(KeyRule::integer("grpo.max_draws", 1, 1 << 20), &S::max_draws)
         .add(KeyRule::string("grpo.old_logp", {"auto", "sampler", "recompute"}), &S::old_logp)
         .add(KeyRule::non_negative("grpo.tis_cap"), &S::tis_cap)
-        .add(KeyRule::integer("grpo.micro_batch_tokens", 1, kBig), &S::micro_batch_tokens)
+        .add(KeyRule::integer("grpo.micro_batch_tokens", 0, kBig), &S::micro_batch_tokens)
+        .add(KeyRule::non_negative("train.memory_budget_mb"), &S::memory_budget_mb)
         .add(KeyRule::boolean("grpo.share_prompt"), &S::share_prompt)
         .add(KeyRule::integer("train.max_bad_steps", 1, kBig), &S::max_bad_steps)
         .add(KeyRule::boolean("reward.last_number"),
@@ -459,15 +461,13 @@ class GrpoRun {
         loop_("grpo", r, start, s_.train, s_.steps),
         hooks_(hooks),
         model_(load_model(s_.model_path)) {
-    // The whole run (gradients, AdamW moments, activations, the reference copy, the KV pool)
-    // must fit before any of it is allocated.
-    TrainingMemoryPlan plan;
-    plan.batch_tokens = s_.micro_batch_tokens;
-    plan.kv_budget_bytes = s_.gen.kv_budget_bytes;
-    plan.kv_dtype = s_.gen.compute;
-    plan.reference_model = s_.objective.beta > 0;
-    check_training_memory(model_.config(), plan, r.name(), "grpo.micro_batch_tokens");
     tok_ = load_tokenizer(s_.model_path);
+    const PromptBuilder prompts(s_.prompt, s_.model_path);
+    s_.gen.stop_ids = stop_ids_of(model_, tok_.get());
+    s_.gen.stop_strings = s_.stop == "auto" ? prompts.stop_strings() : std::vector<std::string>{s_.stop};
+    if (s_.gen.stop_strings.size() == 1 && s_.gen.stop_strings[0].empty()) s_.gen.stop_strings.clear();
+    load_problems(prompts);
+    size_memory(r.name());
     if (s_.objective.beta > 0) ref_.emplace(load_model(s_.model_path));
     // The objective's log-probs are those of the distribution the rollouts sample from: logits / T
     // over the ids the tokenizer can produce (Engine::sample_vocab).
@@ -475,12 +475,6 @@ class GrpoRun {
     head_.vocab = std::min<int64_t>(model_.config().vocab_size, tok_->vocab_size());
     model_.set_head(head_);
     if (ref_) ref_->set_head(head_);
-
-    const PromptBuilder prompts(s_.prompt, s_.model_path);
-    s_.gen.stop_ids = stop_ids_of(model_, tok_.get());
-    s_.gen.stop_strings = s_.stop == "auto" ? prompts.stop_strings() : std::vector<std::string>{s_.stop};
-    if (s_.gen.stop_strings.size() == 1 && s_.gen.stop_strings[0].empty()) s_.gen.stop_strings.clear();
-    load_problems(prompts);
     rewards_.emplace(verify::reward_terms_from_recipe(r, "reward"), s_.reward);
     check_golds();
     load_eval(prompts);
@@ -535,6 +529,45 @@ class GrpoRun {
   }
 
  private:
+  // The whole run (gradients, AdamW moments, activations, the reference copy, the KV pool) must
+  // fit before any of it is allocated. grpo.micro_batch_tokens = 0 (the default) sizes the
+  // micro-batches to the memory budget; either way the longest sample (a prompt and all its new
+  // tokens) must fit in one, since a micro-batch holds at least one sample.
+  void size_memory(const std::string& rn) {
+    int64_t longest = 0;
+    for (const auto& p : prompt_ids_) longest = std::max<int64_t>(longest, static_cast<int64_t>(p.size()));
+    longest += s_.gen.max_new_tokens;
+    TrainingMemoryPlan plan;
+    plan.kv_budget_bytes = s_.gen.kv_budget_bytes;
+    plan.kv_dtype = s_.gen.compute;
+    plan.reference_model = s_.objective.beta > 0;
+    const uint64_t machine = machine_memory_bytes();
+    const uint64_t budget = s_.memory_budget_mb > 0 ? static_cast<uint64_t>(s_.memory_budget_mb * 1048576.0)
+                                                    : static_cast<uint64_t>(0.8 * double(machine));
+    if (s_.micro_batch_tokens == 0) {
+      const int64_t fit = fit_batch_tokens(model_.config(), plan, budget);
+      if (fit < longest) {
+        plan.batch_tokens = longest;
+        fail(
+            "{}: training {} needs {} ({}) for one micro-batch of its longest sample ({} tokens: prompt and "
+            "grpo.max_new_tokens), more than the memory budget of {} (train.memory_budget_mb; 0 = 80% of "
+            "this "
+            "machine's {}): lower grpo.max_new_tokens or grpo.kv_budget_mb, or set grpo.beta = 0",
+            rn, describe_model_size(model_.config()),
+            format_bytes(estimate_training_memory(model_.config(), plan).total()),
+            estimate_training_memory(model_.config(), plan).breakdown(), longest, format_bytes(budget),
+            format_bytes(machine));
+      }
+      s_.micro_batch_tokens = fit;
+    }
+    plan.batch_tokens = std::max(s_.micro_batch_tokens, longest);
+    check_training_memory(model_.config(), plan, rn, "grpo.micro_batch_tokens");
+    std::fprintf(stderr, "grpo: micro-batches of up to %lld tokens; the run needs about %s (%s)\n",
+                 (long long)s_.micro_batch_tokens,
+                 format_bytes(estimate_training_memory(model_.config(), plan).total()).c_str(),
+                 estimate_training_memory(model_.config(), plan).breakdown().c_str());
+  }
+
   void load_problems(const PromptBuilder& prompts) {
     const DatasetSpec spec{"", s_.prompt_field, s_.answer_field, s_.gsm8k_answer};
     problems_ = load_eval_problems(s_.data_path, spec, s_.data_limit);

@@ -369,6 +369,9 @@ TEST(GrpoTrainer, BadInputIsAOneLineError) {
            {"grpo.max_new_tokens=600",
             "grpo.max_new_tokens 600), more than the model's context (max_position_embeddings) of 512"},
            {"grpo.stpes=3", "unknown key 'grpo.stpes'"},
+           {"train.memory_budget_mb=1", "for one micro-batch of its longest sample"},
+           {"grpo.clip_ratio_c=0.5", "key 'grpo.clip_ratio_c' must be 0 (off) or greater than 1"},
+           {"grpo.loss=ppo", "key 'grpo.loss' must be one of grpo, gspo, cispo"},
            {"model.compute=fp16", "key 'model.compute' must be one of f32, bf16, got string \"fp16\""},
        }) {
     auto sets = recipe_sets(f, f.dir + "/bad", 2);

@@ -2,6 +2,9 @@
 // fixed random tensor R, so f = <y, R> and df/dx is exactly what backward(dy = R) returns.
 #include <gtest/gtest.h>
 
+#include <array>
+#include <functional>
+
 #include "gradcheck.h"
 #include "kernels/ops.h"
 
@@ -91,26 +94,33 @@ TEST(OpsGrad, Rope) {
   EXPECT_NEAR(dot(y, y), dot(x, x), 1e-3 * dot(x, x));
 }
 
-TEST(OpsGrad, AttentionPackedGqa) {
-  // Sequences of 70 (crosses the 64-row block), 0, 3 and 9 tokens; 4 query heads over 2 kv heads;
-  // padded row strides so a wrong stride shows up.
-  const std::vector<int32_t> cu = {0, 70, 70, 73, 82};
-  const int64_t T = 82, nseq = 4, Hq = 4, Hkv = 2, hd = 8;
+// Attention's backward against finite differences of dot(out, R) for packed sequences `cu` (and
+// shared prefixes, if any), GQA 4 over 2, with padded row strides so a wrong stride shows up.
+// `check_forward(q, k, v, out, strides)` may add checks of the forward output.
+using AttnStrides = std::array<int64_t, 4>;  // ldq, ldk, ldv, ldo
+void check_attention(
+    const std::vector<int32_t>& cu, const std::vector<int32_t>& prefix, uint64_t seed,
+    const std::function<void(const std::vector<float>&, const std::vector<float>&, const std::vector<float>&,
+                             const std::vector<float>&, const AttnStrides&)>& check_forward = nullptr) {
+  const int64_t T = cu.back(), nseq = static_cast<int64_t>(cu.size()) - 1, Hq = 4, Hkv = 2, hd = 8;
   const int64_t ldq = Hq * hd + 3, ldk = Hkv * hd + 1, ldv = Hkv * hd + 5, ldo = Hq * hd + 2;
-  auto q = random_vector(T * ldq, 1), k = random_vector(T * ldk, 2), v = random_vector(T * ldv, 3);
-  auto R = random_vector(T * ldo, 4);
+  const int32_t* pre = prefix.empty() ? nullptr : prefix.data();
+  auto q = random_vector(T * ldq, seed), k = random_vector(T * ldk, seed + 1),
+       v = random_vector(T * ldv, seed + 2);
+  auto R = random_vector(T * ldo, seed + 3);
   for (int64_t t = 0; t < T; t++)
     for (int64_t j = Hq * hd; j < ldo; j++) R[t * ldo + j] = 0.f;
   std::vector<float> out(T * ldo, 0.f), lse(T * Hq);
   auto f = [&] {
-    ops::attention_forward(out.data(), lse.data(), q.data(), k.data(), v.data(), cu.data(), nullptr, nseq, Hq,
+    ops::attention_forward(out.data(), lse.data(), q.data(), k.data(), v.data(), cu.data(), pre, nseq, Hq,
                            Hkv, hd, ldq, ldk, ldv, ldo);
     return dot(out, R);
   };
   f();
+  if (check_forward) check_forward(q, k, v, out, {ldq, ldk, ldv, ldo});
   std::vector<float> dq(T * ldq, 0.f), dk(T * ldk, 0.f), dv(T * ldv, 0.f);
   ops::attention_backward(dq.data(), dk.data(), dv.data(), R.data(), out.data(), lse.data(), q.data(),
-                          k.data(), v.data(), cu.data(), nullptr, nseq, Hq, Hkv, hd, ldq, ldk, ldv, ldo);
+                          k.data(), v.data(), cu.data(), pre, nseq, Hq, Hkv, hd, ldq, ldk, ldv, ldo);
   // Padding columns of the strided buffers are not part of the op: zero their analytic value and
   // the finite difference is zero there too.
   auto zero_pad = [](std::vector<float>& g, int64_t ld, int64_t width) {
@@ -123,53 +133,36 @@ TEST(OpsGrad, AttentionPackedGqa) {
   expect_grad_close(f, v, dv, "dv", 1e-2f, 1e-2, 2e-3, 400);
 }
 
+TEST(OpsGrad, AttentionPackedGqa) {
+  // Sequences of 70 (crosses the 64-row block), 0, 3 and 9 tokens.
+  check_attention({0, 70, 70, 73, 82}, {}, 1);
+}
+
 TEST(OpsGrad, AttentionWithSharedPrefixes) {
   // Two prefixes (66 rows: crosses the 64-row block; 5 rows), each continued by sequences of
-  // 3, 70 and 1 tokens (and 4, 2), plus a plain sequence between them; GQA 4 over 2, strides padded.
+  // 3, 70 and 1 tokens (and 4, 2), plus a plain sequence between them.
   const std::vector<int32_t> cu = {0, 66, 69, 139, 140, 147, 152, 156, 158};
-  const std::vector<int32_t> prefix = {-1, 0, 0, 0, -1, -1, 5, 5};
-  const int64_t T = 158, nseq = 8, Hq = 4, Hkv = 2, hd = 8;
-  const int64_t ldq = Hq * hd + 3, ldk = Hkv * hd + 1, ldv = Hkv * hd + 5, ldo = Hq * hd + 2;
-  auto q = random_vector(T * ldq, 11), k = random_vector(T * ldk, 12), v = random_vector(T * ldv, 13);
-  auto R = random_vector(T * ldo, 14);
-  for (int64_t t = 0; t < T; t++)
-    for (int64_t j = Hq * hd; j < ldo; j++) R[t * ldo + j] = 0.f;
-  std::vector<float> out(T * ldo, 0.f), lse(T * Hq);
-  auto f = [&] {
-    ops::attention_forward(out.data(), lse.data(), q.data(), k.data(), v.data(), cu.data(), prefix.data(),
-                           nseq, Hq, Hkv, hd, ldq, ldk, ldv, ldo);
-    return dot(out, R);
-  };
-  f();
-  // Forward: a continuation's rows equal those of the prefix and continuation as one sequence.
-  {
-    const int64_t np = 66, nc = 70, c0 = 69;  // sequence 2 continues sequence 0
-    std::vector<float> q2((np + nc) * ldq), k2((np + nc) * ldk), v2((np + nc) * ldv), o2((np + nc) * ldo),
-        l2((np + nc) * Hq);
-    auto rows = [&](const std::vector<float>& from, std::vector<float>& to, int64_t ld) {
-      std::copy(from.begin(), from.begin() + np * ld, to.begin());
-      std::copy(from.begin() + c0 * ld, from.begin() + (c0 + nc) * ld, to.begin() + np * ld);
-    };
-    rows(q, q2, ldq), rows(k, k2, ldk), rows(v, v2, ldv);
-    const std::vector<int32_t> cu2 = {0, static_cast<int32_t>(np + nc)};
-    ops::attention_forward(o2.data(), l2.data(), q2.data(), k2.data(), v2.data(), cu2.data(), nullptr, 1, Hq,
-                           Hkv, hd, ldq, ldk, ldv, ldo);
-    for (int64_t i = 0; i < nc; i++)
-      for (int64_t j = 0; j < Hq * hd; j++)
-        ASSERT_NEAR(out[(c0 + i) * ldo + j], o2[(np + i) * ldo + j], 1e-5) << "row " << i;
-  }
-  std::vector<float> dq(T * ldq, 0.f), dk(T * ldk, 0.f), dv(T * ldv, 0.f);
-  ops::attention_backward(dq.data(), dk.data(), dv.data(), R.data(), out.data(), lse.data(), q.data(),
-                          k.data(), v.data(), cu.data(), prefix.data(), nseq, Hq, Hkv, hd, ldq, ldk, ldv,
-                          ldo);
-  auto zero_pad = [](std::vector<float>& g, int64_t ld, int64_t width) {
-    for (size_t t = 0; t < g.size() / ld; t++)
-      for (int64_t j = width; j < ld; j++) g[t * ld + j] = 0.f;
-  };
-  zero_pad(dq, ldq, Hq * hd), zero_pad(dk, ldk, Hkv * hd), zero_pad(dv, ldv, Hkv * hd);
-  expect_grad_close(f, q, dq, "dq", 1e-2f, 1e-2, 2e-3, 400);
-  expect_grad_close(f, k, dk, "dk", 1e-2f, 1e-2, 2e-3, 400);
-  expect_grad_close(f, v, dv, "dv", 1e-2f, 1e-2, 2e-3, 400);
+  check_attention(cu, {-1, 0, 0, 0, -1, -1, 5, 5}, 11,
+                  [&](const std::vector<float>& q, const std::vector<float>& k, const std::vector<float>& v,
+                      const std::vector<float>& out, const AttnStrides& ld) {
+                    // A continuation's rows equal those of its prefix and itself as one sequence
+                    // (sequence 2, 70 rows, continues sequence 0, 66 rows).
+                    const int64_t np = 66, nc = 70, c0 = 69, Hq = 4, Hkv = 2, hd = 8;
+                    auto rows = [&](const std::vector<float>& from, int64_t l) {
+                      std::vector<float> to((np + nc) * l);
+                      std::copy(from.begin(), from.begin() + np * l, to.begin());
+                      std::copy(from.begin() + c0 * l, from.begin() + (c0 + nc) * l, to.begin() + np * l);
+                      return to;
+                    };
+                    const auto q2 = rows(q, ld[0]), k2 = rows(k, ld[1]), v2 = rows(v, ld[2]);
+                    std::vector<float> o2((np + nc) * ld[3]), l2((np + nc) * Hq);
+                    const std::vector<int32_t> cu2 = {0, static_cast<int32_t>(np + nc)};
+                    ops::attention_forward(o2.data(), l2.data(), q2.data(), k2.data(), v2.data(), cu2.data(),
+                                           nullptr, 1, Hq, Hkv, hd, ld[0], ld[1], ld[2], ld[3]);
+                    for (int64_t i = 0; i < nc; i++)
+                      for (int64_t j = 0; j < Hq * hd; j++)
+                        ASSERT_NEAR(out[(c0 + i) * ld[3] + j], o2[(np + i) * ld[3] + j], 1e-5) << "row " << i;
+                  });
 }
 
 TEST(OpsGrad, AttentionIsCausalWithinSequences) {

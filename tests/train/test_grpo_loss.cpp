@@ -513,22 +513,33 @@ TEST(GrpoWeights, HandValues) {
 
 // The loss function alone on hand-made tokens: each branch of the min, the KL and entropy terms,
 // and dL/dlogp against central finite differences of the loss itself.
-TEST(GrpoLoss, BranchesByHandAndFiniteDifferences) {
-  r1::Batch b;  // two sequences: 1 prompt token then 5 and 3 completion tokens
-  b.append({0, 1, 2, 3, 4, 5}, {-1, 1, 2, 3, 4, 5});
-  b.append({0, 1, 2, 3}, {-1, 1, 2, 3});
-  const float A[2] = {0.7f, -1.3f}, w[2] = {0.25f, 0.5f};
-  // rho per token: seq 0 (A > 0): inside, high (clipped), low (unclipped), at 1, inside;
-  //                seq 1 (A < 0): low (clipped), high (unclipped), inside.
-  const double rho[10] = {0, 1.1, 1.5, 0.5, 1.0, 0.9, 0, 0.6, 1.7, 1.05};
-  std::vector<float> logp(10, 0.f), old(10, 0.f), ref(10, 0.f), ent(10, 0.f);
-  for (int t = 0; t < 10; t++) {
-    if (b.targets[t] < 0) continue;
-    logp[t] = -1.f - 0.1f * float(t);
-    old[t] = static_cast<float>(logp[t] - std::log(rho[t]));
-    ref[t] = logp[t] + 0.05f * float(t % 3) - 0.04f;
-    ent[t] = 0.3f + 0.1f * float(t);
+// Two sequences of hand-made tokens (1 prompt token then 5 and 3 completion tokens) with
+// A = {0.7, -1.3}, w = {0.25, 0.5} and these ratios per token: seq 0 (A > 0): inside, high,
+// low, at 1, inside; seq 1 (A < 0): low, high (1.7: past a dual clip at 1.6), inside.
+struct HandTokens {
+  r1::Batch b;
+  float A[2] = {0.7f, -1.3f}, w[2] = {0.25f, 0.5f};
+  std::vector<float> logp = std::vector<float>(10, 0.f), old = logp, ref = logp, ent = logp;
+  HandTokens() {
+    b.append({0, 1, 2, 3, 4, 5}, {-1, 1, 2, 3, 4, 5});
+    b.append({0, 1, 2, 3}, {-1, 1, 2, 3});
+    const double rho[10] = {0, 1.1, 1.5, 0.5, 1.0, 0.9, 0, 0.6, 1.7, 1.05};
+    for (int t = 0; t < 10; t++) {
+      if (b.targets[t] < 0) continue;
+      logp[t] = -1.f - 0.1f * float(t);
+      old[t] = static_cast<float>(logp[t] - std::log(rho[t]));
+      ref[t] = logp[t] + 0.05f * float(t % 3) - 0.04f;
+      ent[t] = 0.3f + 0.1f * float(t);
+    }
   }
+};
+
+TEST(GrpoLoss, BranchesByHandAndFiniteDifferences) {
+  HandTokens hand;
+  const r1::Batch& b = hand.b;
+  const float* A = hand.A;
+  const float* w = hand.w;
+  std::vector<float>&logp = hand.logp, &old = hand.old, &ref = hand.ref, &ent = hand.ent;
   r1::GrpoConfig cfg;
   cfg.beta = 0.2f, cfg.entropy_coef = 0.1f, cfg.eps_high = 0.28f;
   const double beta = cfg.beta, ec = cfg.entropy_coef;  // as the loss sees them (float -> double)
@@ -576,21 +587,12 @@ TEST(GrpoLoss, BranchesByHandAndFiniteDifferences) {
 // capped weight and the log-ratio clamp, against hand-computed values, and (where the loss is a
 // plain function of logp: not CISPO, whose weight is detached) central finite differences.
 TEST(GrpoLoss, ModesByHandAndFiniteDifferences) {
-  r1::Batch b;  // two sequences: 1 prompt token then 5 and 3 completion tokens
-  b.append({0, 1, 2, 3, 4, 5}, {-1, 1, 2, 3, 4, 5});
-  b.append({0, 1, 2, 3}, {-1, 1, 2, 3});
-  const float A[2] = {0.7f, -1.3f}, w[2] = {0.25f, 0.5f};
-  // Seq 1 (A < 0) has rho 1.7, past a dual clip at 1.6.
-  const double rho[10] = {0, 1.1, 1.5, 0.5, 1.0, 0.9, 0, 0.6, 1.7, 1.05};
+  HandTokens hand;
+  const r1::Batch& b = hand.b;
+  const float* A = hand.A;
+  const float* w = hand.w;
+  std::vector<float>&logp = hand.logp, &old = hand.old, &ref = hand.ref, &ent = hand.ent;
   const float isw[10] = {0, 0.9f, 1.2f, 0.7f, 1.f, 1.3f, 0, 0.8f, 1.1f, 0.6f};
-  std::vector<float> logp(10, 0.f), old(10, 0.f), ref(10, 0.f), ent(10, 0.f);
-  for (int t = 0; t < 10; t++) {
-    if (b.targets[t] < 0) continue;
-    logp[t] = -1.f - 0.1f * float(t);
-    old[t] = static_cast<float>(logp[t] - std::log(rho[t]));
-    ref[t] = logp[t] + 0.05f * float(t % 3) - 0.04f;
-    ent[t] = 0.3f + 0.1f * float(t);
-  }
   const auto seq_of = [](int t) { return t < 6 ? 0 : 1; };
   const auto kl_terms = [&](int t, double beta, double* loss, double* grad) {
     const double d = double(ref[t]) - double(logp[t]);

@@ -532,6 +532,21 @@ struct HandTokens {
       ent[t] = 0.3f + 0.1f * float(t);
     }
   }
+  // Central differences of fn's loss in logp[t], compared with dlogp[t].
+  void check_fd(const r1::TokenLossFn& fn, const std::vector<float>& dlogp) const {
+    std::vector<float> scratch(10), scratch2(10);
+    for (int t = 0; t < 10; t++) {
+      if (b.targets[t] < 0) continue;
+      const float h = 1e-3f;
+      std::vector<float> lp = logp;
+      lp[t] = logp[t] + h;
+      const double up = fn(lp.data(), ent.data(), scratch.data(), scratch2.data());
+      lp[t] = logp[t] - h;
+      const double down = fn(lp.data(), ent.data(), scratch.data(), scratch2.data());
+      const double fd = (up - down) / (double(logp[t] + h) - double(logp[t] - h));
+      EXPECT_NEAR(dlogp[t], fd, 1e-4 * std::max(1.0, std::abs(fd))) << t;
+    }
+  }
 };
 
 TEST(GrpoLoss, BranchesByHandAndFiniteDifferences) {
@@ -569,18 +584,7 @@ TEST(GrpoLoss, BranchesByHandAndFiniteDifferences) {
   }
   EXPECT_NEAR(loss, want_loss, 1e-12);
   // Finite differences, away from the kinks (no rho near 0.8 or 1.28).
-  std::vector<float> scratch(10), scratch2(10);
-  for (int t = 0; t < 10; t++) {
-    if (b.targets[t] < 0) continue;
-    const float h = 1e-3f;
-    std::vector<float> lp = logp;
-    lp[t] = logp[t] + h;
-    const double up = fn(lp.data(), ent.data(), scratch.data(), scratch2.data());
-    lp[t] = logp[t] - h;
-    const double down = fn(lp.data(), ent.data(), scratch.data(), scratch2.data());
-    const double fd = (up - down) / (double(logp[t] + h) - double(logp[t] - h));
-    EXPECT_NEAR(dlogp[t], fd, 1e-4 * std::max(1.0, std::abs(fd))) << t;
-  }
+  hand.check_fd(fn, dlogp);
 }
 
 // The new modes on hand-made tokens: dual clip with TIS weights, GSPO's sequence ratio, CISPO's
@@ -598,20 +602,8 @@ TEST(GrpoLoss, ModesByHandAndFiniteDifferences) {
     const double d = double(ref[t]) - double(logp[t]);
     *loss = beta * (std::exp(d) - d - 1), *grad = beta * (1 - std::exp(d));
   };
-  // Central differences of fn's loss in logp[t], compared with dlogp[t].
-  const auto check_fd = [&](r1::TokenLossFn& fn, const std::vector<float>& dlogp) {
-    std::vector<float> scratch(10), scratch2(10);
-    for (int t = 0; t < 10; t++) {
-      if (b.targets[t] < 0) continue;
-      const float h = 1e-3f;
-      std::vector<float> lp = logp;
-      lp[t] = logp[t] + h;
-      const double up = fn(lp.data(), ent.data(), scratch.data(), scratch2.data());
-      lp[t] = logp[t] - h;
-      const double down = fn(lp.data(), ent.data(), scratch.data(), scratch2.data());
-      const double fd = (up - down) / (double(logp[t] + h) - double(logp[t] - h));
-      EXPECT_NEAR(dlogp[t], fd, 1e-4 * std::max(1.0, std::abs(fd))) << t;
-    }
+  const auto check_fd = [&](const r1::TokenLossFn& fn, const std::vector<float>& dlogp) {
+    hand.check_fd(fn, dlogp);
   };
 
   {  // GRPO with dual clip 1.6 and TIS: the dual-clipped token has loss -c A (weighted), no gradient

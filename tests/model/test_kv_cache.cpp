@@ -11,10 +11,13 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <tuple>
 
@@ -604,6 +607,68 @@ TEST(CachedForwardBf16, KernelMatchesRoundedReference) {
         worst = std::max(worst, std::abs(y[t * out + o] - ref) / mag);
       }
     EXPECT_LE(worst, 1e-6) << T << "x" << in << "x" << out << " beta " << beta;
+  }
+}
+
+// The packing (vectorised and parallel, or the portable loop) equals the element-by-element
+// reference bit for bit, every element of the packed size written and nothing past it: row,
+// column and k tails, several panels and k-tiles, and the values where conversions differ
+// (subnormals, which VCVTNEPS2BF16 would flush; NaNs with payloads; ties; overflow to inf).
+TEST(CachedForwardBf16, PackingEqualsReferenceBitForBit) {
+  const std::vector<uint32_t> special = {
+      0x00000001u, 0x807fffffu, 0x00400000u, 0x00008000u, 0x00018000u,  // subnormals, ties among them
+      0x7f800001u, 0xffc00000u, 0x7fbfffffu, 0x7f810000u,               // NaNs (signalling, quiet, payloads)
+      0x7f800000u, 0xff800000u, 0x7f7fffffu, 0xff7fffffu,       // inf, the largest finite (rounds to inf)
+      0x3f808000u, 0x3f818000u, 0x3f808001u, 0x80000000u, 0u};  // ties to even, just above, -0, +0
+  for (const auto& [out, in] : std::vector<std::pair<int64_t, int64_t>>{{1, 1},
+                                                                        {3, 2},
+                                                                        {16, 31},
+                                                                        {17, 32},
+                                                                        {63, 33},
+                                                                        {64, 64},
+                                                                        {65, 100},
+                                                                        {130, 513},
+                                                                        {200, 37},
+                                                                        {47, 896}}) {
+    std::vector<float> w(size_t(out * in));
+    for (size_t i = 0; i < w.size(); i++)
+      w[i] =
+          i % 5 == 0 ? std::bit_cast<float>(special[(i / 5) % special.size()]) : float(r1::normal(5, 0, i));
+    const size_t n = size_t(r1::bf16_packed_size(out, in)), pad = 40;
+    std::vector<uint16_t> ref(n + pad, 0xabcd), portable(n + pad, 0x4321);
+    r1::pack_bf16_weights_reference(w.data(), out, in, ref.data());
+    r1::pack_bf16_weights_portable(w.data(), out, in, portable.data());
+    // A 64-byte aligned destination takes the streaming stores, one 2 bytes off the plain ones;
+    // both in a batch of two jobs too.
+    struct Free {
+      void operator()(uint16_t* p) const { std::free(p); }
+    };
+    const std::unique_ptr<uint16_t[], Free> buf(
+        static_cast<uint16_t*>(std::aligned_alloc(64, (4 * (n + pad) + 127) / 64 * 64)));
+    uint16_t* const aligned = buf.get();
+    uint16_t* const offset = buf.get() + n + pad + 1;
+    const std::string shape = std::to_string(out) + "x" + std::to_string(in);
+    auto expect_ref = [&](const uint16_t* got, const char* what) {
+      for (size_t i = 0; i < n; i++) ASSERT_EQ(got[i], ref[i]) << shape << " " << what << " element " << i;
+      for (size_t i = n; i < n + pad; i++)
+        ASSERT_EQ(got[i], 0x1234) << shape << " " << what << ": wrote past the end";
+    };
+    for (int round = 0; round < 2; round++) {
+      std::fill_n(aligned, n + pad, uint16_t(0x1234));
+      std::fill_n(offset, n + pad, uint16_t(0x1234));
+      if (round == 0) {
+        r1::pack_bf16_weights(w.data(), out, in, aligned);
+        r1::pack_bf16_weights(w.data(), out, in, offset);
+      } else {
+        const std::vector<r1::Bf16PackJob> jobs = {{w.data(), out, in, aligned}, {w.data(), out, in, offset}};
+        r1::pack_bf16_weights(jobs);
+      }
+      expect_ref(aligned, round == 0 ? "aligned" : "aligned, batch");
+      expect_ref(offset, round == 0 ? "unaligned" : "unaligned, batch");
+    }
+    for (size_t i = 0; i < n; i++) ASSERT_EQ(portable[i], ref[i]) << shape << " portable element " << i;
+    for (size_t i = n; i < n + pad; i++)
+      ASSERT_EQ(portable[i], 0x4321) << shape << " portable: wrote past the end";
   }
 }
 

@@ -672,30 +672,65 @@ TEST(CachedForwardBf16, PackingEqualsReferenceBitForBit) {
   }
 }
 
-TEST(CachedForwardBf16, SyncWeightsAndDtypeChoice) {
+// The bf16 copy follows Model::version(): packed once, not again while the parameters stay the
+// same, repacked by the next run() after a params() write (the optimizer's and the loaders'
+// way); a write through a pointer kept from before goes unseen until mark_params_changed()
+// (model.h's contract) or an explicit sync_weights().
+TEST(CachedForwardBf16, WeightsRepackWhenTheModelVersionChanges) {
   r1::Model m = tiny_model(r1::Arch::Llama);
   const int V = m.config().vocab_size;
   const std::vector<int32_t> toks = random_tokens(12, V, 8);
   r1::CachedForward f32(m), bf16(m, r1::DType::BF16);
   EXPECT_EQ(f32.weight_copy_bytes(), 0u);
+  EXPECT_EQ(bf16.weight_packs(), 1);
   auto last_logits = [&](r1::CachedForward& fwd) {
     KvCache cache(m.config(), 1 << 20);
     std::vector<float> z(V);
     EXPECT_TRUE(fwd.run(cache, std::vector<SeqTokens>{{cache.create(), toks}}, z.data()));
     return z;
   };
-  const std::vector<float> before = last_logits(bf16);
-  const Diff d0 = compare_bf16(before.data(), full_logits(m, toks).data() + (toks.size() - 1) * V, V);
+  auto check = [&](r1::CachedForward& fwd) {
+    const std::vector<float> ref = full_logits(m, toks);
+    return compare_bf16(last_logits(fwd).data(), ref.data() + (toks.size() - 1) * V, V);
+  };
+  const Diff d0 = check(bf16);
   EXPECT_LE(d0.err, d0.tol);
-  // Change the parameters (as an optimizer step would): the bf16 matrices are stale until
-  // sync_weights (the norms, biases and embedding are read from the model directly).
+  EXPECT_EQ(bf16.weight_packs(), 1);  // nothing changed: no repack
+  const uint64_t v0 = m.version();
   for (size_t i = 0; i < m.num_params(); i++) m.params()[i] *= 1.5f;
-  const std::vector<float> ref = full_logits(m, toks);
-  const Diff stale = compare_bf16(last_logits(bf16).data(), ref.data() + (toks.size() - 1) * V, V);
-  EXPECT_GT(stale.err, stale.tol);
-  bf16.sync_weights();
-  const Diff synced = compare_bf16(last_logits(bf16).data(), ref.data() + (toks.size() - 1) * V, V);
+  EXPECT_NE(m.version(), v0);
+  const Diff synced = check(bf16);
   EXPECT_LE(synced.err, synced.tol);
+  EXPECT_EQ(bf16.weight_packs(), 2);
+  EXPECT_EQ(f32.weight_packs(), 0);
+
+  float* p = m.params();
+  check(bf16);  // packs the version params() made, before the writes below
+  EXPECT_EQ(bf16.weight_packs(), 3);
+  for (size_t i = 0; i < m.num_params(); i++) p[i] *= 1.5f;
+  // The norms, biases and embedding are read from the model directly; the matrices are stale.
+  const Diff stale = check(bf16);
+  EXPECT_GT(stale.err, stale.tol);
+  EXPECT_EQ(bf16.weight_packs(), 3);
+  m.mark_params_changed();
+  const Diff marked = check(bf16);
+  EXPECT_LE(marked.err, marked.tol);
+  EXPECT_EQ(bf16.weight_packs(), 4);
+  bf16.sync_weights();
+  EXPECT_EQ(bf16.weight_packs(), 5);
+  EXPECT_FALSE(bf16.refresh_weights());
+
+  // Versions are unique across models: a model moved into m is never taken for the packed one.
+  const uint64_t before_move = m.version();
+  r1::Model other = tiny_model(r1::Arch::Llama, 11);
+  const uint64_t other_version = other.version();
+  m = std::move(other);
+  EXPECT_EQ(m.version(), other_version);
+  EXPECT_NE(m.version(), before_move);
+  EXPECT_NE(other.version(), other_version);
+  const Diff moved = check(bf16);
+  EXPECT_LE(moved.err, moved.tol);
+  EXPECT_EQ(bf16.weight_packs(), 6);
   r1::testing::expect_error([&] { r1::CachedForward(m, r1::DType::F16); },
                             {"cached forward", "compute dtype F16", "not supported"});
 }

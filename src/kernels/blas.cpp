@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
+#include <vector>
 
 #include "io/dtype.h"
 
@@ -63,8 +65,9 @@ constexpr int64_t kMR = 6;      // rows per micro-tile: 6 x 4 accumulators
 constexpr int64_t kKc = 128;    // k-pairs per cache block: a 32 KiB slice of a panel stays in L1
 constexpr int64_t kMc = 96;     // rows per chunk (16 micro-tiles): its x rows stay in L2
 
-const bool g_bf16_hw = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
+const bool g_avx512bw = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+const bool g_bf16_hw =
+    g_avx512bw && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
 
 R1_BF16_TARGET void f32_to_bf16_avx512(const float* src, uint16_t* dst, int64_t n) {
   int64_t i = 0;
@@ -147,13 +150,114 @@ TileFn tile_fn(int64_t mr, int64_t nr) {
   }
 }
 
+// Packing (pack_bf16_weights): panel q of the packed layout, written by one thread.
+void pack_panel_scalar(const float* w, int64_t out, int64_t in, int64_t q, uint16_t* dst) {
+  const int64_t kp = bf16_ld(in) / 2, c0 = q * kPanel, width = std::min(kPanel, (out - c0 + 15) / 16 * 16);
+  uint16_t* pd = dst + c0 * 2 * kp;  // every earlier panel is full
+  for (int64_t c = 0; c < width; c++) {
+    const int64_t col = c0 + c;
+    for (int64_t k = 0; k < 2 * kp; k++)
+      pd[((k / 2) * width + c) * 2 + (k & 1)] =
+          col < out && k < in ? r1::f32_to_bf16(w[col * in + k]) : uint16_t(0);
+  }
+}
+
+#define R1_PACK_TARGET __attribute__((target("avx512f,avx512bw")))
+// All-lanes masks for the maskz forms: GCC 12 warns on the unmasked ones' undefined source.
+constexpr __mmask16 kAll16 = 0xffff;
+constexpr __mmask8 kAll8 = 0xff;
+
+// r1::f32_to_bf16 on 16 lanes, bit for bit (VCVTNEPS2BF16 would flush subnormals to zero): the
+// bf16 is the top half of each lane.
+R1_PACK_TARGET inline __m512i round_to_bf16_high(__m512i x) {
+  const __m512i abs = _mm512_and_si512(x, _mm512_set1_epi32(0x7fffffff));
+  const __mmask16 nan = _mm512_cmpgt_epu32_mask(abs, _mm512_set1_epi32(0x7f800000));
+  const __m512i lsb = _mm512_and_si512(_mm512_maskz_srli_epi32(kAll16, x, 16), _mm512_set1_epi32(1));
+  const __m512i rounded = _mm512_add_epi32(_mm512_add_epi32(x, _mm512_set1_epi32(0x7fff)), lsb);
+  // A NaN keeps its top half with the quiet bit forced: (x >> 16) | 0x40.
+  return _mm512_mask_or_epi32(rounded, nan, x, _mm512_set1_epi32(0x00400000));
+}
+
+// Transposes a 16 x 16 matrix of 32-bit elements held as 16 rows.
+R1_PACK_TARGET inline void transpose16(__m512i r[16]) {
+  __m512i s[16];
+  for (int i = 0; i < 8; i++) {
+    s[2 * i] = _mm512_maskz_unpacklo_epi32(kAll16, r[2 * i], r[2 * i + 1]);
+    s[2 * i + 1] = _mm512_maskz_unpackhi_epi32(kAll16, r[2 * i], r[2 * i + 1]);
+  }
+  // u[4g + m], 128-bit lane L: column 4L + m, rows 4g .. 4g + 3.
+  __m512i u[16];
+  for (int g = 0; g < 4; g++) {
+    u[4 * g + 0] = _mm512_maskz_unpacklo_epi64(kAll8, s[4 * g], s[4 * g + 2]);
+    u[4 * g + 1] = _mm512_maskz_unpackhi_epi64(kAll8, s[4 * g], s[4 * g + 2]);
+    u[4 * g + 2] = _mm512_maskz_unpacklo_epi64(kAll8, s[4 * g + 1], s[4 * g + 3]);
+    u[4 * g + 3] = _mm512_maskz_unpackhi_epi64(kAll8, s[4 * g + 1], s[4 * g + 3]);
+  }
+  for (int m = 0; m < 4; m++) {
+    const __m512i a0 = _mm512_maskz_shuffle_i32x4(kAll16, u[m], u[4 + m], 0x88);       // lanes 0, 2 of each
+    const __m512i a1 = _mm512_maskz_shuffle_i32x4(kAll16, u[m], u[4 + m], 0xdd);       // lanes 1, 3
+    const __m512i b0 = _mm512_maskz_shuffle_i32x4(kAll16, u[8 + m], u[12 + m], 0x88);  // lanes 0, 2
+    const __m512i b1 = _mm512_maskz_shuffle_i32x4(kAll16, u[8 + m], u[12 + m], 0xdd);  // lanes 1, 3
+    r[m] = _mm512_maskz_shuffle_i32x4(kAll16, a0, b0,
+                                      0x88);  // column m: lane 0 of u[m], u[4+m], u[8+m], u[12+m]
+    r[8 + m] = _mm512_maskz_shuffle_i32x4(kAll16, a0, b0, 0xdd);   // column 8 + m: their lane 2
+    r[4 + m] = _mm512_maskz_shuffle_i32x4(kAll16, a1, b1, 0x88);   // column 4 + m: lane 1
+    r[12 + m] = _mm512_maskz_shuffle_i32x4(kAll16, a1, b1, 0xdd);  // column 12 + m: lane 3
+  }
+}
+
+// Tiles of 16 columns (rows of w) x 16 k-pairs: each row's 32 floats are rounded and narrowed
+// into one vector of 16 bf16 pairs, and the 16 x 16 pairs are transposed into the panel's
+// pair-major order. A tile reads 16 row streams front to back. When dst is 64-byte aligned (then
+// so is every store) the panel is written with non-temporal stores: a copy larger than the caches
+// is not read into them before being overwritten, a quarter less memory traffic.
+R1_PACK_TARGET void pack_panel_avx512(const float* w, int64_t out, int64_t in, int64_t q, uint16_t* dst) {
+  const int64_t kp = bf16_ld(in) / 2, c0 = q * kPanel, width = std::min(kPanel, (out - c0 + 15) / 16 * 16);
+  uint16_t* pd = dst + c0 * 2 * kp;  // every earlier panel is full
+  // The top halves of 32 lanes (a's 16, then b's 16), in order: 16 bf16 pairs.
+  alignas(64) static constexpr uint16_t kHigh[32] = {1,  3,  5,  7,  9,  11, 13, 15, 17, 19, 21,
+                                                     23, 25, 27, 29, 31, 33, 35, 37, 39, 41, 43,
+                                                     45, 47, 49, 51, 53, 55, 57, 59, 61, 63};
+  const __m512i high = _mm512_load_si512(kHigh);
+  const bool stream = reinterpret_cast<uintptr_t>(dst) % 64 == 0;
+  for (int64_t g = 0; g < width; g += 16) {
+    const int64_t rows = std::clamp<int64_t>(out - (c0 + g), 0, 16);  // rows of w in this group
+    for (int64_t p0 = 0; p0 < kp; p0 += 16) {
+      const int64_t k0 = 2 * p0, nk = std::min<int64_t>(32, in - k0), np = std::min<int64_t>(16, kp - p0);
+      const __mmask16 m0 = nk >= 16 ? __mmask16(0xffff) : static_cast<__mmask16>((1u << nk) - 1);
+      const __mmask16 m1 = nk >= 32  ? __mmask16(0xffff)
+                           : nk > 16 ? static_cast<__mmask16>((1u << (nk - 16)) - 1)
+                                     : __mmask16(0);
+      __m512i r[16];
+      for (int64_t c = 0; c < 16; c++) {
+        if (c >= rows) {
+          r[c] = _mm512_setzero_si512();
+          continue;
+        }
+        const float* src = w + (c0 + g + c) * in + k0;
+        const __m512i a = round_to_bf16_high(_mm512_castps_si512(_mm512_maskz_loadu_ps(m0, src)));
+        const __m512i b = round_to_bf16_high(_mm512_castps_si512(_mm512_maskz_loadu_ps(m1, src + 16)));
+        r[c] = _mm512_permutex2var_epi16(a, high, b);
+      }
+      transpose16(r);
+      uint16_t* out_p = pd + (p0 * width + g) * 2;
+      if (stream)
+        for (int64_t j = 0; j < np; j++)
+          _mm512_stream_si512(reinterpret_cast<__m512i*>(out_p + j * width * 2), r[j]);
+      else
+        for (int64_t j = 0; j < np; j++) _mm512_storeu_si512(out_p + j * width * 2, r[j]);
+    }
+  }
+  if (stream) _mm_sfence();  // the stores are visible before the caller's barrier
+}
+
 }  // namespace
 
 int64_t bf16_packed_size(int64_t out, int64_t in) {
   return (out + 15) / 16 * 16 * bf16_ld(in);
 }
 
-void pack_bf16_weights(const float* w, int64_t out, int64_t in, uint16_t* dst) {
+void pack_bf16_weights_reference(const float* w, int64_t out, int64_t in, uint16_t* dst) {
   const int64_t kp = bf16_ld(in) / 2, panels = (out + kPanel - 1) / kPanel;
 #pragma omp parallel for schedule(static) if (out * in > (1 << 18))
   for (int64_t q = 0; q < panels; q++) {
@@ -166,6 +270,44 @@ void pack_bf16_weights(const float* w, int64_t out, int64_t in, uint16_t* dst) {
           pd[(p * width + c) * 2 + e] = col < out && k < in ? r1::f32_to_bf16(w[col * in + k]) : uint16_t(0);
         }
   }
+}
+
+namespace {
+// Every panel of every job in one parallel region, handed out dynamically: a thread the machine
+// deschedules (another program on a shared core) holds up no barrier between matrices. On this
+// 2-core VM under load, one region per matrix with static shares was 3x slower for Qwen2.5-0.5B.
+void pack_jobs(std::span<const Bf16PackJob> jobs, bool vector) {
+  std::vector<std::pair<size_t, int64_t>> items;  // (job, panel)
+  int64_t work = 0;
+  for (size_t j = 0; j < jobs.size(); j++) {
+    const Bf16PackJob& b = jobs[j];
+    for (int64_t q = 0; q < (b.out + kPanel - 1) / kPanel; q++) items.emplace_back(j, q);
+    work += b.out * b.in;
+  }
+  const int64_t n = static_cast<int64_t>(items.size());
+#pragma omp parallel for schedule(dynamic) if (work > (1 << 18) && n > 1)
+  for (int64_t i = 0; i < n; i++) {
+    const Bf16PackJob& b = jobs[items[size_t(i)].first];
+    if (vector)
+      pack_panel_avx512(b.w, b.out, b.in, items[size_t(i)].second, b.dst);
+    else
+      pack_panel_scalar(b.w, b.out, b.in, items[size_t(i)].second, b.dst);
+  }
+}
+}  // namespace
+
+void pack_bf16_weights(std::span<const Bf16PackJob> jobs) {
+  pack_jobs(jobs, g_avx512bw);
+}
+
+void pack_bf16_weights(const float* w, int64_t out, int64_t in, uint16_t* dst) {
+  const Bf16PackJob job{w, out, in, dst};
+  pack_jobs({&job, 1}, g_avx512bw);
+}
+
+void pack_bf16_weights_portable(const float* w, int64_t out, int64_t in, uint16_t* dst) {
+  const Bf16PackJob job{w, out, in, dst};
+  pack_jobs({&job, 1}, false);
 }
 
 void f32_to_bf16_rows(const float* x, int64_t T, int64_t in, uint16_t* dst) {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 namespace r1 {
 
@@ -17,7 +18,7 @@ const char* blas_core_name();
 // VDPBF16PS). Debian's OpenBLAS 0.3.21 is built without its bfloat16 routines (no sbgemm), so
 // r1 has its own kernel. bf16 values are the top 16 bits of an IEEE float32 (uint16_t).
 //
-// The weight matrix (out, in) is packed once (pack_bf16_weights) into panels of 64 output columns,
+// The weight matrix (out, in) is packed (pack_bf16_weights) into panels of 64 output columns,
 // each panel k-pair-major ([in/2][64][2]), so the kernel streams one panel contiguously and
 // multiplies 2 k-values per instruction. Activations are plain row-major bf16 with a row stride of
 // bf16_ld(in) (in rounded up to even; the pad element must be 0, as f32_to_bf16_rows writes it).
@@ -28,8 +29,24 @@ inline int64_t bf16_ld(int64_t in) {
 }
 // Elements (uint16_t) of a packed (out, in) weight matrix.
 int64_t bf16_packed_size(int64_t out, int64_t in);
-// dst (bf16_packed_size) = w (out, in) fp32, rounded to nearest even and packed.
+// dst (bf16_packed_size) = w (out, in) fp32, rounded to nearest even (exactly r1::f32_to_bf16,
+// io/dtype.h, subnormals included) and packed. Parallel over panels; with AVX-512 (F and BW) each
+// thread converts tiles of 16 rows x 32 k-values in registers and transposes them into the panel.
+// A 64-byte aligned dst is written with non-temporal stores.
 void pack_bf16_weights(const float* w, int64_t out, int64_t in, uint16_t* dst);
+// Several matrices at once (a model's), in one parallel region: the same result as one call each,
+// without a barrier per matrix (bench/bench_pack: a Qwen2.5-0.5B model's 494M parameters).
+struct Bf16PackJob {
+  const float* w;
+  int64_t out, in;
+  uint16_t* dst;
+};
+void pack_bf16_weights(std::span<const Bf16PackJob> jobs);
+// The same result without AVX-512 (what pack_bf16_weights runs on other CPUs; for tests).
+void pack_bf16_weights_portable(const float* w, int64_t out, int64_t in, uint16_t* dst);
+// The same result element by element, in the packed layout's order (strided reads of w): the
+// routine r1 packed with before, several times slower; the tests' reference and bench_pack's baseline.
+void pack_bf16_weights_reference(const float* w, int64_t out, int64_t in, uint16_t* dst);
 // dst (T, bf16_ld(in)) = x (T, in) fp32 rounded to nearest even, the pad column zeroed.
 void f32_to_bf16_rows(const float* x, int64_t T, int64_t in, uint16_t* dst);
 // y (T, out) = x (T, in) . w (out, in)^T + beta * y; x as f32_to_bf16_rows wrote it, w packed.

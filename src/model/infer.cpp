@@ -7,8 +7,10 @@
 #include <bit>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <new>
 #include <type_traits>
 
 #include "core/error.h"
@@ -130,6 +132,12 @@ CachedForward::CachedForward(Model& model, DType compute) : model_(model), compu
   sync_weights();
 }
 
+bool CachedForward::refresh_weights() {
+  if (compute_ != DType::BF16 || model_.version() == packed_version_) return false;
+  sync_weights();
+  return true;
+}
+
 void CachedForward::sync_weights() {
   if (compute_ != DType::BF16) return;
   const ModelConfig& c = model_.config();
@@ -137,28 +145,37 @@ void CachedForward::sync_weights() {
                 qkvd = c.qkv_dim();
   const Weights W = model_.weights();
   size_t total = 0;
-  auto place = [&](int64_t out, int64_t in) {
+  std::vector<Bf16PackJob> jobs;
+  std::vector<size_t> offsets;  // of each job's matrix in wbf_
+  auto place = [&](const float* w, int64_t out, int64_t in) {
     const size_t at = total;
-    total += size_t(bf16_packed_size(out, in));
+    jobs.push_back({w, out, in, nullptr});
+    offsets.push_back(at);
+    total += size_t(bf16_packed_size(out, in));  // a multiple of 32 elements: each matrix 64-byte aligned
     return at;
   };
   layer_bf16_.clear();
   for (int l = 0; l < c.num_layers; l++) {
+    const LayerWeights& w = W.layers[l];
     LayerBf16 o;
-    o.wqkv = place(qkvd, D), o.wo = place(D, qd), o.wgu = place(2 * F, D), o.wdown = place(D, F);
+    o.wqkv = place(w.wqkv, qkvd, D), o.wo = place(w.wo, D, qd), o.wgu = place(w.wgu, 2 * F, D),
+    o.wdown = place(w.wdown, D, F);
     layer_bf16_.push_back(o);
   }
-  head_bf16_ = place(V, D);
-  wbf_.resize(total);
-  for (int l = 0; l < c.num_layers; l++) {
-    const LayerWeights& w = W.layers[l];
-    const LayerBf16& o = layer_bf16_[l];
-    pack_bf16_weights(w.wqkv, qkvd, D, wbf_.data() + o.wqkv);
-    pack_bf16_weights(w.wo, D, qd, wbf_.data() + o.wo);
-    pack_bf16_weights(w.wgu, 2 * F, D, wbf_.data() + o.wgu);
-    pack_bf16_weights(w.wdown, D, F, wbf_.data() + o.wdown);
+  head_bf16_ = place(W.lm_head, V, D);
+  if (total != wbf_size_) {
+    // Not zeroed: the packing writes every element. 64-byte aligned for its streaming stores.
+    wbf_.reset();
+    wbf_size_ = 0;
+    void* p = std::aligned_alloc(64, std::max<size_t>(64, (total * sizeof(uint16_t) + 63) / 64 * 64));
+    if (p == nullptr) throw std::bad_alloc();
+    wbf_.reset(static_cast<uint16_t*>(p));
+    wbf_size_ = total;
   }
-  pack_bf16_weights(W.lm_head, V, D, wbf_.data() + head_bf16_);
+  for (size_t j = 0; j < jobs.size(); j++) jobs[j].dst = wbf_.get() + offsets[j];
+  pack_bf16_weights(jobs);
+  packed_version_ = model_.version();
+  packs_++;
 }
 
 void CachedForward::linear(float* y, const float* x, const float* w, size_t wb, int64_t T, int64_t in,
@@ -166,7 +183,7 @@ void CachedForward::linear(float* y, const float* x, const float* w, size_t wb, 
   if (compute_ == DType::F32) return ops::linear_forward(y, x, w, T, in, out, beta);
   xbf_.resize(size_t(T * bf16_ld(in)));
   f32_to_bf16_rows(x, T, in, xbf_.data());
-  linear_forward_bf16(y, xbf_.data(), wbf_.data() + wb, T, in, out, beta);
+  linear_forward_bf16(y, xbf_.data(), wbf_.get() + wb, T, in, out, beta);
 }
 
 bool CachedForward::run(KvCache& cache, std::span<const SeqTokens> batch, float* logits, bool all_positions) {
@@ -196,6 +213,7 @@ bool CachedForward::run(KvCache& cache, std::span<const SeqTokens> batch, float*
   if (std::adjacent_find(ids.begin(), ids.end()) != ids.end())
     fail("cached forward: a sequence appears twice in one batch");
   if (need > cache.free_blocks()) return false;
+  refresh_weights();  // the parameters changed since the last pack (an optimizer step)
 
   // Lay out the packed batch: rows of item i take positions length(seq) onwards.
   tokens_.clear(), pos_.clear(), row_item_.clear(), tables_.clear(), tasks_.clear();

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdlib>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -20,11 +22,14 @@ struct SeqTokens {
 };
 
 // compute selects the matrix products' input type. F32: OpenBLAS sgemm throughout. BF16: the
-// weight matrices (stacked q/k/v, o, stacked gate/up, down, LM head) are copied to bf16 once, here,
+// weight matrices (stacked q/k/v, o, stacked gate/up, down, LM head) are copied to bf16 and
 // packed for linear_forward_bf16 (kernels/blas.h), at 2 bytes per parameter in them (about 220 MiB
-// for a 120M model; weight_copy_bytes); each product's activations are rounded to bf16 (nearest,
-// ties to even) just before it, and the product runs with exact products, fp32 sums and output. Everything
-// else (norms, biases, RoPE, attention, softmax, residuals) stays fp32. Other dtypes are refused.
+// for a 120M model; weight_copy_bytes), once per version of the model's parameters
+// (Model::version()): here, and again by run() when the version changed since (the whole copy
+// is repacked; a 0.5B model takes a fraction of a second, bench/bench_pack). Each product's
+// activations are rounded to bf16 (nearest, ties to even) just before it, and the product runs
+// with exact products, fp32 sums and output. Everything else (norms, biases, RoPE, attention,
+// softmax, residuals) stays fp32. Other dtypes are refused.
 // The KV cache's element type is the cache's own (KvCache::dtype(), F32 or BF16, whatever the
 // compute dtype); attention converts bf16 elements to fp32 as it reads them.
 // Wall time of each phase of run(), summed over calls while profiling is on (for benchmarks:
@@ -41,10 +46,15 @@ class CachedForward {
 
   DType compute_dtype() const { return compute_; }
   // Bytes held by the bf16 weight copies (0 for F32).
-  size_t weight_copy_bytes() const { return wbf_.size() * sizeof(uint16_t); }
-  // Re-copies the weights to bf16 after the model's parameters changed (an optimizer step);
-  // a no-op for F32, which reads the model's parameters directly.
+  size_t weight_copy_bytes() const { return wbf_size_ * sizeof(uint16_t); }
+  // Re-copies the weights to bf16 now (a no-op for F32, which reads the model's parameters
+  // directly). run() does this by itself when Model::version() moved; call it after writing
+  // through a params() pointer taken earlier without mark_params_changed().
   void sync_weights();
+  // sync_weights() if the model's version differs from the one packed; whether it packed.
+  bool refresh_weights();
+  // How many times the weights were packed (bf16; 0 for F32): the constructor's pack is the first.
+  int64_t weight_packs() const { return packs_; }
 
   // Appends each item's tokens to its sequence, writes their K (after q/k norm and RoPE) and V
   // into the cache, and attends causally over everything cached for that sequence. logits:
@@ -81,7 +91,13 @@ class CachedForward {
   DType compute_;
   bool profiling_ = false;
   ForwardProfile profile_;
-  std::vector<uint16_t> wbf_;  // bf16 weights: layers, then the LM head
+  struct FreeDeleter {
+    void operator()(uint16_t* p) const { std::free(p); }
+  };
+  std::unique_ptr<uint16_t[], FreeDeleter> wbf_;  // bf16 weights: layers, then the LM head
+  size_t wbf_size_ = 0;                           // elements
+  uint64_t packed_version_ = 0;                   // Model::version() that wbf_ holds
+  int64_t packs_ = 0;
   std::vector<LayerBf16> layer_bf16_;
   size_t head_bf16_ = 0;
   std::vector<uint16_t> xbf_;  // activations rounded to bf16 for the current product

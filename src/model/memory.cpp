@@ -91,6 +91,17 @@ uint64_t limit_from(const std::string& path) {
 
 }  // namespace
 
+uint64_t bf16_weight_copy_bytes(const ModelConfig& c) {
+  // bf16_packed_size (kernels/blas.h): rows rounded up to 16, columns to even.
+  auto packed = [](uint64_t out, uint64_t in) { return mul(round16(out), add(in, in & 1)); };
+  const uint64_t V = dim(c.vocab_size), D = dim(c.hidden_size), F = dim(c.intermediate_size),
+                 hd = dim(c.head_dim);
+  const uint64_t qd = mul(dim(c.num_heads), hd), kvd = mul(dim(c.num_kv_heads), hd);
+  const uint64_t qkvd = add(qd, mul(2, kvd));
+  const uint64_t layer = add(add(packed(qkvd, D), packed(D, qd)), add(packed(mul(2, F), D), packed(D, F)));
+  return mul(add(mul(dim(c.num_layers), layer), packed(V, D)), 2);
+}
+
 uint64_t model_param_count(const ModelConfig& c) {
   return count(c, false);
 }
@@ -167,7 +178,8 @@ uint64_t machine_memory_bytes() {
 
 uint64_t MemoryEstimate::total() const {
   uint64_t t = 0;
-  for (uint64_t part : {params, reference, grads, optimizer, activations, logits, kv_pool}) t = add(t, part);
+  for (uint64_t part : {params, reference, grads, optimizer, activations, logits, kv_pool, weight_copy})
+    t = add(t, part);
   return t;
 }
 
@@ -184,6 +196,7 @@ std::string MemoryEstimate::breakdown() const {
   part("activations", activations);
   part("logits", logits);
   part("KV cache", kv_pool);
+  part("bf16 weight copy", weight_copy);
   return s;
 }
 
@@ -207,6 +220,7 @@ MemoryEstimate estimate_generation_memory(const ModelConfig& c, uint64_t kv_budg
                                           DType kv_dtype) {
   MemoryEstimate e = estimate_model_memory(c);
   e.kv_pool = kv_pool_bytes(c, kv_budget_bytes, block_size, kv_dtype);
+  if (kv_dtype == DType::BF16) e.weight_copy = bf16_weight_copy_bytes(c);
   return e;
 }
 

@@ -46,6 +46,7 @@ struct MemoryEstimate {
   uint64_t activations = 0;  // what forward_backward keeps per token, times the tokens of one call
   uint64_t logits = 0;       // the loss head's chunk of logits and gathered rows
   uint64_t kv_pool = 0;      // the generation engine's KV-cache pool and its block tables
+  uint64_t weight_copy = 0;  // bf16 compute: the engine's packed bf16 copy of the matrices (kept)
   uint64_t total() const;
   // "parameters 74.0 GiB, gradients 74.0 GiB, ...": the non-zero parts.
   std::string breakdown() const;
@@ -59,7 +60,12 @@ MemoryEstimate estimate_model_memory(const ModelConfig& c);
 uint64_t kv_pool_bytes(const ModelConfig& c, uint64_t budget_bytes, int block_size = 16,
                        DType dtype = DType::F32);
 
-// A generation engine over a loaded model: the parameters plus the KV pool.
+// Bytes of CachedForward's bf16 copy of the matrices (CachedForward::weight_copy_bytes()).
+uint64_t bf16_weight_copy_bytes(const ModelConfig& c);
+
+// A generation engine over a loaded model: the parameters plus the KV pool, and with BF16 (the
+// engine's compute dtype, which its KV cache shares) the bf16 weight copy, which the engine keeps
+// for its lifetime (a trainer's rollout engine: the whole run).
 MemoryEstimate estimate_generation_memory(const ModelConfig& c, uint64_t kv_budget_bytes, int block_size = 16,
                                           DType kv_dtype = DType::F32);
 

@@ -1,6 +1,7 @@
 #include "model/model.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 
@@ -136,6 +137,7 @@ Model::Model(const ModelConfig& config) : config_(config) {
   specs_ = param_layout(config_, &arena);
   params_.assign(arena, 0.f);
   acts_ = new Activations;
+  mark_params_changed();
 }
 
 Model::Model(Model&& o) noexcept {
@@ -143,6 +145,8 @@ Model::Model(Model&& o) noexcept {
 }
 Model& Model::operator=(Model&& o) noexcept {
   if (this != &o) {
+    version_ = o.version_;
+    o.mark_params_changed();  // o's (now empty) parameters are not what any cache packed
     delete acts_;
     config_ = std::move(o.config_);
     specs_ = std::move(o.specs_);
@@ -195,7 +199,13 @@ void Model::zero_grads() {
   std::fill(grads_.begin(), grads_.end(), 0.f);
 }
 
+void Model::mark_params_changed() {
+  static std::atomic<uint64_t> last{0};
+  version_ = last.fetch_add(1, std::memory_order_relaxed) + 1;
+}
+
 void Model::init_random(uint64_t seed, float std) {
+  mark_params_changed();
   for (size_t i = 0; i < specs_.size(); i++) {
     const ParamSpec& s = specs_[i];
     float* p = params_.data() + s.offset;

@@ -99,11 +99,26 @@ class Model {
   const std::vector<ParamSpec>& param_specs() const { return specs_; }
   const ParamSpec* find_param(const std::string& name) const;
   size_t num_params() const { return params_.size(); }
-  float* params() { return params_.data(); }
+  // Writable parameters. Taking this pointer marks the parameters changed (see version()).
+  float* params() {
+    mark_params_changed();
+    return params_.data();
+  }
   const float* params() const { return params_.data(); }
   float* grads();  // allocated on first use
   void zero_grads();
+  // Views of the parameters for reading (the forward passes); this does not mark them changed.
   Weights weights() { return view(params_.data()); }
+
+  // The parameters' version, for caches derived from them (the bf16 weight copy of
+  // CachedForward, model/infer.h, which repacks when the version it packed differs). It changes
+  // at construction, init_random, every non-const params() call (the loaders and AdamW::step
+  // write through it), mark_params_changed(), and a move into this model. Versions are unique
+  // in the process, so a model moved or loaded into this one never shows an old number.
+  // Contract: code that keeps the params() pointer (or a weights() view) and writes through it
+  // later must call mark_params_changed() after writing, before the next generation.
+  uint64_t version() const { return version_; }
+  void mark_params_changed();
 
   // Normal(0, std) matrices, ones for norm weights, zeros for biases; a pure function of the seed.
   void init_random(uint64_t seed, float std = 0.02f);
@@ -157,6 +172,7 @@ class Model {
   std::vector<float> grads_;
   std::vector<float> rope_cos_, rope_sin_;  // (positions, hd/2)
   Activations* acts_ = nullptr;
+  uint64_t version_ = 0;
 };
 
 }  // namespace r1

@@ -144,7 +144,19 @@ void Engine::generate(const std::vector<std::vector<int32_t>>& prompts, const st
   check(prompts, indices);
   KvCache& cache = *cache_;
   cache.reset();  // also after a call that ended in an exception
-  CachedForward forward(model_, cfg.compute);
+  {
+    const double t_pack = now_seconds();
+    const int64_t packs = forward_ ? forward_->weight_packs() : 0;
+    if (forward_)
+      forward_->refresh_weights();
+    else
+      forward_ = std::make_unique<CachedForward>(model_, cfg.compute);
+    if (forward_->weight_packs() != packs) {
+      stats_.weight_packs += forward_->weight_packs() - packs;
+      stats_.pack_seconds += now_seconds() - t_pack;
+    }
+  }
+  CachedForward& forward = *forward_;
   const int64_t B = cache.block_size(), pool = cache.num_blocks();
 
   auto finish = [&](SampleState& s, const char* reason) {

@@ -29,6 +29,7 @@
 
 namespace r1 {
 
+class CachedForward;
 class KvCache;
 
 struct GenerationConfig {
@@ -70,6 +71,10 @@ struct GenerationStats {
   int64_t steps = 0;           // forward passes
   double seconds = 0;          // wall time of generate()
   double forward_seconds = 0;  // of which in the model
+  // bf16 compute: packs of the weight copy (the first generate(), then one per change of the
+  // model's parameters, Model::version()) and their time, part of seconds, not of forward_seconds.
+  int64_t weight_packs = 0;
+  double pack_seconds = 0;
 };
 
 // Thrown by Engine::generate when its stop check says so (say, on SIGINT); the engine is fine to
@@ -129,6 +134,10 @@ class Engine {
   // its pages stay faulted in, so a trainer calling generate() every step does not pay the
   // kernel's zeroing of fresh memory again (about 1 ms per decode step of a 120M model at batch 32).
   std::unique_ptr<KvCache> cache_;
+  // The cached forward pass, made on the first generate() and kept: its bf16 weight copy is
+  // repacked only when the model's parameters changed since (Model::version(), an optimizer step
+  // between a trainer's generate() calls), not at every call.
+  std::unique_ptr<CachedForward> forward_;
   std::function<bool()> stop_;
   int64_t sample_vocab_;
 };

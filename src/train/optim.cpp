@@ -34,6 +34,7 @@ void AdamW::step(Model& model, double lr) {
       ps[i] = ps[i] * decay - step_size * ms[i] / (std::sqrt(vs[i]) * inv_bc2 + eps);
     }
   }
+  model.mark_params_changed();  // (params() did too) caches of the weights repack: model.h version()
 }
 
 double clip_grad_norm(float* g, size_t n, double max_norm) {

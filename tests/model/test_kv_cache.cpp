@@ -11,10 +11,13 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <tuple>
 
@@ -607,30 +610,127 @@ TEST(CachedForwardBf16, KernelMatchesRoundedReference) {
   }
 }
 
-TEST(CachedForwardBf16, SyncWeightsAndDtypeChoice) {
+// The packing (vectorised and parallel, or the portable loop) equals the element-by-element
+// reference bit for bit, every element of the packed size written and nothing past it: row,
+// column and k tails, several panels and k-tiles, and the values where conversions differ
+// (subnormals, which VCVTNEPS2BF16 would flush; NaNs with payloads; ties; overflow to inf).
+TEST(CachedForwardBf16, PackingEqualsReferenceBitForBit) {
+  const std::vector<uint32_t> special = {
+      0x00000001u, 0x807fffffu, 0x00400000u, 0x00008000u, 0x00018000u,  // subnormals, ties among them
+      0x7f800001u, 0xffc00000u, 0x7fbfffffu, 0x7f810000u,               // NaNs (signalling, quiet, payloads)
+      0x7f800000u, 0xff800000u, 0x7f7fffffu, 0xff7fffffu,       // inf, the largest finite (rounds to inf)
+      0x3f808000u, 0x3f818000u, 0x3f808001u, 0x80000000u, 0u};  // ties to even, just above, -0, +0
+  for (const auto& [out, in] : std::vector<std::pair<int64_t, int64_t>>{{1, 1},
+                                                                        {3, 2},
+                                                                        {16, 31},
+                                                                        {17, 32},
+                                                                        {63, 33},
+                                                                        {64, 64},
+                                                                        {65, 100},
+                                                                        {130, 513},
+                                                                        {200, 37},
+                                                                        {47, 896}}) {
+    std::vector<float> w(size_t(out * in));
+    for (size_t i = 0; i < w.size(); i++)
+      w[i] =
+          i % 5 == 0 ? std::bit_cast<float>(special[(i / 5) % special.size()]) : float(r1::normal(5, 0, i));
+    const size_t n = size_t(r1::bf16_packed_size(out, in)), pad = 40;
+    std::vector<uint16_t> ref(n + pad, 0xabcd), portable(n + pad, 0x4321);
+    r1::pack_bf16_weights_reference(w.data(), out, in, ref.data());
+    r1::pack_bf16_weights_portable(w.data(), out, in, portable.data());
+    // A 64-byte aligned destination takes the streaming stores, one 2 bytes off the plain ones;
+    // both in a batch of two jobs too.
+    struct Free {
+      void operator()(uint16_t* p) const { std::free(p); }
+    };
+    const std::unique_ptr<uint16_t[], Free> buf(
+        static_cast<uint16_t*>(std::aligned_alloc(64, (4 * (n + pad) + 127) / 64 * 64)));
+    uint16_t* const aligned = buf.get();
+    uint16_t* const offset = buf.get() + n + pad + 1;
+    const std::string shape = std::to_string(out) + "x" + std::to_string(in);
+    auto expect_ref = [&](const uint16_t* got, const char* what) {
+      for (size_t i = 0; i < n; i++) ASSERT_EQ(got[i], ref[i]) << shape << " " << what << " element " << i;
+      for (size_t i = n; i < n + pad; i++)
+        ASSERT_EQ(got[i], 0x1234) << shape << " " << what << ": wrote past the end";
+    };
+    for (int round = 0; round < 2; round++) {
+      std::fill_n(aligned, n + pad, uint16_t(0x1234));
+      std::fill_n(offset, n + pad, uint16_t(0x1234));
+      if (round == 0) {
+        r1::pack_bf16_weights(w.data(), out, in, aligned);
+        r1::pack_bf16_weights(w.data(), out, in, offset);
+      } else {
+        const std::vector<r1::Bf16PackJob> jobs = {{w.data(), out, in, aligned}, {w.data(), out, in, offset}};
+        r1::pack_bf16_weights(jobs);
+      }
+      expect_ref(aligned, round == 0 ? "aligned" : "aligned, batch");
+      expect_ref(offset, round == 0 ? "unaligned" : "unaligned, batch");
+    }
+    for (size_t i = 0; i < n; i++) ASSERT_EQ(portable[i], ref[i]) << shape << " portable element " << i;
+    for (size_t i = n; i < n + pad; i++)
+      ASSERT_EQ(portable[i], 0x4321) << shape << " portable: wrote past the end";
+  }
+}
+
+// The bf16 copy follows Model::version(): packed once, not again while the parameters stay the
+// same, repacked by the next run() after a params() write (the optimizer's and the loaders'
+// way); a write through a pointer kept from before goes unseen until mark_params_changed()
+// (model.h's contract) or an explicit sync_weights().
+TEST(CachedForwardBf16, WeightsRepackWhenTheModelVersionChanges) {
   r1::Model m = tiny_model(r1::Arch::Llama);
   const int V = m.config().vocab_size;
   const std::vector<int32_t> toks = random_tokens(12, V, 8);
   r1::CachedForward f32(m), bf16(m, r1::DType::BF16);
   EXPECT_EQ(f32.weight_copy_bytes(), 0u);
+  EXPECT_EQ(bf16.weight_packs(), 1);
   auto last_logits = [&](r1::CachedForward& fwd) {
     KvCache cache(m.config(), 1 << 20);
     std::vector<float> z(V);
     EXPECT_TRUE(fwd.run(cache, std::vector<SeqTokens>{{cache.create(), toks}}, z.data()));
     return z;
   };
-  const std::vector<float> before = last_logits(bf16);
-  const Diff d0 = compare_bf16(before.data(), full_logits(m, toks).data() + (toks.size() - 1) * V, V);
+  auto check = [&](r1::CachedForward& fwd) {
+    const std::vector<float> ref = full_logits(m, toks);
+    return compare_bf16(last_logits(fwd).data(), ref.data() + (toks.size() - 1) * V, V);
+  };
+  const Diff d0 = check(bf16);
   EXPECT_LE(d0.err, d0.tol);
-  // Change the parameters (as an optimizer step would): the bf16 matrices are stale until
-  // sync_weights (the norms, biases and embedding are read from the model directly).
+  EXPECT_EQ(bf16.weight_packs(), 1);  // nothing changed: no repack
+  const uint64_t v0 = m.version();
   for (size_t i = 0; i < m.num_params(); i++) m.params()[i] *= 1.5f;
-  const std::vector<float> ref = full_logits(m, toks);
-  const Diff stale = compare_bf16(last_logits(bf16).data(), ref.data() + (toks.size() - 1) * V, V);
-  EXPECT_GT(stale.err, stale.tol);
-  bf16.sync_weights();
-  const Diff synced = compare_bf16(last_logits(bf16).data(), ref.data() + (toks.size() - 1) * V, V);
+  EXPECT_NE(m.version(), v0);
+  const Diff synced = check(bf16);
   EXPECT_LE(synced.err, synced.tol);
+  EXPECT_EQ(bf16.weight_packs(), 2);
+  EXPECT_EQ(f32.weight_packs(), 0);
+
+  float* p = m.params();
+  check(bf16);  // packs the version params() made, before the writes below
+  EXPECT_EQ(bf16.weight_packs(), 3);
+  for (size_t i = 0; i < m.num_params(); i++) p[i] *= 1.5f;
+  // The norms, biases and embedding are read from the model directly; the matrices are stale.
+  const Diff stale = check(bf16);
+  EXPECT_GT(stale.err, stale.tol);
+  EXPECT_EQ(bf16.weight_packs(), 3);
+  m.mark_params_changed();
+  const Diff marked = check(bf16);
+  EXPECT_LE(marked.err, marked.tol);
+  EXPECT_EQ(bf16.weight_packs(), 4);
+  bf16.sync_weights();
+  EXPECT_EQ(bf16.weight_packs(), 5);
+  EXPECT_FALSE(bf16.refresh_weights());
+
+  // Versions are unique across models: a model moved into m is never taken for the packed one.
+  const uint64_t before_move = m.version();
+  r1::Model other = tiny_model(r1::Arch::Llama, 11);
+  const uint64_t other_version = other.version();
+  m = std::move(other);
+  EXPECT_EQ(m.version(), other_version);
+  EXPECT_NE(m.version(), before_move);
+  EXPECT_NE(other.version(), other_version);
+  const Diff moved = check(bf16);
+  EXPECT_LE(moved.err, moved.tol);
+  EXPECT_EQ(bf16.weight_packs(), 6);
   r1::testing::expect_error([&] { r1::CachedForward(m, r1::DType::F16); },
                             {"cached forward", "compute dtype F16", "not supported"});
 }

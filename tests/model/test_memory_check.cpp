@@ -19,6 +19,7 @@
 #include "io/file.h"
 #include "io/json.h"
 #include "model/checkpoint.h"
+#include "model/infer.h"
 #include "model/kv_cache.h"
 #include "model/memory.h"
 #include "model/model.h"
@@ -160,6 +161,22 @@ TEST(ModelMemory, KvCacheRefusesAPoolLargerThanMemory) {
   EXPECT_EQ(r1::kv_pool_bytes(c, 1 << 20), blocks * small.bytes_per_block() + blocks * 8);
   EXPECT_EQ(r1::kv_pool_bytes(c, kMax),
             uint64_t{INT32_MAX} * small.bytes_per_block() + uint64_t{INT32_MAX} * 8);
+}
+
+// bf16 generation keeps a packed copy of the matrices (the engine holds it across calls): the
+// estimate counts exactly what CachedForward allocates, and only for BF16.
+TEST(ModelMemory, Bf16GenerationCountsTheWeightCopy) {
+  for (const Arch arch : {Arch::Llama, Arch::Qwen2, Arch::Qwen3}) {
+    Model m = r1::testing::tiny_model(arch);
+    const r1::CachedForward bf16(m, r1::DType::BF16);
+    EXPECT_EQ(r1::bf16_weight_copy_bytes(m.config()), bf16.weight_copy_bytes());
+    const r1::MemoryEstimate f = r1::estimate_generation_memory(m.config(), 1 << 20, 16, r1::DType::F32);
+    const r1::MemoryEstimate b = r1::estimate_generation_memory(m.config(), 1 << 20, 16, r1::DType::BF16);
+    EXPECT_EQ(f.weight_copy, 0u);
+    EXPECT_EQ(b.weight_copy, bf16.weight_copy_bytes());
+    EXPECT_EQ(b.total(), b.params + b.kv_pool + b.weight_copy);
+    EXPECT_NE(b.breakdown().find("bf16 weight copy"), std::string::npos);
+  }
 }
 
 TEST(ModelMemory, MachineMemoryIsPhysicalMemoryAtMost) {

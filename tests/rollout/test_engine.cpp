@@ -18,6 +18,7 @@
 #include "stories260k.h"
 #include "test_util.h"
 #include "tiny_model.h"
+#include "train/optim.h"
 
 namespace {
 
@@ -368,4 +369,71 @@ TEST(Engine, NeverDrawsIdsPastTheTokenizer) {
         Vt;
   }
   EXPECT_GT(padding, 5);
+}
+
+// The engine keeps its cached forward (and the bf16 weight copy) across generate() calls: a
+// second call with the same weights does not repack and gives the same samples; after an AdamW
+// step (what the GRPO trainer does between rollouts), or a write through params() announced with
+// mark_params_changed(), the samples are exactly a freshly made engine's.
+TEST(Engine, KeptWeightCopyFollowsOptimizerSteps) {
+  for (const r1::DType compute : {r1::DType::BF16, r1::DType::F32}) {
+    SCOPED_TRACE(r1::dtype_name(compute));
+    r1::Model m = tiny_model(r1::Arch::Qwen2);
+    const auto prompts = some_prompts(m.config().vocab_size);
+    GenerationConfig cfg;
+    cfg.n = 2;
+    cfg.max_new_tokens = 10;
+    cfg.seed = 9;
+    cfg.compute = compute;
+    const int64_t pack = compute == r1::DType::BF16 ? 1 : 0;  // packs per weight version
+    Engine e(m, nullptr, cfg);
+    auto expect_all_same = [&](const std::vector<Completion>& got, const std::vector<Completion>& want,
+                               const std::string& what) {
+      ASSERT_EQ(got.size(), want.size());
+      for (size_t i = 0; i < want.size(); i++) {
+        expect_same(got[i], want[i], what);
+        EXPECT_EQ(got[i].logprobs, want[i].logprobs) << what;  // bit for bit, not only within 1e-4
+      }
+    };
+    const auto first = e.generate_all(prompts);
+    EXPECT_EQ(e.stats().weight_packs, pack);
+    const auto second = e.generate_all(prompts);
+    EXPECT_EQ(e.stats().weight_packs, pack);  // unchanged weights: no repack
+    expect_all_same(second, first, "same weights");
+
+    // One AdamW step on a next-token loss.
+    r1::Batch b;
+    for (const auto& p : prompts) b.append_lm(p);
+    m.zero_grads();
+    m.forward_backward(b, [&](const float* logp, const float*, float* dlogp, float* dent) {
+      double loss = 0;
+      for (int64_t t = 0; t < b.size(); t++) {
+        const bool has = b.targets[size_t(t)] >= 0;
+        loss -= has ? logp[t] : 0.0;
+        dlogp[t] = has ? -1.f : 0.f;
+        dent[t] = 0;
+      }
+      return loss;
+    });
+    r1::AdamW opt({}, m.num_params());
+    opt.step(m, 0.05);
+    const auto stepped = e.generate_all(prompts);
+    EXPECT_EQ(e.stats().weight_packs, 2 * pack);
+    expect_all_same(stepped, Engine(m, nullptr, cfg).generate_all(prompts), "after an AdamW step");
+    bool moved = false;  // the step changed the samples (else this test would show nothing)
+    for (size_t i = 0; i < first.size(); i++) moved |= stepped[i].logprobs != first[i].logprobs;
+    EXPECT_TRUE(moved);
+
+    // A pointer taken before a generate() and written after it: mark_params_changed() says so.
+    float* p = m.params();
+    e.generate_all(prompts);
+    EXPECT_EQ(e.stats().weight_packs, 3 * pack);
+    for (const r1::ParamSpec& s : m.param_specs())
+      if (s.name.find("mlp") != std::string::npos)
+        for (size_t i = 0; i < s.numel; i++) p[s.offset + i] *= -1.f;
+    m.mark_params_changed();
+    expect_all_same(e.generate_all(prompts), Engine(m, nullptr, cfg).generate_all(prompts),
+                    "after mark_params_changed");
+    EXPECT_EQ(e.stats().weight_packs, 4 * pack);
+  }
 }

@@ -36,8 +36,8 @@ size_t peak_rss_bytes() {
   return static_cast<size_t>(ru.ru_maxrss) * 1024;  // Linux reports KiB
 }
 
-TrainingLoop::TrainingLoop(std::string name, const Recipe& recipe, RunStart start, const TrainSettings& settings,
-                           int64_t steps)
+TrainingLoop::TrainingLoop(std::string name, const Recipe& recipe, RunStart start,
+                           const TrainSettings& settings, int64_t steps)
     : name_(std::move(name)),
       settings_(settings),
       steps_(steps),
@@ -87,8 +87,8 @@ bool TrainingLoop::end_step(Progress& progress) {
   if (last || !stop_after_step(*signals_, state_.step)) return false;
   progress.finish();
   save(true);
-  std::fprintf(stderr, "%s: interrupted at step %lld; state saved. Continue with --resume %s\n", name_.c_str(),
-               (long long)state_.step, run_.dir().c_str());
+  std::fprintf(stderr, "%s: interrupted at step %lld; state saved. Continue with --resume %s\n",
+               name_.c_str(), (long long)state_.step, run_.dir().c_str());
   interrupted_ = true;
   return true;
 }

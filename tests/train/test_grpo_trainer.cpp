@@ -489,7 +489,8 @@ TEST(GrpoTrainer, SharedPromptEqualsRepeatedPrompt) {
   for (const char* share : {"true", "false"}) {
     const std::string out = f.dir + "/share_" + share;
     auto sets = recipe_sets(f, out, 1);
-    sets.insert(sets.end(), {std::string("grpo.share_prompt=") + share, "grpo.temperature=0.8", "model.compute=bf16"});
+    sets.insert(sets.end(),
+                {std::string("grpo.share_prompt=") + share, "grpo.temperature=0.8", "model.compute=bf16"});
     ASSERT_EQ(r1::run_grpo_training(recipe_of(sets), {}), 0);
     first.push_back(step_rows(out + "/metrics.jsonl").at(0));
   }

@@ -614,7 +614,6 @@ class GrpoRun {
         if (bad++ == 0) first = fmt::format("{}:{}", s_.data_path, p.line);
       }
     }
-    unverifiable_golds_ = bad;
     if (bad > 0)
       std::fprintf(
           stderr,
@@ -973,7 +972,6 @@ class GrpoRun {
   std::vector<std::vector<int32_t>> prompt_ids_;
   std::vector<std::string> prompt_text_;  // rendered (what the format reward reads)
   std::optional<verify::RewardSpec> rewards_, accuracy_;
-  int64_t unverifiable_golds_ = 0;
   std::vector<EvalProblem> eval_problems_;
   std::vector<std::vector<int32_t>> eval_prompts_;
   GenerationConfig eval_gen_;

@@ -55,7 +55,6 @@ class PromptBuilder {
   std::vector<std::string> stop_strings() const;
   const std::string& templ() const { return templ_; }  // resolved: never "auto"
   const std::string& instruction() const { return instruction_; }
-  const std::optional<ChatTemplate>& chat_template() const { return tmpl_; }
 
  private:
   std::string templ_, instruction_;

@@ -35,8 +35,7 @@ struct SamplingParams {
 
 struct Draw {
   int32_t token;
-  float
-      logprob;  // log softmax(logits / T)[token]: the temperature applied, no truncation (T = 1 when greedy)
+  float logprob;  // log softmax(logits / T)[token], before truncation (T = 1 when greedy)
 };
 
 // Scratch buffers reused across calls (one per thread): after the first call at a given

@@ -99,6 +99,13 @@ std::pair<double, bool> clamp_log_ratio(double x) {
 
 }  // namespace
 
+void GrpoStats::add(const GrpoStats& o) {
+  tokens += o.tokens, clipped_low += o.clipped_low, clipped_high += o.clipped_high,
+      clipped_dual += o.clipped_dual;
+  ratio_sum += o.ratio_sum, kl_sum += o.kl_sum, entropy_sum += o.entropy_sum, loss += o.loss;
+  max_abs_log_ratio = std::max(max_abs_log_ratio, o.max_abs_log_ratio);
+}
+
 TokenLossFn grpo_loss(const GrpoConfig& cfg, const Batch& batch, const GrpoInputs& in, GrpoStats* stats) {
   cfg.validate();
   R1_CHECK(in.old_logp && in.advantage && in.weight);
@@ -172,11 +179,8 @@ TokenLossFn grpo_loss(const GrpoConfig& cfg, const Batch& batch, const GrpoInput
       }
     }
     if (stats) {
-      stats->tokens += s.tokens, stats->clipped_low += s.clipped_low, stats->clipped_high += s.clipped_high;
-      stats->clipped_dual += s.clipped_dual;
-      stats->ratio_sum += s.ratio_sum, stats->kl_sum += s.kl_sum, stats->entropy_sum += s.entropy_sum;
-      stats->max_abs_log_ratio = std::max(stats->max_abs_log_ratio, s.max_abs_log_ratio);
-      stats->loss += loss;
+      s.loss = loss;
+      stats->add(s);
     }
     return loss;
   };

@@ -106,6 +106,8 @@ struct GrpoStats {
 
   double clip_fraction() const { return tokens ? double(clipped_low + clipped_high) / double(tokens) : 0; }
   double dual_clip_fraction() const { return tokens ? double(clipped_dual) / double(tokens) : 0; }
+  // Gathers another call's statistics (sums; max_abs_log_ratio: the max).
+  void add(const GrpoStats& o);
   double mean_ratio() const { return tokens ? ratio_sum / double(tokens) : 0; }
   double mean_kl() const { return tokens ? kl_sum / double(tokens) : 0; }
   double mean_entropy() const { return tokens ? entropy_sum / double(tokens) : 0; }

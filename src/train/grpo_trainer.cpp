@@ -548,24 +548,21 @@ class GrpoRun {
       const int64_t fit = fit_batch_tokens(model_.config(), plan, budget);
       if (fit < longest) {
         plan.batch_tokens = longest;
+        const MemoryEstimate e = estimate_training_memory(model_.config(), plan);
         fail(
             "{}: training {} needs {} ({}) for one micro-batch of its longest sample ({} tokens: prompt and "
             "grpo.max_new_tokens), more than the memory budget of {} (train.memory_budget_mb; 0 = 80% of "
-            "this "
-            "machine's {}): lower grpo.max_new_tokens or grpo.kv_budget_mb, or set grpo.beta = 0",
-            rn, describe_model_size(model_.config()),
-            format_bytes(estimate_training_memory(model_.config(), plan).total()),
-            estimate_training_memory(model_.config(), plan).breakdown(), longest, format_bytes(budget),
-            format_bytes(machine));
+            "this machine's {}): lower grpo.max_new_tokens or grpo.kv_budget_mb, or set grpo.beta = 0",
+            rn, describe_model_size(model_.config()), format_bytes(e.total()), e.breakdown(), longest,
+            format_bytes(budget), format_bytes(machine));
       }
       s_.micro_batch_tokens = fit;
     }
     plan.batch_tokens = std::max(s_.micro_batch_tokens, longest);
     check_training_memory(model_.config(), plan, rn, "grpo.micro_batch_tokens");
+    const MemoryEstimate e = estimate_training_memory(model_.config(), plan);
     std::fprintf(stderr, "grpo: micro-batches of up to %lld tokens; the run needs about %s (%s)\n",
-                 (long long)s_.micro_batch_tokens,
-                 format_bytes(estimate_training_memory(model_.config(), plan).total()).c_str(),
-                 estimate_training_memory(model_.config(), plan).breakdown().c_str());
+                 (long long)s_.micro_batch_tokens, format_bytes(e.total()).c_str(), e.breakdown().c_str());
   }
 
   void load_problems(const PromptBuilder& prompts) {
@@ -815,7 +812,7 @@ class GrpoRun {
       up.train_tokens += tb.batch.size();
     }
     if (first) up.first_pass_max_log_ratio = gs.max_abs_log_ratio;
-    add_stats(up.objective, gs);
+    up.objective.add(gs);
     if (hooks_ && hooks_->loss) loss = hooks_->loss(loop_.step() + 1, loss);
     const double norm = loop_.clip_gradients();
     if (!std::isfinite(loss) || !std::isfinite(norm)) {
@@ -827,14 +824,6 @@ class GrpoRun {
     }
     loop_.optimizer_step();
     up.loss_sum += loss, up.norm_sum += norm, up.updates++;
-  }
-
-  static void add_stats(GrpoStats& to, const GrpoStats& s) {
-    const double mx = std::max(to.max_abs_log_ratio, s.max_abs_log_ratio);
-    to.tokens += s.tokens, to.clipped_low += s.clipped_low, to.clipped_high += s.clipped_high;
-    to.clipped_dual += s.clipped_dual;
-    to.ratio_sum += s.ratio_sum, to.kl_sum += s.kl_sum, to.entropy_sum += s.entropy_sum, to.loss += s.loss;
-    to.max_abs_log_ratio = mx;
   }
 
   void check_bad_streak(const UpdateStats& up) {

@@ -16,6 +16,7 @@
 #include "core/error.h"
 #include "kernels/blas.h"
 #include "kernels/ops.h"
+#include "model/layer.h"
 
 namespace r1 {
 
@@ -129,67 +130,26 @@ void attend_16(const float* q, const Elem* kt, const Elem* vt, int64_t, int64_t,
 CachedForward::CachedForward(Model& model, DType compute) : model_(model), compute_(compute) {
   if (compute != DType::F32 && compute != DType::BF16)
     fail("cached forward: compute dtype {} is not supported (F32 or BF16)", dtype_name(compute));
-  sync_weights();
+  if (compute == DType::BF16) packed_ = std::make_unique<PackedWeights>(model_);
 }
 
-bool CachedForward::refresh_weights() {
-  if (compute_ != DType::BF16 || model_.version() == packed_version_) return false;
-  sync_weights();
-  return true;
+size_t CachedForward::weight_copy_bytes() const {
+  return packed_ ? packed_->bytes() : 0;
 }
-
+int64_t CachedForward::weight_packs() const {
+  return packed_ ? packed_->packs() : 0;
+}
 void CachedForward::sync_weights() {
-  if (compute_ != DType::BF16) return;
-  const ModelConfig& c = model_.config();
-  const int64_t D = c.hidden_size, F = c.intermediate_size, V = c.vocab_size, qd = c.q_dim(),
-                qkvd = c.qkv_dim();
-  const Weights W = model_.weights();
-  size_t total = 0;
-  std::vector<Bf16PackJob> jobs;
-  std::vector<size_t> offsets;  // of each job's matrix in wbf_
-  auto place = [&](const float* w, int64_t out, int64_t in) {
-    const size_t at = total;
-    jobs.push_back({w, out, in, nullptr});
-    offsets.push_back(at);
-    total += size_t(bf16_packed_size(out, in));  // a multiple of 32 elements: each matrix 64-byte aligned
-    return at;
-  };
-  layer_bf16_.clear();
-  for (int l = 0; l < c.num_layers; l++) {
-    const LayerWeights& w = W.layers[l];
-    LayerBf16 o;
-    o.wqkv = place(w.wqkv, qkvd, D), o.wo = place(w.wo, D, qd), o.wgu = place(w.wgu, 2 * F, D),
-    o.wdown = place(w.wdown, D, F);
-    layer_bf16_.push_back(o);
-  }
-  head_bf16_ = place(W.lm_head, V, D);
-  if (total != wbf_size_) {
-    // Not zeroed: the packing writes every element. 64-byte aligned for its streaming stores.
-    wbf_.reset();
-    wbf_size_ = 0;
-    void* p = std::aligned_alloc(64, std::max<size_t>(64, (total * sizeof(uint16_t) + 63) / 64 * 64));
-    if (p == nullptr) throw std::bad_alloc();
-    wbf_.reset(static_cast<uint16_t*>(p));
-    wbf_size_ = total;
-  }
-  for (size_t j = 0; j < jobs.size(); j++) jobs[j].dst = wbf_.get() + offsets[j];
-  pack_bf16_weights(jobs);
-  packed_version_ = model_.version();
-  packs_++;
+  if (packed_) packed_->sync(model_);
 }
-
-void CachedForward::linear(float* y, const float* x, const float* w, size_t wb, int64_t T, int64_t in,
-                           int64_t out, float beta) {
-  if (compute_ == DType::F32) return ops::linear_forward(y, x, w, T, in, out, beta);
-  xbf_.resize(size_t(T * bf16_ld(in)));
-  f32_to_bf16_rows(x, T, in, xbf_.data());
-  linear_forward_bf16(y, xbf_.data(), wbf_.get() + wb, T, in, out, beta);
+bool CachedForward::refresh_weights() {
+  return packed_ && packed_->refresh(model_);
 }
 
 bool CachedForward::run(KvCache& cache, std::span<const SeqTokens> batch, float* logits, bool all_positions) {
   const ModelConfig& c = model_.config();
-  const int64_t D = c.hidden_size, F = c.intermediate_size, V = c.vocab_size, hd = c.head_dim;
-  const int64_t Hq = c.num_heads, Hkv = c.num_kv_heads, qd = c.q_dim(), kvd = c.kv_dim(), qkvd = c.qkv_dim();
+  const int64_t D = c.hidden_size, V = c.vocab_size, hd = c.head_dim;
+  const int64_t Hq = c.num_heads, Hkv = c.num_kv_heads;
   const int L = c.num_layers;
   if (cache.num_layers() != L || cache.kv_heads() != Hkv || cache.head_dim() != hd)
     fail(
@@ -256,106 +216,65 @@ bool CachedForward::run(KvCache& cache, std::span<const SeqTokens> batch, float*
   model_.ensure_rope(max_pos + 1);
 
   const int64_t T = static_cast<int64_t>(tokens_.size());
-  x_.resize(T * D), x_mid_.resize(T * D), xn_.resize(T * D), rstd_.resize(T), qkv_.resize(T * qkvd);
-  q_.resize(T * qd), k_.resize(T * kvd), o_.resize(T * qd), gu_.resize(T * 2 * F), act_.resize(T * F);
-  if (c.qk_norm) qk_rstd_.resize(T * (Hq + Hkv));
+  x_.resize(T * D), x_next_.resize(T * D);
   Weights W = model_.weights();
-  const bool bf16 = compute_ == DType::BF16;
-
-  // Phase timing (profiling only): tick(slot) adds the time since the previous tick to slot.
+  ForwardProfile* prof = profiling_ ? &profile_ : nullptr;
   using Clock = std::chrono::steady_clock;
-  Clock::time_point t_start, t_last;
-  if (profiling_) t_start = t_last = Clock::now();
-  auto tick = [&](double& slot) {
-    if (!profiling_) return;
-    const auto t = Clock::now();
-    slot += std::chrono::duration<double>(t - t_last).count();
-    t_last = t;
-  };
-  ForwardProfile& pr = profile_;
+  const Clock::time_point t_start = Clock::now();
 
-  ops::embedding_forward(x_.data(), W.embed, tokens_.data(), T, D);
+  cache_ = &cache;
+  const LayerRows rows{T, pos_.data(), model_.rope_cos(), model_.rope_sin()};
+  kernels_.embedding(x_.data(), W.embed, tokens_.data(), T, D);
   for (int l = 0; l < L; l++) {
-    const LayerWeights& w = W.layers[l];
-    const LayerBf16 wb = bf16 ? layer_bf16_[l] : LayerBf16{};
-    // attention block: x_mid = x + o_proj(attn(rope(q), rope(k), v)), K/V through the cache
-    ops::rmsnorm_forward(xn_.data(), rstd_.data(), x_.data(), w.attn_norm, T, D, c.rms_norm_eps, D, D);
-    tick(pr.norms);
-    linear(qkv_.data(), xn_.data(), w.wqkv, wb.wqkv, T, D, qkvd);
-    if (w.bqkv) ops::bias_forward(qkv_.data(), w.bqkv, T, qkvd, qkvd);
-    tick(pr.qkv);
-    prepare_qkv(cache, l, w);
-    tick(pr.prepare);
-    attention(cache, l);
-    tick(pr.attention);
-    std::memcpy(x_mid_.data(), x_.data(), T * D * sizeof(float));
-    linear(x_mid_.data(), o_.data(), w.wo, wb.wo, T, qd, D, 1.f);
-    tick(pr.o_proj);
-
-    // MLP block: x = x_mid + down(silu(gate(n)) * up(n)), n = rmsnorm(x_mid)
-    ops::rmsnorm_forward(xn_.data(), rstd_.data(), x_mid_.data(), w.mlp_norm, T, D, c.rms_norm_eps, D, D);
-    tick(pr.norms);
-    linear(gu_.data(), xn_.data(), w.wgu, wb.wgu, T, D, 2 * F);
-    tick(pr.gate_up);
-    ops::swiglu_forward(act_.data(), gu_.data(), T, F);
-    tick(pr.swiglu);
-    std::memcpy(x_.data(), x_mid_.data(), T * D * sizeof(float));
-    linear(x_.data(), act_.data(), w.wdown, wb.wdown, T, F, D, 1.f);
-    tick(pr.down);
+    const LayerMatrices m = packed_ ? packed_->layer(W, l) : layer_matrices(c, W, l);
+    layer_forward(kernels_, c, W.layers[l], m, l, rows, x_.data(), x_next_.data(), acts_, *this, prof);
+    x_.swap(x_next_);
   }
+  cache_ = nullptr;
 
   // Final norm and LM head, only on the rows whose logits are wanted.
+  const Clock::time_point t_head = Clock::now();
   const int64_t R = all_positions ? T : n;
   last_.resize(R * D), last_rstd_.resize(R);
   if (all_positions) {
-    ops::rmsnorm_forward(last_.data(), last_rstd_.data(), x_.data(), W.norm, T, D, c.rms_norm_eps, D, D);
+    kernels_.rmsnorm(last_.data(), last_rstd_.data(), x_.data(), W.norm, T, D, c.rms_norm_eps, D, D);
   } else {
     for (int64_t i = 0; i < n; i++)
-      ops::rmsnorm_forward(last_.data() + i * D, last_rstd_.data() + i, x_.data() + last_row[i] * D, W.norm,
-                           1, D, c.rms_norm_eps, D, D);
+      kernels_.rmsnorm(last_.data() + i * D, last_rstd_.data() + i, x_.data() + last_row[i] * D, W.norm, 1, D,
+                       c.rms_norm_eps, D, D);
   }
-  linear(logits, last_.data(), W.lm_head, head_bf16_, R, D, V);
-  tick(pr.head);
+  kernels_.linear(logits, last_.data(), packed_ ? packed_->head(W) : head_matrix(c, W), R);
   if (profiling_) {
-    pr.total += std::chrono::duration<double>(Clock::now() - t_start).count();
-    pr.calls++;
+    const Clock::time_point t_end = Clock::now();
+    profile_.head += std::chrono::duration<double>(t_end - t_head).count();
+    profile_.total += std::chrono::duration<double>(t_end - t_start).count();
+    profile_.calls++;
   }
   return true;
 }
 
-// One parallel pass over the rows (one fork-join instead of four): split q and k out of qkv
-// (through the q/k norms where the model has them), rotate them, and write K (transposed (hd, B)
-// tile of its block) and V ((B, hd) tile) into the cache. Every step is per row, calling the same
-// ops as on all rows at once, so the results are the same bits.
-void CachedForward::prepare_qkv(KvCache& cache, int layer, const LayerWeights& w) {
-  const ModelConfig& c = model_.config();
-  const int64_t T = static_cast<int64_t>(tokens_.size()), B = cache.block_size(), hd = c.head_dim;
-  const int64_t Hq = c.num_heads, Hkv = c.num_kv_heads, qd = c.q_dim(), kvd = c.kv_dim(), qkvd = c.qkv_dim();
-  const float *cos = model_.rope_cos(), *sin = model_.rope_sin();
-#pragma omp parallel for schedule(static) if (T * qkvd > (1 << 15))
+// The layer's attention over the cache: write each new row's K (after the q/k norms and RoPE,
+// transposed into the (hd, B) tile of its block) and V ((B, hd) tile) into the cache, one
+// parallel pass over the rows, then attend over everything cached.
+void CachedForward::forward(Kernels&, int layer, const float* q, const float* k, const float* v, int64_t ldv,
+                            float* out, float*) {
+  KvCache& cache = *cache_;
+  const int64_t T = static_cast<int64_t>(tokens_.size()), B = cache.block_size(),
+                kvd = model_.config().kv_dim();
+#pragma omp parallel for schedule(static) if (T * kvd > (1 << 15))
   for (int64_t t = 0; t < T; t++) {
-    const float* row = qkv_.data() + t * qkvd;
-    float *q = q_.data() + t * qd, *k = k_.data() + t * kvd;
-    if (c.qk_norm) {
-      for (int64_t h = 0; h < Hq; h++)
-        ops::rmsnorm_forward(q + h * hd, qk_rstd_.data() + h * T + t, row + h * hd, w.q_norm, 1, hd,
-                             c.rms_norm_eps, qkvd, qd);
-      for (int64_t h = 0; h < Hkv; h++)
-        ops::rmsnorm_forward(k + h * hd, qk_rstd_.data() + (Hq + h) * T + t, row + qd + h * hd, w.k_norm, 1,
-                             hd, c.rms_norm_eps, qkvd, kvd);
-    } else {
-      std::memcpy(q, row, qd * sizeof(float));
-      std::memcpy(k, row + qd, kvd * sizeof(float));
-    }
-    ops::rope_forward(q, pos_.data() + t, cos, sin, 1, Hq, hd, qd);
-    ops::rope_forward(k, pos_.data() + t, cos, sin, 1, Hkv, hd, kvd);
     const int64_t p = pos_[t], slot = p % B;
     const int32_t block = tables_[row_item_[t]][p / B];
     if (cache.dtype() == DType::BF16)
-      store_kv<uint16_t>(cache, layer, block, slot, k, row + qd + kvd);
+      store_kv<uint16_t>(cache, layer, block, slot, k + t * kvd, v + t * ldv);
     else
-      store_kv<float>(cache, layer, block, slot, k, row + qd + kvd);
+      store_kv<float>(cache, layer, block, slot, k + t * kvd, v + t * ldv);
   }
+  q_in_ = q, o_out_ = out;
+  if (cache.dtype() == DType::BF16)
+    attention_tiles<uint16_t>(cache, layer);
+  else
+    attention_tiles<float>(cache, layer);
 }
 
 // Writes one token's K (kv_dim, after norm and RoPE) and V into slot of block, every kv head.
@@ -384,13 +303,6 @@ void CachedForward::store_kv(KvCache& cache, int layer, int32_t block, int64_t s
 // Causal attention of every new row over its sequence's cached keys 0..pos, one task per
 // (rows, kv head): the group's query heads share each K/V block read, which is what bounds
 // decoding. Online softmax over blocks (running max m, sum l, unnormalised output acc).
-void CachedForward::attention(const KvCache& cache, int layer) {
-  if (cache.dtype() == DType::BF16)
-    attention_tiles<uint16_t>(cache, layer);
-  else
-    attention_tiles<float>(cache, layer);
-}
-
 template <class Elem>
 void CachedForward::attention_tiles(const KvCache& cache, int layer) {
   const ModelConfig& c = model_.config();
@@ -419,7 +331,7 @@ void CachedForward::attention_tiles(const KvCache& cache, int layer) {
         return (tk.r0 + r / group) * qd + (h * group + r % group) * hd;
       };
       for (int64_t qi = 0; qi < nq; qi++) {
-        const float* src = q_.data() + q_offset(qi);
+        const float* src = q_in_ + q_offset(qi);
         for (int64_t d = 0; d < hd; d++) qs[qi * hd + d] = src[d] * scale;
       }
       std::fill_n(acc.begin(), nq * hd, 0.f);
@@ -439,7 +351,7 @@ void CachedForward::attention_tiles(const KvCache& cache, int layer) {
         }
       }
       for (int64_t qi = 0; qi < nq; qi++) {
-        float* dst = o_.data() + q_offset(qi);
+        float* dst = o_out_ + q_offset(qi);
         const float inv = 1.f / lsum[qi];
         for (int64_t d = 0; d < hd; d++) dst[d] = acc[qi * hd + d] * inv;
       }

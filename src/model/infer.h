@@ -10,7 +10,9 @@
 #include <vector>
 
 #include "io/dtype.h"
+#include "kernels/kernels.h"
 #include "model/kv_cache.h"
+#include "model/layer.h"
 #include "model/model.h"
 
 namespace r1 {
@@ -23,8 +25,8 @@ struct SeqTokens {
 
 // compute selects the matrix products' input type. F32: OpenBLAS sgemm throughout. BF16: the
 // weight matrices (stacked q/k/v, o, stacked gate/up, down, LM head) are copied to bf16 and
-// packed for linear_forward_bf16 (kernels/blas.h), at 2 bytes per parameter in them (about 220 MiB
-// for a 120M model; weight_copy_bytes), once per version of the model's parameters
+// packed (PackedWeights, model/layer.h), at 2 bytes per parameter in them (about 220 MiB for a
+// 120M model; weight_copy_bytes), once per version of the model's parameters
 // (Model::version()): here, and again by run() when the version changed since (the whole copy
 // is repacked; a 0.5B model takes a fraction of a second, bench/bench_pack). Each product's
 // activations are rounded to bf16 (nearest, ties to even) just before it, and the product runs
@@ -32,21 +34,17 @@ struct SeqTokens {
 // softmax, residuals) stays fp32. Other dtypes are refused.
 // The KV cache's element type is the cache's own (KvCache::dtype(), F32 or BF16, whatever the
 // compute dtype); attention converts bf16 elements to fp32 as it reads them.
-// Wall time of each phase of run(), summed over calls while profiling is on (for benchmarks:
-// where a decode step goes).
-struct ForwardProfile {
-  double norms = 0, qkv = 0, prepare = 0, attention = 0, o_proj = 0, gate_up = 0, swiglu = 0, down = 0,
-         head = 0, total = 0;
-  int64_t calls = 0;
-};
-
-class CachedForward {
+// The layers are the decoder stack's (layer_forward, model/layer.h), the same code as training's
+// forward; this class supplies their attention (AttentionOp): the new rows' K/V are written into
+// the cache and every row attends over its sequence's cached keys. Phase timings of run():
+// ForwardProfile (model/layer.h).
+class CachedForward final : private AttentionOp {
  public:
   explicit CachedForward(Model& model, DType compute = DType::F32);
 
   DType compute_dtype() const { return compute_; }
   // Bytes held by the bf16 weight copies (0 for F32).
-  size_t weight_copy_bytes() const { return wbf_size_ * sizeof(uint16_t); }
+  size_t weight_copy_bytes() const;
   // Re-copies the weights to bf16 now (a no-op for F32, which reads the model's parameters
   // directly). run() does this by itself when Model::version() moved; call it after writing
   // through a params() pointer taken earlier without mark_params_changed().
@@ -54,7 +52,7 @@ class CachedForward {
   // sync_weights() if the model's version differs from the one packed; whether it packed.
   bool refresh_weights();
   // How many times the weights were packed (bf16; 0 for F32): the constructor's pack is the first.
-  int64_t weight_packs() const { return packs_; }
+  int64_t weight_packs() const;
 
   // Appends each item's tokens to its sequence, writes their K (after q/k norm and RoPE) and V
   // into the cache, and attends causally over everything cached for that sequence. logits:
@@ -73,40 +71,31 @@ class CachedForward {
     int64_t item, r0, r1;
     int h0, h1;
   };
-  struct LayerBf16 {  // bf16 copies of one layer's matrices (offsets into wbf_)
-    size_t wqkv, wo, wgu, wdown;
-  };
-  void attention(const KvCache& cache, int layer);
+  void forward(Kernels& K, int layer, const float* q, const float* k, const float* v, int64_t ldv, float* out,
+               float* lse) override;
   template <class Elem>  // float (F32 cache) or uint16_t (BF16 cache)
   void attention_tiles(const KvCache& cache, int layer);
   template <class Elem>
   static void store_kv(KvCache& cache, int layer, int32_t block, int64_t slot, const float* k,
                        const float* v);
-  // y (T, out) = x (T, in) . w^T + beta * y, in the compute dtype (wb: w's bf16 offset in wbf_).
-  void linear(float* y, const float* x, const float* w, size_t wb, int64_t T, int64_t in, int64_t out,
-              float beta = 0.f);
-  void prepare_qkv(KvCache& cache, int layer, const LayerWeights& w);
 
   Model& model_;
   DType compute_;
   bool profiling_ = false;
   ForwardProfile profile_;
-  struct FreeDeleter {
-    void operator()(uint16_t* p) const { std::free(p); }
-  };
-  std::unique_ptr<uint16_t[], FreeDeleter> wbf_;  // bf16 weights: layers, then the LM head
-  size_t wbf_size_ = 0;                           // elements
-  uint64_t packed_version_ = 0;                   // Model::version() that wbf_ holds
-  int64_t packs_ = 0;
-  std::vector<LayerBf16> layer_bf16_;
-  size_t head_bf16_ = 0;
-  std::vector<uint16_t> xbf_;  // activations rounded to bf16 for the current product
+  CpuKernels kernels_;
+  std::unique_ptr<PackedWeights> packed_;  // BF16 only
   // Per-run layout of the packed batch.
   std::vector<int32_t> tokens_, pos_, row_item_;
   std::vector<const int32_t*> tables_;  // block table of each item
   std::vector<Task> tasks_;
-  // Activations of one layer (T rows), reused across calls.
-  std::vector<float> x_, x_mid_, xn_, rstd_, qkv_, q_, k_, qk_rstd_, o_, gu_, act_, last_, last_rstd_;
+  // During run(): the cache, and the layer's queries and attention output.
+  KvCache* cache_ = nullptr;
+  const float* q_in_ = nullptr;
+  float* o_out_ = nullptr;
+  // Activations of one layer (T rows), reused across layers and calls.
+  LayerActs acts_;
+  std::vector<float> x_, x_next_, last_, last_rstd_;
 };
 
 }  // namespace r1

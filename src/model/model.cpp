@@ -4,10 +4,12 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <memory>
 
 #include "core/error.h"
 #include "core/rng.h"
 #include "kernels/ops.h"
+#include "model/layer.h"
 #include "model/memory.h"
 
 namespace r1 {
@@ -54,36 +56,30 @@ void Batch::append_lm(const std::vector<int32_t>& toks) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Activations: what the backward pass needs, per layer. In inference only one layer's set is kept.
+// Run-time state: the kernels, the bf16 weight copy (bf16 compute), and what the backward needs.
+// Training keeps every layer's input (resid) and, without recomputation, every layer's
+// activations; inference and recomputation keep one layer's set, reused.
 
 struct Model::Activations {
-  struct Layer {
-    std::vector<float> rstd1, xn1, qkv, qn_rstd, kn_rstd, qr, kr, o, lse, x_mid, rstd2, xn2, gu, act;
-  };
+  CpuKernels kernels;
+  std::unique_ptr<PackedWeights> packed;  // BF16 compute only
   std::vector<std::vector<float>> resid;  // (L+1) x (T, D) in training; 2 alternating in inference
-  std::vector<Layer> layers;
+  std::vector<LayerActs> layers;
+  LayerGradScratch grad;
   std::vector<float> rstdf, xnf;  // final norm
-  // backward scratch
-  std::vector<float> dx, dxn, dact, dgu, do_, dqr, dkr, dqkv, dxnf;
+  std::vector<float> dx, dxnf, x_tmp;
   // loss head: per-token statistics (T) and one chunk of gathered rows and logits
   std::vector<float> logp, ent, lse, dlogp, dent, xg, z, dxg, lp_c, ent_c, lse_c, dlp_c, dent_c;
   std::vector<int32_t> tg;
   std::vector<int64_t> rows;
-  int64_t T = 0;
-  bool train = false;
 
   size_t bytes() const {
-    size_t n = 0;
+    size_t n = grad.bytes();
     auto add = [&](const std::vector<float>& v) { n += v.capacity() * sizeof(float); };
     for (const auto& r : resid) add(r);
-    for (const auto& l : layers) {
-      for (const auto* v : {&l.rstd1, &l.xn1, &l.qkv, &l.qn_rstd, &l.kn_rstd, &l.qr, &l.kr, &l.o, &l.lse,
-                            &l.x_mid, &l.rstd2, &l.xn2, &l.gu, &l.act})
-        add(*v);
-    }
-    for (const auto* v :
-         {&rstdf, &xnf, &dx,    &dxn,  &dact, &dgu, &do_, &dqr,  &dkr,   &dqkv,  &dxnf,  &logp,
-          &ent,   &lse, &dlogp, &dent, &xg,   &z,   &dxg, &lp_c, &ent_c, &lse_c, &dlp_c, &dent_c})
+    for (const auto& l : layers) n += l.bytes();
+    for (const auto* v : {&rstdf, &xnf, &dx, &dxnf, &x_tmp, &logp, &ent, &lse, &dlogp, &dent, &xg, &z, &dxg,
+                          &lp_c, &ent_c, &lse_c, &dlp_c, &dent_c})
       add(*v);
     return n;
   }
@@ -155,6 +151,7 @@ Model& Model::operator=(Model&& o) noexcept {
     rope_cos_ = std::move(o.rope_cos_);
     rope_sin_ = std::move(o.rope_sin_);
     head_ = o.head_;
+    compute_ = o.compute_;
     acts_ = o.acts_;
     o.acts_ = nullptr;
   }
@@ -270,72 +267,55 @@ void Model::ensure_rope(int64_t max_pos) {
   }
 }
 
+void Model::set_compute(const ComputeConfig& cc) {
+  if (cc.dtype != DType::F32 && cc.dtype != DType::BF16)
+    fail("model: compute dtype {} is not supported for training (f32 or bf16)", dtype_name(cc.dtype));
+  compute_ = cc;
+  if (cc.dtype != DType::BF16) acts_->packed.reset();
+}
+
+LayerMatrices Model::matrices(const Weights& W, int l) {
+  if (compute_.dtype != DType::BF16) return layer_matrices(config_, W, l);
+  if (!acts_->packed)
+    acts_->packed = std::make_unique<PackedWeights>(*this);
+  else
+    acts_->packed->refresh(*this);
+  return acts_->packed->layer(W, l);
+}
+
+Matrix Model::head_matrix_rows(const Weights& W, int64_t rows) {
+  Matrix m =
+      compute_.dtype == DType::BF16 && acts_->packed ? acts_->packed->head(W) : head_matrix(config_, W);
+  if (rows != m.out && m.bf16 == nullptr) m.out = rows;  // fp32: the first rows of lm_head only
+  return m;
+}
+
 void Model::run_layers(const Batch& b, bool train) {
   check_batch(b);
   const ModelConfig& c = config_;
-  const int64_t T = b.size(), D = c.hidden_size, F = c.intermediate_size, hd = c.head_dim;
-  const int64_t Hq = c.num_heads, Hkv = c.num_kv_heads, qd = c.q_dim(), kvd = c.kv_dim(), qkvd = c.qkv_dim();
-  const int64_t L = c.num_layers, nseq = b.num_seqs();
+  const int64_t T = b.size(), D = c.hidden_size, L = c.num_layers;
   Activations& A = *acts_;
-  A.T = T;
-  A.train = train;
   int32_t maxpos = 0;
   for (int32_t p : b.positions) maxpos = std::max(maxpos, p);
   ensure_rope(maxpos + 1);
-
+  // Training keeps every layer's input; without recomputation every layer's activations too.
   A.resid.resize(train ? L + 1 : 2);
   for (auto& r : A.resid) r.resize(T * D);
-  A.layers.resize(train ? L : 1);
+  A.layers.resize(train && !compute_.recompute ? L : 1);
   Weights W = weights();
+  const LayerRows rows{T, b.positions.data(), rope_cos_.data(), rope_sin_.data()};
+  PackedAttention attn(c, b);
 
-  ops::embedding_forward(A.resid[0].data(), W.embed, b.tokens.data(), T, D);
+  A.kernels.embedding(A.resid[0].data(), W.embed, b.tokens.data(), T, D);
   for (int64_t l = 0; l < L; l++) {
-    auto& a = A.layers[train ? l : 0];
-    const LayerWeights& w = W.layers[l];
-    float* x_in = A.resid[train ? l : l % 2].data();
+    const float* x_in = A.resid[train ? l : l % 2].data();
     float* x_out = A.resid[train ? l + 1 : (l + 1) % 2].data();
-    a.rstd1.resize(T), a.xn1.resize(T * D), a.qkv.resize(T * qkvd), a.qr.resize(T * qd), a.kr.resize(T * kvd);
-    a.o.resize(T * qd), a.lse.resize(T * Hq), a.x_mid.resize(T * D), a.rstd2.resize(T), a.xn2.resize(T * D);
-    a.gu.resize(T * 2 * F), a.act.resize(T * F);
-
-    // attention block: x_mid = x_in + o_proj(attn(rope(q), rope(k), v))
-    ops::rmsnorm_forward(a.xn1.data(), a.rstd1.data(), x_in, w.attn_norm, T, D, c.rms_norm_eps, D, D);
-    ops::linear_forward(a.qkv.data(), a.xn1.data(), w.wqkv, T, D, qkvd);
-    if (w.bqkv) ops::bias_forward(a.qkv.data(), w.bqkv, T, qkvd, qkvd);
-    if (c.qk_norm) {
-      a.qn_rstd.resize(T * Hq), a.kn_rstd.resize(T * Hkv);
-      for (int64_t h = 0; h < Hq; h++)
-        ops::rmsnorm_forward(a.qr.data() + h * hd, a.qn_rstd.data() + h * T, a.qkv.data() + h * hd, w.q_norm,
-                             T, hd, c.rms_norm_eps, qkvd, qd);
-      for (int64_t h = 0; h < Hkv; h++)
-        ops::rmsnorm_forward(a.kr.data() + h * hd, a.kn_rstd.data() + h * T, a.qkv.data() + qd + h * hd,
-                             w.k_norm, T, hd, c.rms_norm_eps, qkvd, kvd);
-    } else {
-#pragma omp parallel for schedule(static)
-      for (int64_t t = 0; t < T; t++) {
-        std::memcpy(a.qr.data() + t * qd, a.qkv.data() + t * qkvd, qd * sizeof(float));
-        std::memcpy(a.kr.data() + t * kvd, a.qkv.data() + t * qkvd + qd, kvd * sizeof(float));
-      }
-    }
-    ops::rope_forward(a.qr.data(), b.positions.data(), rope_cos_.data(), rope_sin_.data(), T, Hq, hd, qd);
-    ops::rope_forward(a.kr.data(), b.positions.data(), rope_cos_.data(), rope_sin_.data(), T, Hkv, hd, kvd);
-    ops::attention_forward(a.o.data(), a.lse.data(), a.qr.data(), a.kr.data(), a.qkv.data() + qd + kvd,
-                           b.cu_seqlens.data(), b.prefix.empty() ? nullptr : b.prefix.data(), nseq, Hq, Hkv,
-                           hd, qd, kvd, qkvd, qd);
-    std::memcpy(a.x_mid.data(), x_in, T * D * sizeof(float));
-    ops::linear_forward(a.x_mid.data(), a.o.data(), w.wo, T, qd, D, 1.f);
-
-    // MLP block: x_out = x_mid + down(silu(gate(n)) * up(n)), n = rmsnorm(x_mid)
-    ops::rmsnorm_forward(a.xn2.data(), a.rstd2.data(), a.x_mid.data(), w.mlp_norm, T, D, c.rms_norm_eps, D,
-                         D);
-    ops::linear_forward(a.gu.data(), a.xn2.data(), w.wgu, T, D, 2 * F);
-    ops::swiglu_forward(a.act.data(), a.gu.data(), T, F);
-    std::memcpy(x_out, a.x_mid.data(), T * D * sizeof(float));
-    ops::linear_forward(x_out, a.act.data(), w.wdown, T, F, D, 1.f);
+    layer_forward(A.kernels, c, W.layers[l], matrices(W, static_cast<int>(l)), static_cast<int>(l), rows,
+                  x_in, x_out, A.layers[A.layers.size() == 1 ? 0 : l], attn);
   }
   A.rstdf.resize(T), A.xnf.resize(T * D);
-  ops::rmsnorm_forward(A.xnf.data(), A.rstdf.data(), A.resid[train ? L : L % 2].data(), W.norm, T, D,
-                       c.rms_norm_eps, D, D);
+  A.kernels.rmsnorm(A.xnf.data(), A.rstdf.data(), A.resid[train ? L : L % 2].data(), W.norm, T, D,
+                    c.rms_norm_eps, D, D);
 }
 
 void Model::set_head(const HeadConfig& h) {
@@ -348,14 +328,13 @@ void Model::set_head(const HeadConfig& h) {
 
 void Model::forward(const Batch& b, float* logp, float* entropy, float* logits) {
   run_layers(b, false);
-  const int64_t T = b.size(), V = config_.vocab_size, D = config_.hidden_size;
+  const int64_t T = b.size(), V = config_.vocab_size;
   const bool plain_head = head_.temperature == 1 && head_vocab() == V;
-  if (logits) {
-    ops::linear_forward(logits, acts_->xnf.data(), weights().lm_head, T, D, V);
-  }
+  Kernels& K = acts_->kernels;
+  if (logits) K.linear(logits, acts_->xnf.data(), head_matrix_rows(weights(), V), T);
   if (logits && plain_head) {
     std::vector<float> lp(T), ent(T), lse(T);
-    ops::logprob_forward(lp.data(), ent.data(), lse.data(), logits, b.targets.data(), T, V);
+    K.logprob(lp.data(), ent.data(), lse.data(), logits, b.targets.data(), T, V);
     if (logp) std::copy(lp.begin(), lp.end(), logp);
     if (entropy) std::copy(ent.begin(), ent.end(), entropy);
   } else if (logp || entropy) {
@@ -373,34 +352,33 @@ void Model::forward_last_logits(const Batch& b, float* logits) {
     if (b.cu_seqlens[s + 1] == b.cu_seqlens[s]) fail("batch: sequence {} is empty", s);
     std::memcpy(last.data() + s * D, acts_->xnf.data() + (b.cu_seqlens[s + 1] - 1) * D, D * sizeof(float));
   }
-  ops::linear_forward(logits, last.data(), weights().lm_head, n, D, V);
+  acts_->kernels.linear(logits, last.data(), head_matrix_rows(weights(), V), n);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Loss head: logits only for rows that have a target, in chunks bounded by a memory budget.
 // Buffers live in Activations so steps after the first allocate nothing.
 // The head's vocabulary limit is exact: only the first head_vocab() rows of lm_head enter the
-// product, so the entries past it have probability exactly 0 and their rows no gradient.
-void Model::head_gather(const Batch& b, const float* lm_head, int64_t r0, int64_t n) {
+// fp32 product, so the entries past it have probability exactly 0 and their rows no gradient. (A
+// bf16 product runs over the packed whole head, whose panels cannot be cut, and the columns past
+// the limit are dropped from each row before the softmax.)
+void Model::head_gather(const Batch& b, const Matrix& head, int64_t r0, int64_t n) {
   Activations& A = *acts_;
-  const int64_t D = config_.hidden_size, V = head_vocab();
+  const int64_t D = config_.hidden_size, V = head_vocab(), Vm = head.out;
   for (int64_t i = 0; i < n; i++) {
     std::memcpy(A.xg.data() + i * D, A.xnf.data() + A.rows[r0 + i] * D, D * sizeof(float));
     A.tg[i] = b.targets[A.rows[r0 + i]];
   }
-  ops::linear_forward(A.z.data(), A.xg.data(), lm_head, n, D, V);
-  if (head_.temperature != 1) {
-    const float inv_t = 1 / head_.temperature;
-    float* z = A.z.data();
-#pragma omp parallel for simd schedule(static) if (n * V > (1 << 16))
-    for (int64_t i = 0; i < n * V; i++) z[i] *= inv_t;
-  }
+  A.kernels.linear(A.z.data(), A.xg.data(), head, n);
+  if (Vm != V)  // rows of Vm logits -> rows of the first V
+    for (int64_t i = 1; i < n; i++) std::memmove(A.z.data() + i * V, A.z.data() + i * Vm, V * sizeof(float));
+  if (head_.temperature != 1) A.kernels.scale(A.z.data(), 1 / head_.temperature, n * V);
 }
 
 int64_t Model::head_forward(const Batch& b) {
   Activations& A = *acts_;
   const int64_t T = b.size(), D = config_.hidden_size, V = head_vocab();
-  const float* lm_head = weights().lm_head;
+  const Matrix head = head_matrix_rows(weights(), V);
   auto& rows = A.rows;
   rows.clear();
   for (int64_t t = 0; t < T; t++) {
@@ -412,14 +390,14 @@ int64_t Model::head_forward(const Batch& b) {
   }
   const int64_t R = static_cast<int64_t>(rows.size());
   constexpr int64_t kLogitBudget = 64 << 20;  // floats of logits kept at once (256 MiB)
-  const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(R, kLogitBudget / V));
+  const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(R, kLogitBudget / head.out));
   for (auto* v : {&A.logp, &A.ent, &A.lse, &A.dlogp, &A.dent}) v->assign(T, 0.f);
-  A.xg.resize(chunk * D), A.z.resize(chunk * V), A.dxg.resize(chunk * D), A.tg.resize(chunk);
+  A.xg.resize(chunk * D), A.z.resize(chunk * head.out), A.dxg.resize(chunk * D), A.tg.resize(chunk);
   for (auto* v : {&A.lp_c, &A.ent_c, &A.lse_c, &A.dlp_c, &A.dent_c}) v->resize(chunk);
   for (int64_t r0 = 0; r0 < R; r0 += chunk) {
     const int64_t n = std::min(chunk, R - r0);
-    head_gather(b, lm_head, r0, n);
-    ops::logprob_forward(A.lp_c.data(), A.ent_c.data(), A.lse_c.data(), A.z.data(), A.tg.data(), n, V);
+    head_gather(b, head, r0, n);
+    A.kernels.logprob(A.lp_c.data(), A.ent_c.data(), A.lse_c.data(), A.z.data(), A.tg.data(), n, V);
     for (int64_t i = 0; i < n; i++) {
       A.logp[rows[r0 + i]] = A.lp_c[i];
       A.ent[rows[r0 + i]] = A.ent_c[i];
@@ -436,15 +414,17 @@ double Model::forward_backward(const Batch& b, const TokenLossFn& loss_fn, float
                                float* entropy_out) {
   run_layers(b, true);
   const ModelConfig& c = config_;
-  const int64_t T = b.size(), D = c.hidden_size, F = c.intermediate_size, V = head_vocab(), hd = c.head_dim;
-  const int64_t Hq = c.num_heads, Hkv = c.num_kv_heads, qd = c.q_dim(), kvd = c.kv_dim(), qkvd = c.qkv_dim();
-  const int64_t L = c.num_layers, nseq = b.num_seqs();
+  const int64_t T = b.size(), D = c.hidden_size, V = head_vocab(), L = c.num_layers;
   Activations& A = *acts_;
+  Kernels& K = A.kernels;
   Weights W = weights();
   Weights G = view(grads());
 
   // ---- head: logits only for rows that have a target, in chunks bounded by a memory budget ----
   const int64_t chunk = head_forward(b);
+  const Matrix head = head_matrix_rows(W, V);
+  Matrix head_back = head_matrix(c, W);  // the backward's products: the head's vocabulary rows only
+  head_back.out = V;
   const auto& rows = A.rows;
   const int64_t R = static_cast<int64_t>(rows.size());
   const bool keep = chunk >= R;  // everything fit in one chunk: xg, tg and z still hold it
@@ -455,73 +435,39 @@ double Model::forward_backward(const Batch& b, const TokenLossFn& loss_fn, float
   A.dxnf.assign(T * D, 0.f);
   for (int64_t r0 = 0; r0 < R; r0 += chunk) {
     const int64_t n = std::min(chunk, R - r0);
-    if (!keep) head_gather(b, W.lm_head, r0, n);
+    if (!keep) head_gather(b, head, r0, n);
     for (int64_t i = 0; i < n; i++) {
       const int64_t t = rows[r0 + i];
       A.lse_c[i] = A.lse[t], A.ent_c[i] = A.ent[t], A.dlp_c[i] = A.dlogp[t], A.dent_c[i] = A.dent[t];
     }
-    ops::logprob_backward(A.z.data(), A.lse_c.data(), A.ent_c.data(), A.tg.data(), A.dlp_c.data(),
-                          A.dent_c.data(), n, V);
-    if (head_.temperature != 1) {  // z = logits / temperature: dlogits = dz / temperature
-      const float inv_t = 1 / head_.temperature;
-      float* dz = A.z.data();
-#pragma omp parallel for simd schedule(static) if (n * V > (1 << 16))
-      for (int64_t i = 0; i < n * V; i++) dz[i] *= inv_t;
-    }
-    ops::linear_backward(A.dxg.data(), G.lm_head, A.z.data(), A.xg.data(), W.lm_head, n, D, V);
+    K.logprob_backward(A.z.data(), A.lse_c.data(), A.ent_c.data(), A.tg.data(), A.dlp_c.data(),
+                       A.dent_c.data(), n, V);
+    // z = logits / temperature: dlogits = dz / temperature
+    if (head_.temperature != 1) K.scale(A.z.data(), 1 / head_.temperature, n * V);
+    K.linear_backward(A.dxg.data(), G.lm_head, A.z.data(), A.xg.data(), head_back, n);
     for (int64_t i = 0; i < n; i++)
       std::memcpy(A.dxnf.data() + rows[r0 + i] * D, A.dxg.data() + i * D, D * sizeof(float));
   }
 
   // ---- final norm ----
-  A.dx.resize(T * D), A.dxn.resize(T * D), A.dact.resize(T * F), A.dgu.resize(T * 2 * F),
-      A.do_.resize(T * qd);
-  A.dqr.resize(T * qd), A.dkr.resize(T * kvd), A.dqkv.resize(T * qkvd);
+  A.dx.resize(T * D);
   float* dx = A.dx.data();
-  ops::rmsnorm_backward(dx, G.norm, A.dxnf.data(), A.resid[L].data(), W.norm, A.rstdf.data(), T, D, D, D,
-                        0.f);
+  K.rmsnorm_backward(dx, G.norm, A.dxnf.data(), A.resid[L].data(), W.norm, A.rstdf.data(), T, D, D, D, 0.f);
 
   // ---- layers in reverse; dx is the gradient of the residual stream ----
+  const LayerRows lrows{T, b.positions.data(), rope_cos_.data(), rope_sin_.data()};
+  PackedAttention attn(c, b);
   for (int64_t l = L - 1; l >= 0; l--) {
-    auto& a = A.layers[l];
-    const LayerWeights& w = W.layers[l];
-    const LayerWeights& g = G.layers[l];
-    // MLP
-    ops::linear_backward(A.dact.data(), g.wdown, dx, a.act.data(), w.wdown, T, F, D);
-    ops::swiglu_backward(A.dgu.data(), A.dact.data(), a.gu.data(), T, F);
-    ops::linear_backward(A.dxn.data(), g.wgu, A.dgu.data(), a.xn2.data(), w.wgu, T, D, 2 * F);
-    ops::rmsnorm_backward(dx, g.mlp_norm, A.dxn.data(), a.x_mid.data(), w.mlp_norm, a.rstd2.data(), T, D, D,
-                          D, 1.f);
-    // attention
-    ops::linear_backward(A.do_.data(), g.wo, dx, a.o.data(), w.wo, T, qd, D);
-    ops::attention_backward(A.dqr.data(), A.dkr.data(), A.dqkv.data() + qd + kvd, A.do_.data(), a.o.data(),
-                            a.lse.data(), a.qr.data(), a.kr.data(), a.qkv.data() + qd + kvd,
-                            b.cu_seqlens.data(), b.prefix.empty() ? nullptr : b.prefix.data(), nseq, Hq, Hkv,
-                            hd, qd, kvd, qkvd, qd);
-    ops::rope_backward(A.dqr.data(), b.positions.data(), rope_cos_.data(), rope_sin_.data(), T, Hq, hd, qd);
-    ops::rope_backward(A.dkr.data(), b.positions.data(), rope_cos_.data(), rope_sin_.data(), T, Hkv, hd, kvd);
-    if (c.qk_norm) {
-      // x and dx share the qkv row stride; dy comes from the compact q/k buffers.
-      for (int64_t h = 0; h < Hq; h++)
-        ops::rmsnorm_backward(A.dqkv.data() + h * hd, g.q_norm, A.dqr.data() + h * hd, a.qkv.data() + h * hd,
-                              w.q_norm, a.qn_rstd.data() + h * T, T, hd, qkvd, qd, 0.f);
-      for (int64_t h = 0; h < Hkv; h++)
-        ops::rmsnorm_backward(A.dqkv.data() + qd + h * hd, g.k_norm, A.dkr.data() + h * hd,
-                              a.qkv.data() + qd + h * hd, w.k_norm, a.kn_rstd.data() + h * T, T, hd, qkvd,
-                              kvd, 0.f);
-    } else {
-#pragma omp parallel for schedule(static)
-      for (int64_t t = 0; t < T; t++) {
-        std::memcpy(A.dqkv.data() + t * qkvd, A.dqr.data() + t * qd, qd * sizeof(float));
-        std::memcpy(A.dqkv.data() + t * qkvd + qd, A.dkr.data() + t * kvd, kvd * sizeof(float));
-      }
+    const int li = static_cast<int>(l);
+    const LayerMatrices m = matrices(W, li);
+    LayerActs* a = &A.layers[A.layers.size() == 1 ? 0 : l];
+    if (compute_.recompute) {  // the forward kept only the layer's input: run the layer again
+      A.x_tmp.resize(T * D);
+      layer_forward(K, c, W.layers[l], m, li, lrows, A.resid[l].data(), A.x_tmp.data(), *a, attn);
     }
-    if (g.bqkv) ops::bias_backward(g.bqkv, A.dqkv.data(), T, qkvd, qkvd);
-    ops::linear_backward(A.dxn.data(), g.wqkv, A.dqkv.data(), a.xn1.data(), w.wqkv, T, D, qkvd);
-    ops::rmsnorm_backward(dx, g.attn_norm, A.dxn.data(), A.resid[l].data(), w.attn_norm, a.rstd1.data(), T, D,
-                          D, D, 1.f);
+    layer_backward(K, c, W.layers[l], m, G.layers[l], lrows, attn, A.resid[l].data(), *a, A.grad, dx);
   }
-  ops::embedding_backward(G.embed, dx, b.tokens.data(), T, D);
+  K.embedding_backward(G.embed, dx, b.tokens.data(), T, D);
   return loss;
 }
 

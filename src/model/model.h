@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "io/dtype.h"
 #include "model/config.h"
 
 namespace r1 {
@@ -86,6 +87,23 @@ struct HeadConfig {
   int64_t vocab = 0;      // 0 = the whole vocabulary
 };
 
+// How forward() and forward_backward() compute: training and the log-prob passes alike, so the
+// old-policy log-probs GRPO recomputes have the numerics of the policy it trains.
+struct ComputeConfig {
+  // F32, or BF16: every matrix product (the layers' and the LM head's) rounds its inputs to bf16
+  // and sums exact products in fp32 (kernels/blas.h); the weights stay fp32 (master copy, the
+  // optimizer's), copied to bf16 once per version of the parameters; norms, RoPE, attention,
+  // softmax and the loss stay fp32.
+  DType dtype = DType::F32;
+  // Activation recomputation: the training forward keeps only each layer's input (T x hidden
+  // floats) and the backward runs each layer's forward again just before its backward, for
+  // about one more forward's work; activation memory then holds one layer's set instead of all.
+  bool recompute = false;
+};
+
+struct LayerMatrices;
+struct Matrix;
+
 class Model {
  public:
   // Parameters zero. Refuses (r1::Error) a configuration whose arena does not fit in this
@@ -130,6 +148,11 @@ class Model {
   void set_head(const HeadConfig& h);
   const HeadConfig& head() const { return head_; }
 
+  // Validates (r1::Error for another dtype than F32 and BF16). The default is fp32, no
+  // recomputation.
+  void set_compute(const ComputeConfig& c);
+  const ComputeConfig& compute() const { return compute_; }
+
   // Inference. logp/entropy (T) for tokens with a target (0 elsewhere), under the head's
   // distribution (set_head); logits (T, V) if non-null: the RAW logits (not divided by the
   // temperature, all V columns). A target at or past the head's vocab is an r1::Error.
@@ -162,11 +185,17 @@ class Model {
   int64_t head_forward(const Batch& batch);
   // Rows r0..r0+n of the target rows: their hidden states (xg), targets (tg) and logits over the
   // head's vocabulary divided by the temperature (z, (n, head_vocab())).
-  void head_gather(const Batch& batch, const float* lm_head, int64_t r0, int64_t n);
+  void head_gather(const Batch& batch, const Matrix& head, int64_t r0, int64_t n);
+  // The weight matrices in the compute dtype (packing the bf16 copy if the version moved).
+  LayerMatrices matrices(const Weights& W, int layer);
+  // The head's matrix for a product over its first `rows` rows (fp32), or over all of them with
+  // the bf16 copy (whose packed panels cannot be cut).
+  Matrix head_matrix_rows(const Weights& W, int64_t rows);
   int64_t head_vocab() const { return head_.vocab > 0 ? head_.vocab : config_.vocab_size; }
 
   ModelConfig config_;
   HeadConfig head_;
+  ComputeConfig compute_;
   std::vector<ParamSpec> specs_;
   std::vector<float> params_;
   std::vector<float> grads_;

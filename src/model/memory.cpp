@@ -229,7 +229,8 @@ MemoryEstimate estimate_training_memory(const ModelConfig& c, const TrainingMemo
   e.grads = e.params;
   e.optimizer = mul(2, e.params);
   if (plan.reference_model) e.reference = e.params;
-  // Floats forward_backward keeps per token (Model::Activations): each layer's saved tensors,
+  // Floats forward_backward keeps per token (Model::Activations): each layer's saved tensors (one
+  // layer's with recomputation),
   // the residual stream at every layer boundary, the final norm, the backward pass's scratch
   // and the loss head's per-token statistics.
   const uint64_t L = dim(c.num_layers), D = dim(c.hidden_size), F = dim(c.intermediate_size),
@@ -239,9 +240,12 @@ MemoryEstimate estimate_training_memory(const ModelConfig& c, const TrainingMemo
   uint64_t layer = 2;  // rstd1, rstd2
   for (uint64_t n : {mul(3, D), qkvd, mul(2, qd), kvd, Hq, mul(3, F)}) layer = add(layer, n);
   if (c.qk_norm) layer = add(layer, add(Hq, Hkv));
-  uint64_t per_token = add(mul(L, layer), mul(add(L, 1), D));
+  uint64_t per_token = add(mul(plan.recompute ? 1 : L, layer), mul(add(L, 1), D));
   for (uint64_t n : {add(D, 1), mul(3, D), mul(3, F), mul(2, qd), kvd, qkvd, uint64_t{5}})
     per_token = add(per_token, n);
+  if (plan.recompute) per_token = add(per_token, D);  // the rerun layer's output, discarded
+  if (plan.compute == DType::BF16)                    // the policy's W and W^T copies, the reference's W copy
+    e.weight_copy = add(e.weight_copy, mul(plan.reference_model ? 3 : 2, bf16_weight_copy_bytes(c)));
   const uint64_t T = plan.batch_tokens > 0 ? static_cast<uint64_t>(plan.batch_tokens) : 0;
   e.activations = mul(T, per_token, sizeof(float));
   // The head computes logits for at most 64M floats' worth of rows at once (Model::head_forward),

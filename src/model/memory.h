@@ -46,7 +46,7 @@ struct MemoryEstimate {
   uint64_t activations = 0;  // what forward_backward keeps per token, times the tokens of one call
   uint64_t logits = 0;       // the loss head's chunk of logits and gathered rows
   uint64_t kv_pool = 0;      // the generation engine's KV-cache pool and its block tables
-  uint64_t weight_copy = 0;  // bf16 compute: the engine's packed bf16 copy of the matrices (kept)
+  uint64_t weight_copy = 0;  // bf16 compute: packed bf16 copies of the matrices (engine, training)
   uint64_t total() const;
   // "parameters 74.0 GiB, gradients 74.0 GiB, ...": the non-zero parts.
   std::string breakdown() const;
@@ -75,6 +75,11 @@ struct TrainingMemoryPlan {
   int kv_block_size = 16;
   DType kv_dtype = DType::F32;
   bool reference_model = false;  // GRPO with beta > 0 keeps a second copy of the parameters
+  // Model::set_compute: bf16 training keeps packed bf16 copies of the matrices (W for the
+  // forward, W^T for the backward; the reference model its forward copy); recomputation keeps
+  // one layer's activations instead of every layer's.
+  DType compute = DType::F32;
+  bool recompute = false;
 };
 
 // A training run: parameters, gradients, AdamW's m and v, the activations forward_backward keeps

@@ -474,7 +474,10 @@ class GrpoRun {
     head_.temperature = s_.gen.sampling.temperature;
     head_.vocab = std::min<int64_t>(model_.config().vocab_size, tok_->vocab_size());
     model_.set_head(head_);
-    if (ref_) ref_->set_head(head_);
+    if (ref_) {
+      ref_->set_head(head_);
+      ref_->set_compute({s_.train.compute.dtype, false});  // pi_ref in the policy's numerics
+    }
     rewards_.emplace(verify::reward_terms_from_recipe(r, "reward"), s_.reward);
     check_golds();
     load_eval(prompts);
@@ -541,6 +544,7 @@ class GrpoRun {
     plan.kv_budget_bytes = s_.gen.kv_budget_bytes;
     plan.kv_dtype = s_.gen.compute;
     plan.reference_model = s_.objective.beta > 0;
+    plan.compute = s_.train.compute.dtype, plan.recompute = s_.train.compute.recompute;
     const uint64_t machine = machine_memory_bytes();
     const uint64_t budget = s_.memory_budget_mb > 0 ? static_cast<uint64_t>(s_.memory_budget_mb * 1048576.0)
                                                     : static_cast<uint64_t>(0.8 * double(machine));

@@ -175,6 +175,7 @@ int run_lm_training(const std::string& mode, Recipe r, RunStart start) {
   // Gradients, AdamW moments and activations must fit before any of them is allocated.
   TrainingMemoryPlan plan;
   plan.batch_tokens = cfg.batch_tokens;
+  plan.compute = cfg.train.compute.dtype, plan.recompute = cfg.train.compute.recompute;
   check_training_memory(model.config(), plan, r.name(), "train.batch_tokens");
 
   LmDataConfig dc = cfg.data;

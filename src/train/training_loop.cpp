@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "core/error.h"
+#include "kernels/blas.h"
 #include "model/checkpoint.h"
 
 namespace r1 {
@@ -25,6 +26,9 @@ RecipeSchema<TrainSettings> train_settings_schema() {
       .add(KeyRule::int_at_least("train.seed", 0), &S::seed)
       .add(KeyRule::integer("train.threads", 0, 4096), &S::threads)
       .add(KeyRule::int_at_least("output.save_every", 0), &S::save_every)
+      .add_choice<DType>("train.compute", {{"f32", DType::F32}, {"bf16", DType::BF16}},
+                         [](S& x) -> DType& { return x.compute.dtype; })
+      .add(KeyRule::boolean("train.recompute"), [](S& x) -> bool& { return x.compute.recompute; })
       .add_rule(KeyRule::string("output.dir"))
       .add_rule(KeyRule::boolean("output.overwrite"));
   return s;
@@ -53,6 +57,12 @@ TrainingLoop::~TrainingLoop() = default;
 const TrainState& TrainingLoop::attach(Model& model) {
   model_ = &model;
   const TrainSettings& t = settings_;
+  model.set_compute(t.compute);
+  if (t.compute.dtype == DType::BF16 && !bf16_kernels_available())
+    std::fprintf(stderr,
+                 "%s: warning: train.compute = \"bf16\" on a CPU without AVX-512 BF16 runs a slow scalar "
+                 "product; \"f32\" is faster here\n",
+                 name_.c_str());
   opt_.emplace(AdamWConfig{t.beta1, t.beta2, t.eps, t.weight_decay}, model.num_params());
   if (!run_.resume()) return state_;
   const std::string path = run_.path(RunDir::kState);

@@ -42,6 +42,9 @@ struct TrainSettings {
   uint64_t seed = 1;
   int threads = 0;         // 0: all cores
   int64_t save_every = 0;  // checkpoint every N steps (and always at the end and on a signal)
+  // train.compute ("f32" | "bf16") and train.recompute: how the trained model computes
+  // (Model::set_compute), set by attach().
+  ComputeConfig compute;
 };
 
 // train.lr, train.schedule, ..., output.save_every, and output.dir / output.overwrite (read by RunDir).
@@ -63,7 +66,8 @@ class TrainingLoop {
   std::function<DataPosition()> data_position;
   std::function<void(const std::string& model_dir)> export_model;
 
-  // The model being trained (it must outlive the loop): makes the optimizer and, on resume,
+  // The model being trained (it must outlive the loop): sets its compute (settings().compute),
+  // makes the optimizer and, on resume,
   // loads the training state into both (seed checked against the recipe's). Returns the state
   // (step 0 for a fresh run).
   const TrainState& attach(Model& model);

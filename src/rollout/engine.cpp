@@ -70,9 +70,13 @@ PromptNeeds needs_of(const GenerationConfig& cfg, int64_t P, int64_t B) {
 }  // namespace
 
 Engine::Engine(Model& model, const Tokenizer* tokenizer, GenerationConfig config)
-    : model_(model), tok_(tokenizer), config_(std::move(config)), sample_vocab_(model.config().vocab_size) {
-  const GenerationConfig& c = config_;
+    : model_(model), tok_(tokenizer), sample_vocab_(model.config().vocab_size) {
   if (tok_ && tok_->vocab_size() > 0) sample_vocab_ = std::min<int64_t>(sample_vocab_, tok_->vocab_size());
+  set_config(std::move(config));
+}
+
+void Engine::set_config(GenerationConfig config) {
+  const GenerationConfig& c = config;
   c.sampling.validate();
   if (c.n < 1) fail("generation: n (samples per prompt) must be at least 1, got {}", c.n);
   if (c.max_new_tokens < 0) fail("generation: max_new_tokens must be >= 0, got {}", c.max_new_tokens);
@@ -91,6 +95,12 @@ Engine::Engine(Model& model, const Tokenizer* tokenizer, GenerationConfig config
   for (const int32_t id : c.stop_ids)
     if (id < 0 || id >= model_.config().vocab_size)
       fail("generation: stop id {} is outside the vocabulary (size {})", id, model_.config().vocab_size);
+  // The pool and the cached forward stay when what they were made for stays.
+  if (c.kv_budget_bytes != config_.kv_budget_bytes || c.kv_block_size != config_.kv_block_size ||
+      c.compute != config_.compute)
+    cache_.reset();
+  if (c.compute != config_.compute) forward_.reset();
+  config_ = std::move(config);
 }
 
 Engine::~Engine() = default;

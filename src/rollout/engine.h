@@ -88,6 +88,10 @@ class Engine {
   // tokenizer may be null: completions then carry no text and stop strings are refused.
   Engine(Model& model, const Tokenizer* tokenizer, GenerationConfig config);
   ~Engine();
+  // Another configuration for later generate() calls (validated as the constructor does). The
+  // KV pool and the cached forward (with its bf16 weight copy) are kept unless the KV budget,
+  // block size or compute dtype change: a trainer's evaluation shares its rollout engine this way.
+  void set_config(GenerationConfig config);
 
   // Generates config.n samples for each prompt (token ids). Prompt i is prompt index
   // first_index + i for the sampling keys and in the completions. on_done is called once per

@@ -496,14 +496,16 @@ class GrpoRun {
                  model_.config().arch_name().c_str(), model_.num_params() / 1e6, problems_.size(), s_.B,
                  s_.gen.n, s_.objective.beta,
                  resume ? fmt::format("resuming at step {}", loop_.step()).c_str() : "starting");
+    // One engine for the run, rollouts and evaluation: one KV pool, and its bf16 weight copy packed
+    // once per optimizer step (Engine::cache_, Engine::forward_).
+    engine_.emplace(model_, tok_.get(), s_.gen);
     if (!resume && s_.eval_at_start) evaluate();
 
     Progress progress("grpo", loop_.steps(), loop_.step());
     t_start_ = Clock::now();
-    Engine rollout_engine(model_, tok_.get(), s_.gen);  // one KV pool for the run (see Engine::cache_)
     while (!loop_.done()) {
       const auto t_step = Clock::now();
-      StepRollouts ro = sample_groups(rollout_engine);
+      StepRollouts ro = sample_groups(*engine_);
       std::vector<TrainSeq> seqs = training_sequences(ro);
       auto t0 = Clock::now();
       const OldLogpStats old = old_and_reference_logprobs(seqs);
@@ -913,7 +915,8 @@ class GrpoRun {
   void evaluate(int64_t step = 0) {
     if (eval_problems_.empty()) return;
     const auto t0 = Clock::now();
-    Engine engine(model_, tok_.get(), eval_gen_);
+    Engine& engine = *engine_;
+    engine.set_config(eval_gen_);
     SampleScorer scorer;
     if (accuracy_)
       scorer = [this](const EvalProblem& p, const std::string& text) {
@@ -928,6 +931,7 @@ class GrpoRun {
       };
     const std::vector<ProblemResult> res =
         run_eval(engine, eval_problems_, eval_prompts_, s_.reward.extract, nullptr, scorer);
+    engine.set_config(s_.gen);
     const EvalSummary s = summarise(res, eval_gen_.n);
     double fmt_ok = 0;
     int64_t n = 0;
@@ -961,6 +965,7 @@ class GrpoRun {
   HeadConfig head_;
   std::unique_ptr<Tokenizer> tok_;
   std::optional<Model> ref_;
+  std::optional<Engine> engine_;  // rollouts and evaluation (run())
   std::vector<EvalProblem> problems_;
   std::vector<std::vector<int32_t>> prompt_ids_;
   std::vector<std::string> prompt_text_;  // rendered (what the format reward reads)

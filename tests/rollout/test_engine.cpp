@@ -437,3 +437,40 @@ TEST(Engine, KeptWeightCopyFollowsOptimizerSteps) {
     EXPECT_EQ(e.stats().weight_packs, 4 * pack);
   }
 }
+
+// set_config (a trainer's evaluation on its rollout engine): after switching to another sampling
+// configuration and back, each call's samples are exactly a fresh engine's with that
+// configuration, and the kept bf16 weight copy is not packed again.
+TEST(Engine, SetConfigGivesAFreshEnginesSamplesWithoutRepacking) {
+  r1::Model m = tiny_model(r1::Arch::Qwen3);
+  const auto prompts = some_prompts(m.config().vocab_size);
+  GenerationConfig train;
+  train.n = 3, train.max_new_tokens = 9, train.seed = 4, train.compute = r1::DType::BF16;
+  train.sampling.temperature = 1.0f;
+  GenerationConfig eval = train;
+  eval.n = 2, eval.max_new_tokens = 6, eval.seed = 11;
+  eval.sampling.temperature = 0.6f, eval.sampling.top_p = 0.95f;
+  Engine e(m, nullptr, train);
+  const auto a = e.generate_all(prompts);
+  e.set_config(eval);
+  const auto b = e.generate_all(prompts);
+  e.set_config(train);
+  const auto c = e.generate_all(prompts);
+  EXPECT_EQ(e.stats().weight_packs, 1);
+  const auto want_b = Engine(m, nullptr, eval).generate_all(prompts);
+  ASSERT_EQ(b.size(), want_b.size());
+  for (size_t i = 0; i < b.size(); i++) {
+    expect_same(b[i], want_b[i], "eval config");
+    EXPECT_EQ(b[i].logprobs, want_b[i].logprobs);
+  }
+  ASSERT_EQ(c.size(), a.size());
+  for (size_t i = 0; i < a.size(); i++) {
+    expect_same(c[i], a[i], "back to the training config");
+    EXPECT_EQ(c[i].logprobs, a[i].logprobs);
+  }
+  // A bad configuration is refused as the constructor refuses it, and the old one stays.
+  GenerationConfig bad = train;
+  bad.n = 0;
+  EXPECT_THROW(e.set_config(bad), r1::Error);
+  EXPECT_EQ(e.config().n, train.n);
+}

@@ -81,7 +81,13 @@ struct GrpoSettings {
     return t;
   }();
 
-  bool recompute_old() const { return old_logp == "recompute" || (old_logp == "auto" && compute != "f32"); }
+  // "auto": recompute unless rollouts and training both run in fp32 (the only pair whose
+  // log-probs agree to rounding: bf16 rollouts differ from any training forward by the bf16
+  // products and the paged attention's order, bf16 training from any rollout the same way).
+  bool recompute_old() const {
+    return old_logp == "recompute" ||
+           (old_logp == "auto" && (compute != "f32" || train.compute.dtype != DType::F32));
+  }
 };
 
 const RecipeSchema<GrpoSettings>& grpo_schema() {
@@ -209,7 +215,8 @@ GrpoSettings read_grpo_settings(const Recipe& r) {
     fail(
         "{}: key 'grpo.tis_cap' weighs each token by pi_old / pi_sampler, which needs pi_old from the "
         "training "
-        "forward: set grpo.old_logp = \"recompute\" (or \"auto\" with model.compute = \"bf16\")",
+        "forward: set grpo.old_logp = \"recompute\" (or \"auto\" with model.compute or train.compute "
+        "\"bf16\")",
         rn);
   if (!r.has("eval.gsm8k_answer")) s.eval_gsm8k_answer = s.gsm8k_answer;
   if (s.eval_prompt_field.empty()) s.eval_prompt_field = s.prompt_field;

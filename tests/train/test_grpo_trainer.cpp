@@ -401,6 +401,12 @@ TEST(GrpoTrainer, FirstPassRatioIsOneWithBf16RolloutsAndTemperature) {
     EXPECT_GT(row["sampler_logp_gap_max"].get<double>(), 1e-3) << row;
     EXPECT_EQ(row["clip_fraction"].get<double>(), 0.0) << "nothing is clipped on the first pass";
   }
+  // bf16 training (fp32 rollouts): pi_old is recomputed by the bf16 training forward ("auto"),
+  // so the first pass's ratio is 1 again, while the fp32 sampler's log-probs are off by the gap.
+  for (const auto& row : run("bf16_train", {"train.compute=bf16"})) {
+    EXPECT_LE(row["first_pass_max_abs_log_ratio"].get<double>(), 1e-6) << row;
+    EXPECT_GT(row["sampler_logp_gap_max"].get<double>(), 1e-3) << row;
+  }
   // The same rollouts with the sampler's log-probs as pi_old: the ratio is off by the gap.
   for (const auto& row : run("bf16_sampler", {"model.compute=bf16", "grpo.old_logp=sampler"}))
     EXPECT_GT(row["first_pass_max_abs_log_ratio"].get<double>(), 1e-3) << row;

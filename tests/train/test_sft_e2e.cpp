@@ -2,6 +2,8 @@
 // prompts (only the completions are trained), and its loss falls by far.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -12,8 +14,10 @@
 #include "tokenizer/tokenizer.h"
 #include "train/lm_trainer.h"
 
-TEST(SftEndToEnd, LearnsToCompleteThePrompts) {
-  const std::string dir = r1::testing::scratch_dir();
+namespace {
+
+// The per-step losses of `r1 sft` on four prompts with a tiny model created from the recipe.
+std::vector<double> sft_losses(const std::string& dir, const std::vector<std::string>& extra) {
   const std::string data = r1::testing::write_file(dir + "/sft.jsonl",
                                                    "{\"prompt\": \"cat:\", \"completion\": \" meow\"}\n"
                                                    "{\"prompt\": \"dog:\", \"completion\": \" woof\"}\n"
@@ -26,12 +30,21 @@ TEST(SftEndToEnd, LearnsToCompleteThePrompts) {
                                 "output.save_every=0", "model.num_layers=2", "model.hidden_size=64",
                                 "model.intermediate_size=128", "model.num_heads=2", "model.num_kv_heads=1"})
     r.set(s);
-  ASSERT_EQ(r1::run_lm_training("sft", r, {}), 0);
-
+  for (const std::string& s : extra)
+    if (!s.empty()) r.set(s);
+  EXPECT_EQ(r1::run_lm_training("sft", r, {}), 0);
   std::vector<double> losses;
   std::ifstream f(dir + "/run/metrics.jsonl");
   for (std::string line; std::getline(f, line);)
     losses.push_back(nlohmann::json::parse(line)["loss"].get<double>());
+  return losses;
+}
+
+}  // namespace
+
+TEST(SftEndToEnd, LearnsToCompleteThePrompts) {
+  const std::string dir = r1::testing::scratch_dir();
+  const std::vector<double> losses = sft_losses(dir, {});
   ASSERT_EQ(losses.size(), 60u);
   EXPECT_LT(losses.back(), 0.1 * losses.front()) << "first " << losses.front() << ", last " << losses.back();
 
@@ -42,4 +55,36 @@ TEST(SftEndToEnd, LearnsToCompleteThePrompts) {
   for (int32_t id : tok->encode("dog:")) prompt.push_back(id);
   auto out = r1::greedy_generate(m, prompt, 8, {tok->eos_id()});
   EXPECT_EQ(tok->decode(out), " woof<|eos|>");
+}
+
+// train.compute = "bf16" (and with train.recompute) follows the fp32 curve. While the weights
+// are close (the first 10 steps) every loss is within 2% of fp32's (measured: within 0.9%). After
+// that the runs drift apart as rounding differences compound over AdamW steps at lr 1e-2, so the
+// curves are compared by the means of windows of 10 steps: within 0.1 absolute or 35% relative,
+// whichever is larger (measured: at most 0.08 absolute, in the window where the loss falls
+// fastest); and the loss falls 10x as it does in fp32.
+TEST(SftEndToEnd, Bf16TrainingFollowsTheFp32Curve) {
+  const std::vector<double> f32 = sft_losses(r1::testing::scratch_dir(), {});
+  ASSERT_EQ(f32.size(), 60u);
+  for (const bool recompute : {false, true}) {
+    const std::vector<double> bf = sft_losses(
+        r1::testing::scratch_dir(), {"train.compute=bf16", recompute ? "train.recompute=true" : ""});
+    ASSERT_EQ(bf.size(), f32.size());
+    double worst_early = 0, worst_window = 0;
+    for (size_t i = 0; i < 10; i++) {
+      EXPECT_NEAR(bf[i], f32[i], 0.02 * f32[i]) << "step " << i + 1;
+      worst_early = std::max(worst_early, std::abs(bf[i] - f32[i]) / f32[i]);
+    }
+    for (size_t w = 10; w < 60; w += 10) {
+      double mb = 0, mf = 0;
+      for (size_t i = w; i < w + 10; i++) mb += bf[i] / 10, mf += f32[i] / 10;
+      EXPECT_LE(std::abs(mb - mf), std::max(0.1, 0.35 * mf)) << "steps " << w + 1 << "-" << w + 10;
+      worst_window = std::max(worst_window, std::abs(mb - mf));
+    }
+    EXPECT_LT(bf.back(), 0.1 * bf.front());
+    std::printf(
+        "recompute %d: steps 1-10 within %.2f%% of fp32; 10-step window means within %.3f; last loss %.4f vs "
+        "%.4f\n",
+        recompute, 100 * worst_early, worst_window, bf.back(), f32.back());
+  }
 }

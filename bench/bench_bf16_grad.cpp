@@ -5,9 +5,11 @@
 // per-call conversions (dy to bf16 rows, dy^T, x^T packed) and excludes packing w^T, which a
 // trainer does once per weight version (reported on its own). fp32 and bf16 calls alternate, rep
 // by rep, so both see the same machine load; best and median of the reps are printed. Then the
-// bf16 call's parts timed one by one (best of reps): where its time goes.
+// bf16 call's parts timed one by one (best of reps): where its time goes. First, one core's rate
+// of the two multiply-add instructions, which bounds what a bf16 kernel can gain on this CPU.
 //
 //   build/bench/bench_bf16_grad [--reps 7] [--T 2048]
+#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -46,6 +48,41 @@ double median(std::vector<double> v) {
   return v.empty() ? 0.0 : v[v.size() / 2];
 }
 
+// Instructions per second of VFMADD231PS and VDPBF16PS (512-bit) on one core, 16 independent
+// accumulators each, in registers, best of 5 alternating rounds: the bound on any AVX-512 BF16
+// kernel's speed-up over an fp32 one is 2 x (VDPBF16PS rate) / (VFMADD231PS rate), a VDPBF16PS
+// lane doing two multiply-adds.
+__attribute__((target("avx512f,avx512bf16"))) void instruction_rates(double* fma, double* dp) {
+  constexpr int64_t kIters = 4'000'000;
+  volatile float seed = 0.5f;  // unknown to the compiler: the loops are not folded
+  const __m512 a = _mm512_set1_ps(seed), b = _mm512_set1_ps(seed * 0.5f);
+  const __m512bh p = _mm512_cvtne2ps_pbh(a, b), q = _mm512_cvtne2ps_pbh(b, b);
+  __m512 acc[16];
+  for (int i = 0; i < 16; i++) acc[i] = _mm512_set1_ps(float(i) * seed);
+  *fma = *dp = 0;
+  for (int round = 0; round < 5; round++) {
+    const double t0 = now();
+    for (int64_t n = 0; n < kIters; n++) {
+#pragma GCC unroll 16
+      for (int i = 0; i < 16; i++) acc[i] = _mm512_fmadd_ps(acc[i], a, b);  // |a| < 1: stays finite
+    }
+    const double t1 = now();
+    for (int64_t n = 0; n < kIters; n++) {
+#pragma GCC unroll 16
+      for (int i = 0; i < 16; i++) acc[i] = _mm512_dpbf16_ps(acc[i], p, q);
+    }
+    const double t2 = now();
+    *fma = std::max(*fma, 16.0 * kIters / (t1 - t0)), *dp = std::max(*dp, 16.0 * kIters / (t2 - t1));
+  }
+  float sink = 0;
+  for (int i = 0; i < 16; i++) {
+    alignas(64) float lanes[16];
+    _mm512_store_ps(lanes, acc[i]);
+    sink += lanes[i];
+  }
+  seed = sink;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -64,6 +101,14 @@ int main(int argc, char** argv) {
   std::printf("linear backward, T = %ld, %d threads, OpenBLAS %s kernels, bf16 kernels: %s, %d reps\n",
               long(T), omp_get_max_threads(), r1::blas_core_name(),
               r1::bf16_kernels_available() ? "AVX-512 BF16" : "scalar fallback", reps);
+  if (r1::bf16_kernels_available()) {
+    double fma = 0, dp = 0;
+    instruction_rates(&fma, &dp);
+    std::printf(
+        "one core: VFMADD231PS %.2f G/s (%.0f GFLOP/s), VDPBF16PS %.2f G/s (%.0f GFLOP/s): bf16/fp32 bound "
+        "%.2fx\n",
+        fma / 1e9, fma * 32 / 1e9, dp / 1e9, dp * 64 / 1e9, 2 * dp / fma);
+  }
   const Shape shapes[] = {{"qkv", 896, 1152}, {"o", 896, 896}, {"gate_up", 896, 9728}, {"down", 4864, 896}};
   double sum_f32 = 0, sum_bf16 = 0, sum_flops = 0;
   r1::Bf16Scratch scratch;

@@ -90,7 +90,10 @@ struct Bf16Scratch {
 // keeps pack_bf16_weights(w)); it may be null when dx is. Each call converts dy (f32_to_bf16_rows
 // for dx; f32_to_bf16_transposed for dw) and packs x^T (pack_bf16_kmajor) into scratch, then runs
 // linear_forward_bf16 (parallel, AVX-512 BF16 for speed): dx with rows T, k over out; dw with
-// rows out, k over T, beta 1.
+// rows out, k over T, beta 1. Its speed is the forward kernel's (conversions add 3-5% at T = 2048),
+// so its gain over fp32 follows the CPU's VDPBF16PS rate: 1.77x sgemm for the forward on Zen 5,
+// but 0.5x on Emerald Rapids, where VDPBF16PS issues at a quarter of VFMADD231PS's rate
+// (bench/bench_bf16_grad, bench/RESULTS.md).
 void linear_backward_bf16(float* dx, float* dw, const float* dy, const float* x, const uint16_t* wT_packed,
                           int64_t T, int64_t in, int64_t out, float dx_beta, Bf16Scratch& scratch);
 

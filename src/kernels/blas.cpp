@@ -525,7 +525,9 @@ uint16_t* Bf16Scratch::get(int slot, int64_t n) {
 void linear_backward_bf16(float* dx, float* dw, const float* dy, const float* x, const uint16_t* wT_packed,
                           int64_t T, int64_t in, int64_t out, float dx_beta, Bf16Scratch& scratch) {
   if (T == 0) return;
-  if (dx) {  // dx (T, in) = dy (T, out) . (w^T)^T: the forward product with in = out, out = in
+  if (dx && out == 0)  // an empty sum: the product has no k to run over
+    for (int64_t i = 0; i < T * in; i++) dx[i] = dx_beta != 0.f ? dx_beta * dx[i] : 0.f;
+  else if (dx) {  // dx (T, in) = dy (T, out) . (w^T)^T: the forward product with in = out, out = in
     uint16_t* dyb = scratch.get(0, T * bf16_ld(out));
     f32_to_bf16_rows(dy, T, out, dyb);
     linear_forward_bf16(dx, dyb, wT_packed, T, out, in, dx_beta);

@@ -195,8 +195,9 @@ TEST(Bf16Backward, MatchesRoundedReference) {
   }
 }
 
-// Either output may be null: the other is computed alone (dx without its packed w^T being needed
-// for dw); dw accumulates, two calls onto zeros giving twice the product.
+// Either output may be null: the other is computed alone (dw needs no packed w^T); dw
+// accumulates, two calls onto zeros giving twice the product; the scratch is not reallocated by a
+// call of the same shape; empty products (out = 0, T = 0) behave as ops::linear_backward's sgemm.
 TEST(Bf16Backward, NullOutputsAndAccumulation) {
   const int64_t T = 45, in = 33, out = 70;
   const std::vector<float> dy = sample(21, T * out, false), x = sample(22, T * in, false),
@@ -224,6 +225,12 @@ TEST(Bf16Backward, NullOutputsAndAccumulation) {
   std::vector<float> unchanged = dx0;  // both null: nothing happens
   r1::linear_backward_bf16(nullptr, nullptr, dy.data(), x.data(), nullptr, T, in, out, 0.f, scratch);
   EXPECT_EQ(unchanged, dx0);
+  // out = 0: dx = dx_beta * dx (an empty product), as sgemm does; dw (0 x in) untouched.
+  std::vector<float> scaled = dx0;
+  r1::linear_backward_bf16(scaled.data(), dw.data(), nullptr, x.data(), nullptr, T, in, 0, 0.5f, scratch);
+  for (size_t i = 0; i < scaled.size(); i++) ASSERT_EQ(scaled[i], 0.5f * dx0[i]);
+  r1::linear_backward_bf16(scaled.data(), nullptr, nullptr, x.data(), nullptr, T, in, 0, 0.f, scratch);
+  EXPECT_EQ(scaled, std::vector<float>(dx0.size(), 0.f));
   // T = 0: no rows, nothing written (dw keeps its value, dx untouched).
   r1::linear_backward_bf16(unchanged.data(), dw.data(), dy.data(), x.data(), wt.data(), 0, in, out, 0.f,
                            scratch);

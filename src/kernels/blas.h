@@ -83,16 +83,17 @@ struct Bf16Scratch {
   std::vector<uint16_t> buf[3];        // dy rows (for dx); dy^T rows and x^T packed (for dw)
   uint16_t* get(int slot, int64_t n);  // buf[slot] with at least n elements
 };
-// ops::linear_backward in bf16 (bf16 inputs rounded to nearest even, exact products, fp32 sums
-// and outputs): dx (T, in) = dy (T, out) . w + dx_beta * dx (dx not read when dx_beta is 0);
-// dw (out, in) += dy^T . x, dw fp32. Either output may be null. w enters only as wT_packed =
-// pack_bf16_kmajor(w, out, in, in), which the caller keeps per weight version (as the forward
-// keeps pack_bf16_weights(w)); it may be null when dx is. Each call converts dy (f32_to_bf16_rows
-// for dx; f32_to_bf16_transposed for dw) and packs x^T (pack_bf16_kmajor) into scratch, then runs
-// linear_forward_bf16 (parallel, AVX-512 BF16 for speed): dx with rows T, k over out; dw with
-// rows out, k over T, beta 1. Its speed is the forward kernel's (conversions add 3-5% at T = 2048),
-// so its gain over fp32 follows the CPU's VDPBF16PS rate: 1.77x sgemm for the forward on Zen 5,
-// but 0.5x on Emerald Rapids, where VDPBF16PS issues at a quarter of VFMADD231PS's rate
+// ops::linear_backward in bf16 (bf16 inputs rounded to nearest even: dy as f32_to_bf16, x and w as
+// the packing, which differ only on subnormals, and those VDPBF16PS reads as zero; exact products,
+// fp32 sums and outputs): dx (T, in) = dy (T, out) . w + dx_beta * dx (dx not read when dx_beta is
+// 0); dw (out, in) += dy^T . x, dw fp32. Either output may be null. w enters only as wT_packed =
+// pack_bf16_kmajor(w, out, in, in), which the caller keeps per weight version (as the forward keeps
+// pack_bf16_weights(w)); it may be null when dx is. Each call converts dy (f32_to_bf16_rows for dx;
+// f32_to_bf16_transposed for dw) and packs x^T (pack_bf16_kmajor) into scratch, then runs
+// linear_forward_bf16 (parallel, AVX-512 BF16 for speed): dx with rows T, k over out; dw with rows
+// out, k over T, beta 1. Its speed is the forward kernel's (conversions add 3-5% at T = 2048), so
+// its gain over fp32 follows the CPU's VDPBF16PS rate: 1.77x sgemm for the forward on Zen 5, but
+// 0.5x on Emerald Rapids, where VDPBF16PS issues at a quarter of VFMADD231PS's rate
 // (bench/bench_bf16_grad, bench/RESULTS.md).
 void linear_backward_bf16(float* dx, float* dw, const float* dy, const float* x, const uint16_t* wT_packed,
                           int64_t T, int64_t in, int64_t out, float dx_beta, Bf16Scratch& scratch);

@@ -274,6 +274,85 @@ R1_PACK_TARGET void pack_panel_avx512(const float* w, int64_t out, int64_t in, i
   if (stream) _mm_sfence();  // the stores are visible before the caller's barrier
 }
 
+// pack_bf16_kmajor: k-pairs [p0, p1) of panel q of the packed (N, K) matrix src^T, src being
+// (K, N) with row stride ld. A k-pair's 64 packed columns are two k-rows' 64 contiguous values
+// interleaved, so the panel is written front to back, one 64-byte vector per 16 columns.
+void pack_kmajor_scalar(const float* src, int64_t K, int64_t N, int64_t ld, int64_t q, int64_t p0, int64_t p1,
+                        uint16_t* dst) {
+  const int64_t kp = bf16_ld(K) / 2, c0 = q * kPanel, width = std::min(kPanel, (N - c0 + 15) / 16 * 16);
+  uint16_t* pd = dst + c0 * 2 * kp;  // every earlier panel is full
+  for (int64_t p = p0; p < p1; p++)
+    for (int64_t c = 0; c < width; c++)
+      for (int64_t e = 0; e < 2; e++) {
+        const int64_t col = c0 + c, k = 2 * p + e;
+        pd[(p * width + c) * 2 + e] = col < N && k < K ? r1::f32_to_bf16(src[k * ld + col]) : uint16_t(0);
+      }
+}
+
+R1_PACK_TARGET void pack_kmajor_avx512(const float* src, int64_t K, int64_t N, int64_t ld, int64_t q,
+                                       int64_t p0, int64_t p1, uint16_t* dst) {
+  const int64_t kp = bf16_ld(K) / 2, c0 = q * kPanel, width = std::min(kPanel, (N - c0 + 15) / 16 * 16);
+  uint16_t* pd = dst + c0 * 2 * kp;
+  __mmask16 cols[4];  // columns of each group of 16 inside the matrix
+  for (int64_t g = 0; g < 4; g++) {
+    const int64_t n = std::clamp<int64_t>(N - (c0 + 16 * g), 0, 16);
+    cols[g] = static_cast<__mmask16>((1u << n) - 1);
+  }
+  const __m512i zero = _mm512_setzero_si512();
+  for (int64_t p = p0; p < p1; p++) {
+    const float* a = src + 2 * p * ld + c0;
+    const bool has_b = 2 * p + 1 < K;  // an odd K's last pair is (k, 0)
+    for (int64_t g = 0; g < width / 16; g++) {
+      const __m512i lo = round_to_bf16_high(_mm512_castps_si512(_mm512_maskz_loadu_ps(cols[g], a + 16 * g)));
+      const __m512i hi =
+          has_b ? round_to_bf16_high(_mm512_castps_si512(_mm512_maskz_loadu_ps(cols[g], a + ld + 16 * g)))
+                : zero;
+      // Even 16-bit lanes: k's bf16 (the top half of lo's 32-bit lane); odd lanes: k + 1's.
+      const __m512i v = _mm512_mask_blend_epi16(0xaaaaaaaau, _mm512_maskz_srli_epi32(kAll16, lo, 16), hi);
+      _mm512_storeu_si512(pd + (p * width + 16 * g) * 2, v);
+    }
+  }
+}
+
+// f32_to_bf16_transposed, AVX-512 BF16: rows [t0, t1) of x, every column, as tiles of 32 rows x
+// 16 columns: two 16 x 16 transposes, then each column's 32 values narrowed into one vector.
+R1_BF16_TARGET void transpose_to_bf16_avx512(const float* x, int64_t T, int64_t n, int64_t ldx, int64_t t0,
+                                             int64_t t1, uint16_t* dst) {
+  const int64_t ld = bf16_ld(T);
+  for (int64_t j0 = 0; j0 < n; j0 += 16) {
+    const int64_t nj = std::min<int64_t>(16, n - j0);
+    const __mmask16 jm = static_cast<__mmask16>((1u << nj) - 1);
+    for (int64_t s = t0; s < t1; s += 32) {
+      const int64_t nt = std::min<int64_t>(32, t1 - s);
+      __m512i a[16], b[16];
+      for (int64_t i = 0; i < 16; i++) {
+        a[i] = i < nt ? _mm512_castps_si512(_mm512_maskz_loadu_ps(jm, x + (s + i) * ldx + j0))
+                      : _mm512_setzero_si512();
+        b[i] = i + 16 < nt ? _mm512_castps_si512(_mm512_maskz_loadu_ps(jm, x + (s + 16 + i) * ldx + j0))
+                           : _mm512_setzero_si512();
+      }
+      transpose16(a);
+      if (nt > 16) transpose16(b);
+      // The pad element (t = T, odd T) is in the last tile's store and comes from a zero row.
+      const int64_t stored = std::min<int64_t>(nt + (s + nt == T ? ld - T : 0), 32);
+      const __mmask32 tm = stored >= 32 ? __mmask32(0xffffffffu) : static_cast<__mmask32>((1u << stored) - 1);
+      for (int64_t j = 0; j < nj; j++) {
+        const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_castsi512_ps(b[j]), _mm512_castsi512_ps(a[j]));
+        _mm512_mask_storeu_epi16(dst + (j0 + j) * ld + s, tm, (__m512i)v);
+      }
+    }
+  }
+}
+
+void transpose_to_bf16_scalar(const float* x, int64_t T, int64_t n, int64_t ldx, int64_t t0, int64_t t1,
+                              uint16_t* dst) {
+  const int64_t ld = bf16_ld(T);
+  for (int64_t j = 0; j < n; j++) {
+    for (int64_t t = t0; t < t1; t++) dst[j * ld + t] = r1::f32_to_bf16(x[t * ldx + j]);
+    if (t1 == T && ld > T) dst[j * ld + T] = 0;
+  }
+}
+
 }  // namespace
 
 int64_t bf16_packed_size(int64_t out, int64_t in) {
@@ -331,6 +410,44 @@ void pack_bf16_weights(const float* w, int64_t out, int64_t in, uint16_t* dst) {
 void pack_bf16_weights_portable(const float* w, int64_t out, int64_t in, uint16_t* dst) {
   const Bf16PackJob job{w, out, in, dst};
   pack_jobs({&job, 1}, false);
+}
+
+namespace {
+constexpr int64_t kKmajorPairs = 128;  // k-pairs per pack_bf16_kmajor work item
+void pack_kmajor(const float* src, int64_t K, int64_t N, int64_t ld, uint16_t* dst, bool vector) {
+  const int64_t kp = bf16_ld(K) / 2, panels = (N + kPanel - 1) / kPanel,
+                blocks = (kp + kKmajorPairs - 1) / kKmajorPairs;
+#pragma omp parallel for collapse(2) schedule(dynamic) if (K * N > (1 << 18) && panels * blocks > 1)
+  for (int64_t q = 0; q < panels; q++)
+    for (int64_t b = 0; b < blocks; b++) {
+      const int64_t p0 = b * kKmajorPairs, p1 = std::min(kp, p0 + kKmajorPairs);
+      if (vector)
+        pack_kmajor_avx512(src, K, N, ld, q, p0, p1, dst);
+      else
+        pack_kmajor_scalar(src, K, N, ld, q, p0, p1, dst);
+    }
+}
+}  // namespace
+
+void pack_bf16_kmajor(const float* src, int64_t K, int64_t N, int64_t ld, uint16_t* dst) {
+  pack_kmajor(src, K, N, ld, dst, g_avx512bw);
+}
+
+void pack_bf16_kmajor_portable(const float* src, int64_t K, int64_t N, int64_t ld, uint16_t* dst) {
+  pack_kmajor(src, K, N, ld, dst, false);
+}
+
+void f32_to_bf16_transposed(const float* x, int64_t T, int64_t n, int64_t ldx, uint16_t* dst) {
+  constexpr int64_t kRows = 64;  // rows of x per work item: 64 row streams, 128-byte pieces of dst rows
+  const int64_t items = (T + kRows - 1) / kRows;
+#pragma omp parallel for schedule(dynamic) if (T * n > (1 << 17) && items > 1)
+  for (int64_t i = 0; i < items; i++) {
+    const int64_t t0 = i * kRows, t1 = std::min(T, t0 + kRows);
+    if (g_bf16_hw)
+      transpose_to_bf16_avx512(x, T, n, ldx, t0, t1, dst);
+    else
+      transpose_to_bf16_scalar(x, T, n, ldx, t0, t1, dst);
+  }
 }
 
 void f32_to_bf16_rows(const float* x, int64_t T, int64_t in, uint16_t* dst) {
@@ -397,6 +514,31 @@ void linear_forward_bf16(float* y, const uint16_t* x, const uint16_t* wpacked, i
         }
       }
     }
+}
+
+uint16_t* Bf16Scratch::get(int slot, int64_t n) {
+  std::vector<uint16_t>& v = buf[size_t(slot)];
+  if (int64_t(v.size()) < n) v.resize(size_t(n));
+  return v.data();
+}
+
+void linear_backward_bf16(float* dx, float* dw, const float* dy, const float* x, const uint16_t* wT_packed,
+                          int64_t T, int64_t in, int64_t out, float dx_beta, Bf16Scratch& scratch) {
+  if (T == 0) return;
+  if (dx && out == 0)  // an empty sum: the product has no k to run over
+    for (int64_t i = 0; i < T * in; i++) dx[i] = dx_beta != 0.f ? dx_beta * dx[i] : 0.f;
+  else if (dx) {  // dx (T, in) = dy (T, out) . (w^T)^T: the forward product with in = out, out = in
+    uint16_t* dyb = scratch.get(0, T * bf16_ld(out));
+    f32_to_bf16_rows(dy, T, out, dyb);
+    linear_forward_bf16(dx, dyb, wT_packed, T, out, in, dx_beta);
+  }
+  if (dw) {  // dw (out, in) += dy^T (out, T) . (x^T)^T: rows dy^T, k over the T rows, columns in
+    uint16_t* dyt = scratch.get(1, out * bf16_ld(T));
+    uint16_t* xt = scratch.get(2, bf16_packed_size(in, T));
+    f32_to_bf16_transposed(dy, T, out, out, dyt);
+    pack_bf16_kmajor(x, T, in, in, xt);
+    linear_forward_bf16(dw, dyt, xt, out, T, in, 1.f);
+  }
 }
 
 void f32_to_bf16(const float* src, uint16_t* dst, int64_t n) {

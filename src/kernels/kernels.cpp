@@ -15,8 +15,8 @@ void CpuKernels::linear(float* y, const float* x, const Matrix& w, int64_t T, fl
 
 void CpuKernels::linear_backward(float* dx, float* dw, const float* dy, const float* x, const Matrix& w,
                                  int64_t T, float dx_beta) {
-  R1_CHECK(w.bf16_t == nullptr);  // bf16 backward products: not yet
-  ops::linear_backward(dx, dw, dy, x, w.f32, T, w.in, w.out, dx_beta);
+  if (w.bf16_t == nullptr) return ops::linear_backward(dx, dw, dy, x, w.f32, T, w.in, w.out, dx_beta);
+  linear_backward_bf16(dx, dw, dy, x, w.bf16_t, T, w.in, w.out, dx_beta, bf16_scratch_);
 }
 
 void CpuKernels::bias(float* y, const float* b, int64_t T, int64_t n, int64_t ld) {

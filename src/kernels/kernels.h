@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/blas.h"
+
 namespace r1 {
 
 // A weight matrix (out, in), row-major fp32, as the backend holds it. bf16 / bf16_t: packed
@@ -111,6 +113,7 @@ class CpuKernels final : public Kernels {
 
  private:
   std::vector<uint16_t> xbf_;  // activations rounded to bf16 for the current product
+  Bf16Scratch bf16_scratch_;   // the bf16 backward's conversions
 };
 
 }  // namespace r1

@@ -22,51 +22,67 @@ Matrix head_matrix(const ModelConfig& c, const Weights& W) {
   return {W.lm_head, c.vocab_size, c.hidden_size};
 }
 
-PackedWeights::PackedWeights(const Model& model) : config_(model.config()) {
+PackedWeights::PackedWeights(const Model& model, bool transposed) : config_(model.config()), t_(transposed) {
   sync(model);
 }
 
-bool PackedWeights::refresh(const Model& model) {
-  if (model.version() == version_) return false;
+bool PackedWeights::refresh(const Model& model, bool transposed) {
+  if (model.version() == version_ && (t_ || !transposed)) return false;
+  if (model.version() == version_) {  // W is current; W^T is asked for the first time
+    t_ = true;
+    pack(model, true, data_t_, size_t_, layers_t_, head_t_);
+    packs_++;
+    return true;
+  }
+  t_ = t_ || transposed;
   sync(model);
   return true;
 }
 
 void PackedWeights::sync(const Model& model) {
   config_ = model.config();
+  pack(model, false, data_, size_, layers_, head_);
+  if (t_) pack(model, true, data_t_, size_t_, layers_t_, head_t_);
+  version_ = model.version();
+  packs_++;
+}
+
+void PackedWeights::pack(const Model& model, bool transposed, Buffer& buf, size_t& size,
+                         std::vector<Offsets>& layers, size_t& head) {
   const ModelConfig& c = config_;
   const Weights W = const_cast<Model&>(model).weights();  // read only
   size_t total = 0;
   std::vector<Bf16PackJob> jobs;
-  std::vector<size_t> offsets;  // of each job's matrix in data_
+  std::vector<size_t> offsets;  // of each job's matrix in buf
   auto place = [&](const Matrix& m) {
     const size_t at = total;
     jobs.push_back({m.f32, m.out, m.in, nullptr});
     offsets.push_back(at);
-    total += size_t(bf16_packed_size(m.out, m.in));  // a multiple of 32 elements: each matrix 64-byte aligned
+    // A multiple of 32 elements: each matrix 64-byte aligned. W^T (in, out) packs as an (in, out)
+    // matrix's W.
+    total += size_t(transposed ? bf16_packed_size(m.in, m.out) : bf16_packed_size(m.out, m.in));
     return at;
   };
-  layers_.clear();
+  layers.clear();
   for (int l = 0; l < c.num_layers; l++) {
     const LayerMatrices m = layer_matrices(c, W, l);
     Offsets o;
     o.qkv = place(m.qkv), o.o = place(m.o), o.gu = place(m.gu), o.down = place(m.down);
-    layers_.push_back(o);
+    layers.push_back(o);
   }
-  head_ = place(head_matrix(c, W));
-  if (total != size_) {
+  head = place(head_matrix(c, W));
+  if (total != size) {
     // Not zeroed: the packing writes every element. 64-byte aligned for its streaming stores.
-    data_.reset();
-    size_ = 0;
+    buf.reset();
+    size = 0;
     void* p = std::aligned_alloc(64, std::max<size_t>(64, (total * sizeof(uint16_t) + 63) / 64 * 64));
     if (p == nullptr) throw std::bad_alloc();
-    data_.reset(static_cast<uint16_t*>(p));
-    size_ = total;
+    buf.reset(static_cast<uint16_t*>(p));
+    size = total;
   }
-  for (size_t j = 0; j < jobs.size(); j++) jobs[j].dst = data_.get() + offsets[j];
-  pack_bf16_weights(jobs);
-  version_ = model.version();
-  packs_++;
+  for (size_t j = 0; j < jobs.size(); j++) jobs[j].dst = buf.get() + offsets[j];
+  if (!transposed) return pack_bf16_weights(jobs);
+  for (const Bf16PackJob& j : jobs) pack_bf16_kmajor(j.w, j.out, j.in, j.in, j.dst);
 }
 
 LayerMatrices PackedWeights::layer(const Weights& W, int l) const {
@@ -74,12 +90,18 @@ LayerMatrices PackedWeights::layer(const Weights& W, int l) const {
   const Offsets& o = layers_[static_cast<size_t>(l)];
   m.qkv.bf16 = data_.get() + o.qkv, m.o.bf16 = data_.get() + o.o, m.gu.bf16 = data_.get() + o.gu,
   m.down.bf16 = data_.get() + o.down;
+  if (t_) {
+    const Offsets& t = layers_t_[static_cast<size_t>(l)];
+    m.qkv.bf16_t = data_t_.get() + t.qkv, m.o.bf16_t = data_t_.get() + t.o,
+    m.gu.bf16_t = data_t_.get() + t.gu, m.down.bf16_t = data_t_.get() + t.down;
+  }
   return m;
 }
 
 Matrix PackedWeights::head(const Weights& W) const {
   Matrix m = head_matrix(config_, W);
   m.bf16 = data_.get() + head_;
+  if (t_) m.bf16_t = data_t_.get() + head_t_;
   return m;
 }
 

@@ -36,16 +36,19 @@ struct LayerMatrices {
 
 // bf16 copies of a model's weight matrices (stacked q/k/v, o, stacked gate/up, down, LM head),
 // packed for the bf16 products (kernels/blas.h), made once per version of the parameters
-// (Model::version()): refresh() repacks when the version moved. 2 bytes per parameter in them.
+// (Model::version()): refresh() repacks when the version moved. W itself (for y = x W^T) always;
+// W^T too (for the backward's dx = dy W) once a refresh asks for it, after which both follow the
+// versions. 2 bytes per parameter in them for each.
 class PackedWeights {
  public:
-  explicit PackedWeights(const Model& model);
-  // Packs again if the model's version differs from the one packed; whether it packed.
-  bool refresh(const Model& model);
-  void sync(const Model& model);  // packs now
-  size_t bytes() const { return size_ * sizeof(uint16_t); }
+  explicit PackedWeights(const Model& model, bool transposed = false);
+  // Packs again what is stale (and W^T if asked and missing); whether it packed anything.
+  bool refresh(const Model& model, bool transposed = false);
+  void sync(const Model& model);  // packs W (and W^T if kept) now
+  size_t bytes() const { return (size_ + (t_ ? size_t_ : 0)) * sizeof(uint16_t); }
   int64_t packs() const { return packs_; }
-  // The matrices of layer l / of the head, fp32 parameters from W and bf16 copies from here.
+  // The matrices of layer l / of the head, fp32 parameters from W and bf16 copies from here
+  // (bf16_t null until W^T is kept).
   LayerMatrices layer(const Weights& W, int l) const;
   Matrix head(const Weights& W) const;
 
@@ -53,16 +56,21 @@ class PackedWeights {
   struct FreeDeleter {
     void operator()(uint16_t* p) const { std::free(p); }
   };
+  using Buffer = std::unique_ptr<uint16_t[], FreeDeleter>;
   struct Offsets {
     size_t qkv, o, gu, down;
   };
+  // Packs every matrix (transposed: W^T with pack_bf16_kmajor) into buf, sized `size` elements.
+  void pack(const Model& model, bool transposed, Buffer& buf, size_t& size, std::vector<Offsets>& layers,
+            size_t& head);
   ModelConfig config_;
-  std::unique_ptr<uint16_t[], FreeDeleter> data_;  // layers, then the LM head
-  size_t size_ = 0;                                // elements
-  uint64_t version_ = 0;                           // Model::version() that data_ holds
+  Buffer data_, data_t_;          // W and W^T copies: layers, then the LM head
+  size_t size_ = 0, size_t_ = 0;  // elements
+  bool t_ = false;                // W^T kept
+  uint64_t version_ = 0;          // Model::version() that the copies hold
   int64_t packs_ = 0;
-  std::vector<Offsets> layers_;
-  size_t head_ = 0;
+  std::vector<Offsets> layers_, layers_t_;
+  size_t head_ = 0, head_t_ = 0;
 };
 
 // The fp32 matrices of layer l / of the head (no bf16 copies).

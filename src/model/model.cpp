@@ -274,12 +274,12 @@ void Model::set_compute(const ComputeConfig& cc) {
   if (cc.dtype != DType::BF16) acts_->packed.reset();
 }
 
-LayerMatrices Model::matrices(const Weights& W, int l) {
+LayerMatrices Model::matrices(const Weights& W, int l, bool backward) {
   if (compute_.dtype != DType::BF16) return layer_matrices(config_, W, l);
   if (!acts_->packed)
-    acts_->packed = std::make_unique<PackedWeights>(*this);
+    acts_->packed = std::make_unique<PackedWeights>(*this, backward);
   else
-    acts_->packed->refresh(*this);
+    acts_->packed->refresh(*this, backward);
   return acts_->packed->layer(W, l);
 }
 
@@ -310,8 +310,8 @@ void Model::run_layers(const Batch& b, bool train) {
   for (int64_t l = 0; l < L; l++) {
     const float* x_in = A.resid[train ? l : l % 2].data();
     float* x_out = A.resid[train ? l + 1 : (l + 1) % 2].data();
-    layer_forward(A.kernels, c, W.layers[l], matrices(W, static_cast<int>(l)), static_cast<int>(l), rows,
-                  x_in, x_out, A.layers[A.layers.size() == 1 ? 0 : l], attn);
+    layer_forward(A.kernels, c, W.layers[l], matrices(W, static_cast<int>(l), train), static_cast<int>(l),
+                  rows, x_in, x_out, A.layers[A.layers.size() == 1 ? 0 : l], attn);
   }
   A.rstdf.resize(T), A.xnf.resize(T * D);
   A.kernels.rmsnorm(A.xnf.data(), A.rstdf.data(), A.resid[train ? L : L % 2].data(), W.norm, T, D,
@@ -422,9 +422,7 @@ double Model::forward_backward(const Batch& b, const TokenLossFn& loss_fn, float
 
   // ---- head: logits only for rows that have a target, in chunks bounded by a memory budget ----
   const int64_t chunk = head_forward(b);
-  const Matrix head = head_matrix_rows(W, V);
-  Matrix head_back = head_matrix(c, W);  // the backward's products: the head's vocabulary rows only
-  head_back.out = V;
+  const Matrix head = head_matrix_rows(W, V);  // fp32: the head's V rows; bf16: all rows, packed
   const auto& rows = A.rows;
   const int64_t R = static_cast<int64_t>(rows.size());
   const bool keep = chunk >= R;  // everything fit in one chunk: xg, tg and z still hold it
@@ -444,7 +442,13 @@ double Model::forward_backward(const Batch& b, const TokenLossFn& loss_fn, float
                        A.dent_c.data(), n, V);
     // z = logits / temperature: dlogits = dz / temperature
     if (head_.temperature != 1) K.scale(A.z.data(), 1 / head_.temperature, n * V);
-    K.linear_backward(A.dxg.data(), G.lm_head, A.z.data(), A.xg.data(), head_back, n);
+    if (head.out != V)  // rows of V -> rows of all head.out logits, the ones past V with gradient 0
+      for (int64_t i = n - 1; i >= 0; i--) {
+        float* row = A.z.data() + i * head.out;
+        if (i > 0) std::memmove(row, A.z.data() + i * V, V * sizeof(float));
+        std::fill(row + V, row + head.out, 0.f);
+      }
+    K.linear_backward(A.dxg.data(), G.lm_head, A.z.data(), A.xg.data(), head, n);
     for (int64_t i = 0; i < n; i++)
       std::memcpy(A.dxnf.data() + rows[r0 + i] * D, A.dxg.data() + i * D, D * sizeof(float));
   }
@@ -459,7 +463,7 @@ double Model::forward_backward(const Batch& b, const TokenLossFn& loss_fn, float
   PackedAttention attn(c, b);
   for (int64_t l = L - 1; l >= 0; l--) {
     const int li = static_cast<int>(l);
-    const LayerMatrices m = matrices(W, li);
+    const LayerMatrices m = matrices(W, li, true);
     LayerActs* a = &A.layers[A.layers.size() == 1 ? 0 : l];
     if (compute_.recompute) {  // the forward kept only the layer's input: run the layer again
       A.x_tmp.resize(T * D);

@@ -186,8 +186,9 @@ class Model {
   // Rows r0..r0+n of the target rows: their hidden states (xg), targets (tg) and logits over the
   // head's vocabulary divided by the temperature (z, (n, head_vocab())).
   void head_gather(const Batch& batch, const Matrix& head, int64_t r0, int64_t n);
-  // The weight matrices in the compute dtype (packing the bf16 copy if the version moved).
-  LayerMatrices matrices(const Weights& W, int layer);
+  // The weight matrices in the compute dtype (packing the bf16 copies if the version moved; W^T's
+  // too for a backward).
+  LayerMatrices matrices(const Weights& W, int layer, bool backward);
   // The head's matrix for a product over its first `rows` rows (fp32), or over all of them with
   // the bf16 copy (whose packed panels cannot be cut).
   Matrix head_matrix_rows(const Weights& W, int64_t rows);

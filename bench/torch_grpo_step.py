@@ -37,11 +37,17 @@ C-1 completion tokens (r1.cpp also runs the last completion token, whose predict
 train tokens count the prompt once per micro-batch plus C per sample. torch 1.13 has no fused
 attention: attention is matmul + additive mask + softmax, grouped-query heads by broadcasting.
 
+Before torch loads, the script sets what r1.cpp sets for its own libraries (unless already set):
+OPENBLAS_CORETYPE naming the AVX-512 kernels (Debian's OpenBLAS picks SSE3 ones on recent Xeons)
+and OMP_WAIT_POLICY=passive, so both sides multiply matrices with the same OpenBLAS kernels; the
+JSON line names the kernels ("blas_core").
+
 --rollout-dtype bf16 runs the rollout under torch.autocast("cpu", torch.bfloat16) (matrix
 products in bf16, the weights cast once per rollout; torch 1.13 supports it on CPU) and keeps the
 KV cache in bf16; the update stays fp32, as in r1.cpp with model.compute = "bf16".
 """
 import argparse
+import ctypes
 import json
 import math
 import os
@@ -49,9 +55,27 @@ import resource
 import sys
 import time
 
-import torch
-import torch.nn.functional as F
-import torch.utils.checkpoint
+
+def set_library_defaults():
+    """What r1.cpp sets for itself before its libraries start (src/kernels/blas.cpp), so that both
+    sides run the same OpenBLAS kernels: Debian's OpenBLAS 0.3.21 picks SSE3 kernels on recent
+    Xeons unless OPENBLAS_CORETYPE names the AVX-512 ones; waiting OpenMP threads sleep. A value
+    already set wins. Must run before torch (and its BLAS) is loaded."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        flags = []
+    if all(x in flags for x in ("avx512f", "avx512dq", "avx512bw", "avx512vl")):
+        os.environ.setdefault("OPENBLAS_CORETYPE",
+                              "Cooperlake" if "avx512_bf16" in flags else "SkylakeX")
+    os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+
+
+set_library_defaults()
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+import torch.utils.checkpoint  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
                                 "reference"))
@@ -337,7 +361,17 @@ def main(argv=None):
         "update_tokens_per_s": round(mean("train_tokens") / update_s, 1),
         "loss": round(mean("loss"), 6), "grad_norm": round(mean("grad_norm"), 6),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "threads": a.threads, "torch": torch.__version__}))
+        "threads": a.threads, "torch": torch.__version__, "blas_core": blas_core()}))
+
+
+def blas_core():
+    """OpenBLAS's kernel set as it reports it ("Cooperlake", ...), or "" for another BLAS."""
+    try:
+        get = ctypes.CDLL("libblas.so.3").openblas_get_corename
+    except (OSError, AttributeError):
+        return ""
+    get.restype = ctypes.c_char_p
+    return get().decode().strip()
 
 
 if __name__ == "__main__":

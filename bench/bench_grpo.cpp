@@ -252,6 +252,7 @@ int main(int argc, char** argv) {
               model_dir.c_str(), probe.num_params() / 1e6, (long long)r.get_int("grpo.prompts_per_step"),
               (long long)r.get_int("grpo.group_size"), (long long)r.get_int("grpo.max_new_tokens"),
               r.get_float("grpo.beta"), r.get_string("model.compute", "f32").c_str());
+  if (qwen) std::printf("prompts: %d-token random word sequences, no template\n", qs.prompt_len);
   std::fflush(stdout);
   if (r1::run_grpo_training(r, {}) != 0) return 1;
 

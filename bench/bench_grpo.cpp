@@ -86,7 +86,7 @@ std::vector<std::string> word_prompts(const r1::Tokenizer& tok, int vocab, int p
       words.push_back(" " + t.substr(2));
   }
   if (words.size() < 16)
-    throw std::runtime_error("bench_grpo: fewer than 16 one-token words below the vocabulary size " +
+    throw std::runtime_error("fewer than 16 one-token words below the vocabulary size " +
                              std::to_string(vocab) + "; raise --vocab");
   r1::PromptFormat format;
   format.templ = "none", format.instruction.clear();
@@ -95,8 +95,7 @@ std::vector<std::string> word_prompts(const r1::Tokenizer& tok, int vocab, int p
   std::uniform_int_distribution<size_t> pick(0, words.size() - 1);
   std::vector<std::string> out;
   for (int i = 0, tries = 0; i < n; tries++) {
-    if (tries > 10 * n)
-      throw std::runtime_error("bench_grpo: cannot make prompts of exactly the length asked");
+    if (tries > 10 * n) throw std::runtime_error("cannot make prompts of exactly the length asked");
     std::string q;
     for (int w = 0; w < prompt_len; w++) q += words[pick(rng)];
     const std::vector<int32_t> ids = builder.encode(q, tok);
@@ -186,25 +185,33 @@ int main(int argc, char** argv) {
   }
   if (steps < 0) steps = qwen ? 2 : 4;  // step 1 warms up; the full shape takes minutes a step
 
-  const fs::path tmp = fs::temp_directory_path() / ("bench_grpo." + std::to_string(getpid()));
-  fs::create_directories(tmp);
   std::vector<std::string> questions;
+  std::unique_ptr<r1::Tokenizer> qwen_tok;
   if (qwen) {
     const std::string tok_dir = shared + "/models/qwen2.5-0.5b-instruct-noweights";
-    std::unique_ptr<r1::Tokenizer> tok;
     try {
-      tok = r1::load_tokenizer(tok_dir);
-      questions = word_prompts(*tok, qs.vocab, qs.prompt_len, 64);
+      qwen_tok = r1::load_tokenizer(tok_dir);
     } catch (const std::exception& e) {
       std::fprintf(stderr, "bench_grpo: %s (the Qwen2.5 tokenizer: --shared DIR or $R1_SHARED_DIR)\n",
                    e.what());
       return 1;
     }
-    r1::Model m(qwen_config(qs, *tok));
+    try {
+      questions = word_prompts(*qwen_tok, qs.vocab, qs.prompt_len, 64);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "bench_grpo: %s\n", e.what());
+      return 1;
+    }
+  }
+  const fs::path tmp = fs::temp_directory_path() / ("bench_grpo." + std::to_string(getpid()));
+  fs::create_directories(tmp);
+  if (qwen) {
+    const r1::Tokenizer& tok = *qwen_tok;
+    r1::Model m(qwen_config(qs, tok));
     m.init_random(1, 0.02f);
     model_dir = (tmp / "model").string();
     r1::save_model(m, model_dir);
-    tok->save(model_dir);
+    tok.save(model_dir);
   } else if (model_dir.empty()) {
     auto tok = r1::make_byte_tokenizer();
     r1::ModelConfig c;

@@ -28,13 +28,19 @@ What one step does, as src/train/grpo_trainer.cpp does it:
      over micro-batches of --micro-batch samples of one prompt; as r1.cpp does
      (grpo.share_prompt), a micro-batch runs its prompt once and the samples attend to its keys
      and values, so the prompt's gradient flows through them.
+--micro-batch (4 samples) bounds the autograd activations: at the full shape the step's peak RSS
+is about 15 GB (weights, gradients, AdamW moments and the reference copy are 10 GB of it); 8 runs
+each prompt once per group, as r1.cpp does when memory allows, for about 3 GB more.
 The LM head's log-probs are computed --chunk rows at a time under activation checkpointing, so
 the logits of a whole batch (32 x 406 x 151936 floats, 8 GB) never exist at once.
 
 Differences from r1.cpp, all small: log-probs are over the whole vocabulary (r1.cpp's over the
 tokenizer's 151665 ids); the continuation of each sample is its last prompt token and its first
 C-1 completion tokens (r1.cpp also runs the last completion token, whose prediction is unused);
-train tokens count the prompt once per micro-batch plus C per sample. torch 1.13 has no fused
+train tokens count the prompt once per micro-batch plus C per sample; r1.cpp's forward also
+returns each position's entropy (a metric); its prompts are random one-token words (these are
+random ids) and its rewards the recipe's rule rewards (0 on random text: advantages 0, the same
+work). torch 1.13 has no fused
 attention: attention is matmul + additive mask + softmax, grouped-query heads by broadcasting.
 
 Before torch loads, the script sets what r1.cpp sets for its own libraries (unless already set):

@@ -565,7 +565,8 @@ class GrpoRun {
         fail(
             "{}: training {} needs {} ({}) for one micro-batch of its longest sample ({} tokens: prompt and "
             "grpo.max_new_tokens), more than the memory budget of {} (train.memory_budget_mb; 0 = 80% of "
-            "this machine's {}): lower grpo.max_new_tokens or grpo.kv_budget_mb, or set grpo.beta = 0",
+            "this machine's {}): set train.recompute = true (if not set), lower grpo.max_new_tokens or "
+            "grpo.kv_budget_mb, or set grpo.beta = 0",
             rn, describe_model_size(model_.config()), format_bytes(e.total()), e.breakdown(), longest,
             format_bytes(budget), format_bytes(machine));
       }

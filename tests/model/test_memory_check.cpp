@@ -206,6 +206,19 @@ TEST(ModelMemory, TrainingEstimateMatchesForwardBackward) {
     const r1::MemoryEstimate e = r1::estimate_training_memory(m.config(), {.batch_tokens = T});
     const uint64_t target_ids = T * sizeof(int32_t);  // one chunk holds every row
     EXPECT_EQ(e.activations + e.logits, m.activation_bytes() + target_ids);
+    {  // with recomputation: one layer's set, the layer inputs and the rerun's output
+      Model mr = r1::testing::tiny_model(arch);
+      mr.set_compute({r1::DType::F32, true});
+      mr.zero_grads();
+      mr.forward_backward(b, [&](const float*, const float*, float* dlogp, float* dent) {
+        for (int t = 0; t < T; t++) dlogp[t] = 1.f / T, dent[t] = 0;
+        return 0.0;
+      });
+      const r1::MemoryEstimate er =
+          r1::estimate_training_memory(mr.config(), {.batch_tokens = T, .recompute = true});
+      EXPECT_EQ(er.activations + er.logits, mr.activation_bytes() + target_ids);
+      EXPECT_LT(er.activations, e.activations);
+    }
     EXPECT_EQ(e.grads, m.num_params() * sizeof(float));
     EXPECT_EQ(e.optimizer, 2 * m.num_params() * sizeof(float));
     EXPECT_EQ(e.kv_pool, 0u);
@@ -216,6 +229,36 @@ TEST(ModelMemory, TrainingEstimateMatchesForwardBackward) {
     EXPECT_EQ(g.reference, e.params);
     EXPECT_EQ(g.total(), e.total() + g.kv_pool + g.reference);
   }
+}
+
+// What activation recomputation is for: GRPO on a Qwen2.5-0.5B-shaped model with responses of
+// several thousand tokens in this project's 24 GiB. One sample of a 150-token prompt and 8192 new
+// tokens (a micro-batch holds at least one sample), with the reference model, a 1 GiB KV pool and
+// bf16 rollouts: keeping every layer's activations (about 2.1 MB per token) needs more than
+// 24 GiB; recomputing them (about 0.26 MB per token) fits.
+TEST(ModelMemory, RecomputationFitsLongResponsesOfA05BModelIn24GiB) {
+  ModelConfig c;
+  c.arch = Arch::Qwen2;
+  c.vocab_size = 151936, c.hidden_size = 896, c.intermediate_size = 4864, c.num_layers = 24;
+  c.num_heads = 14, c.num_kv_heads = 2, c.head_dim = 64, c.attention_bias = true, c.tie_word_embeddings = true;
+  r1::TrainingMemoryPlan plan{.batch_tokens = 150 + 8192,
+                              .kv_budget_bytes = uint64_t{1} << 30,
+                              .kv_dtype = r1::DType::BF16,
+                              .reference_model = true};
+  const uint64_t gib24 = uint64_t{24} << 30;
+  const r1::MemoryEstimate keep = r1::estimate_training_memory(c, plan);
+  plan.recompute = true;
+  const r1::MemoryEstimate again = r1::estimate_training_memory(c, plan);
+  std::printf("0.5B, 8342 tokens: %s without recomputation, %s with\n", r1::format_bytes(keep.total()).c_str(),
+              r1::format_bytes(again.total()).c_str());
+  EXPECT_GT(keep.total(), gib24);
+  EXPECT_LT(again.total(), gib24);
+  // And the budget-sized micro-batch (grpo.micro_batch_tokens = 0) grows accordingly.
+  plan.batch_tokens = 0;
+  const int64_t with = r1::fit_batch_tokens(c, plan, gib24);
+  plan.recompute = false;
+  const int64_t without = r1::fit_batch_tokens(c, plan, gib24);
+  EXPECT_GT(with, 4 * without) << with << " vs " << without;
 }
 
 TEST(ModelMemory, TrainingCheckNamesTheBatchKey) {

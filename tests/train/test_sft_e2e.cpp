@@ -57,30 +57,32 @@ TEST(SftEndToEnd, LearnsToCompleteThePrompts) {
   EXPECT_EQ(tok->decode(out), " woof<|eos|>");
 }
 
-// train.compute = "bf16" (and with train.recompute) follows the fp32 curve. While the weights
-// are close (the first 10 steps) every loss is within 2% of fp32's (measured: within 0.25%). After
-// that the runs drift apart as rounding differences compound over AdamW steps at lr 1e-2, so the
-// curves are compared by the means of windows of 10 steps: within 0.1 absolute or 35% relative,
-// whichever is larger (measured: at most 0.06 absolute, in the window where the loss falls
-// fastest); and the loss falls 10x as it does in fp32.
+// train.compute = "bf16" (and with train.recompute) follows the fp32 curve. At lr 5e-3 (the run
+// above uses 1e-2, at the edge of AdamW's stability for this model, where any rounding difference
+// grows into a visibly different trajectory after ~15 steps, and differently in the optimised and
+// the sanitizer builds) every loss of the first 10 steps is within 0.5% of fp32's (measured: within
+// 0.03%), the means of later windows of 10 steps are within 0.03 absolute or 20% relative,
+// whichever is larger (measured: at most 0.007, in both builds), and the loss falls 10x as in fp32.
 TEST(SftEndToEnd, Bf16TrainingFollowsTheFp32Curve) {
-  const std::vector<double> f32 = sft_losses(r1::testing::scratch_dir(), {});
+  const std::vector<double> f32 = sft_losses(r1::testing::scratch_dir(), {"train.lr=5e-3"});
   ASSERT_EQ(f32.size(), 60u);
   for (const bool recompute : {false, true}) {
-    const std::vector<double> bf = sft_losses(
-        r1::testing::scratch_dir(), {"train.compute=bf16", recompute ? "train.recompute=true" : ""});
+    const std::vector<double> bf =
+        sft_losses(r1::testing::scratch_dir(),
+                   {"train.lr=5e-3", "train.compute=bf16", recompute ? "train.recompute=true" : ""});
     ASSERT_EQ(bf.size(), f32.size());
     double worst_early = 0, worst_window = 0;
     for (size_t i = 0; i < 10; i++) {
-      EXPECT_NEAR(bf[i], f32[i], 0.02 * f32[i]) << "step " << i + 1;
+      EXPECT_NEAR(bf[i], f32[i], 0.005 * f32[i]) << "step " << i + 1;
       worst_early = std::max(worst_early, std::abs(bf[i] - f32[i]) / f32[i]);
     }
     for (size_t w = 10; w < 60; w += 10) {
       double mb = 0, mf = 0;
       for (size_t i = w; i < w + 10; i++) mb += bf[i] / 10, mf += f32[i] / 10;
-      EXPECT_LE(std::abs(mb - mf), std::max(0.1, 0.35 * mf)) << "steps " << w + 1 << "-" << w + 10;
+      EXPECT_LE(std::abs(mb - mf), std::max(0.03, 0.2 * mf)) << "steps " << w + 1 << "-" << w + 10;
       worst_window = std::max(worst_window, std::abs(mb - mf));
     }
+    EXPECT_LT(f32.back(), 0.1 * f32.front());
     EXPECT_LT(bf.back(), 0.1 * bf.front());
     std::printf(
         "recompute %d: steps 1-10 within %.2f%% of fp32; 10-step window means within %.3f; last loss %.4f vs "

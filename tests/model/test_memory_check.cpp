@@ -240,7 +240,8 @@ TEST(ModelMemory, RecomputationFitsLongResponsesOfA05BModelIn24GiB) {
   ModelConfig c;
   c.arch = Arch::Qwen2;
   c.vocab_size = 151936, c.hidden_size = 896, c.intermediate_size = 4864, c.num_layers = 24;
-  c.num_heads = 14, c.num_kv_heads = 2, c.head_dim = 64, c.attention_bias = true, c.tie_word_embeddings = true;
+  c.num_heads = 14, c.num_kv_heads = 2, c.head_dim = 64, c.attention_bias = true,
+  c.tie_word_embeddings = true;
   r1::TrainingMemoryPlan plan{.batch_tokens = 150 + 8192,
                               .kv_budget_bytes = uint64_t{1} << 30,
                               .kv_dtype = r1::DType::BF16,
@@ -249,8 +250,8 @@ TEST(ModelMemory, RecomputationFitsLongResponsesOfA05BModelIn24GiB) {
   const r1::MemoryEstimate keep = r1::estimate_training_memory(c, plan);
   plan.recompute = true;
   const r1::MemoryEstimate again = r1::estimate_training_memory(c, plan);
-  std::printf("0.5B, 8342 tokens: %s without recomputation, %s with\n", r1::format_bytes(keep.total()).c_str(),
-              r1::format_bytes(again.total()).c_str());
+  std::printf("0.5B, 8342 tokens: %s without recomputation, %s with\n",
+              r1::format_bytes(keep.total()).c_str(), r1::format_bytes(again.total()).c_str());
   EXPECT_GT(keep.total(), gib24);
   EXPECT_LT(again.total(), gib24);
   // And the budget-sized micro-batch (grpo.micro_batch_tokens = 0) grows accordingly.

@@ -37,6 +37,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "core/recipe.h"
 #include "io/file.h"
 #include "model/checkpoint.h"
@@ -119,6 +120,39 @@ nlohmann::json run_json_command(const std::string& cmd) {
     if (j.is_object()) last = std::move(j);
   }
   return pclose(p) == 0 ? last : nlohmann::json();
+}
+
+// The update's model FLOPs, 6 N T (N: parameters in matrix products; the layers' over all the
+// update's tokens, the head's over the response tokens; attention's products left out), as a rate,
+// and that rate against what sgemm reaches on the update's own products: every layer matrix's
+// forward, dx and dW over 4096 rows (about a micro-batch) and the head's over the rows of one
+// logit chunk (Model::head_forward's 256 MiB of logits), measured now, weighted by their flops.
+void update_efficiency(const QwenShape& s, double tokens, double response_tokens, double update_s,
+                       const std::string& compute) {
+  const int64_t D = s.hidden, q = int64_t(s.heads) * s.head_dim, kv = int64_t(s.kv_heads) * s.head_dim;
+  const int64_t layer_params = D * (q + 2 * kv) + q * D + D * 2 * s.ffn + int64_t(s.ffn) * D;
+  const double flops =
+      6.0 * s.layers * double(layer_params) * tokens + 6.0 * D * double(s.vocab) * response_tokens;
+  const int64_t T = std::min<int64_t>(4096, std::max<int64_t>(1, int64_t(tokens)));
+  const int64_t chunk =
+      std::max<int64_t>(1, std::min<int64_t>(int64_t(response_tokens), (int64_t(64) << 20) / s.vocab));
+  const double layer_s = r1::bench::linear_products_seconds(T, D, q + 2 * kv, 2) +
+                         r1::bench::linear_products_seconds(T, q, D, 2) +
+                         r1::bench::linear_products_seconds(T, D, 2 * s.ffn, 2) +
+                         r1::bench::linear_products_seconds(T, s.ffn, D, 2);
+  const double head_s = r1::bench::linear_products_seconds(chunk, D, s.vocab, 2);
+  const double gemm_s =
+      s.layers * layer_s * (tokens / double(T)) + head_s * (response_tokens / double(chunk));
+  const double peak = r1::bench::gemm_peak_gflops(2048, 3);
+  const double rate = flops / update_s / 1e9, matching = flops / gemm_s / 1e9;
+  std::printf(
+      "update (%s): %.1f TFLOP of model FLOPs (6 N T over %.0f tokens, the head over %.0f; attention left "
+      "out) in %.2f s = %.1f GFLOP/s = %.0f%% of sgemm on the update's products (%.1f GFLOP/s: layers at "
+      "%lld "
+      "rows, head at %lld) and %.0f%% of the 2048^3 sgemm peak (%.1f GFLOP/s)\n",
+      compute.c_str(), flops / 1e12, tokens, response_tokens, update_s, rate, 100 * rate / matching, matching,
+      (long long)T, (long long)chunk, 100 * rate / peak, peak);
+  std::fflush(stdout);
 }
 
 }  // namespace
@@ -263,7 +297,8 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
   if (r1::run_grpo_training(r, {}) != 0) return 1;
 
-  double rollout = 0, reward = 0, ref = 0, update = 0, total = 0, len = 0, rtps = 0, ttps = 0, rss = 0;
+  double rollout = 0, reward = 0, ref = 0, update = 0, total = 0, len = 0, rtps = 0, ttps = 0, rss = 0,
+         train_tokens = 0;
   int n = 0;
   std::ifstream in((tmp / "run" / "metrics.jsonl").string());
   for (std::string line; std::getline(in, line);) {
@@ -275,6 +310,7 @@ int main(int argc, char** argv) {
         total += j["step_s"].get<double>();
     len += j["response_length_mean"].get<double>();
     rtps += j["rollout_tokens_per_s"].get<double>(), ttps += j["train_tokens_per_s"].get<double>();
+    train_tokens += j["train_tokens_per_s"].get<double>() * j["update_s"].get<double>();
     rss = std::max(rss, j.value("peak_rss_mb", 0.0));
     n++;
   }
@@ -288,6 +324,11 @@ int main(int argc, char** argv) {
       ref / n, pct(ref), update / n, pct(update), len / n, rtps / n, ttps / n, rss);
   std::fflush(stdout);
   fs::remove_all(tmp);
+  if (qwen)
+    update_efficiency(
+        qs, train_tokens / n,
+        double(r.get_int("grpo.prompts_per_step")) * double(r.get_int("grpo.group_size")) * (len / n),
+        update / n, r.get_string("train.compute", "f32"));
   if (!torch) return 0;
 
   // The same step in PyTorch (fp32; the rollout under bf16 autocast when model.compute is bf16).

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <climits>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -538,6 +539,42 @@ std::string strip_trailing_units(std::string s) {
   }
 }
 
+// {n \choose k} -> \binom{n}{k}: the brace group around each \choose (the whole string when it
+// has none) becomes a \binom of what stands before and after it. False when braces do not match.
+bool rewrite_choose(std::string* s) {
+  constexpr std::string_view kChoose = "\\choose";
+  for (size_t at = s->find(kChoose); at != std::string::npos; at = s->find(kChoose)) {
+    const size_t after = at + kChoose.size();
+    if (after < s->size() && is_alpha((*s)[after])) return false;  // \chooser: not the command
+    size_t open = std::string::npos, close = std::string::npos;
+    for (size_t i = at, depth = 0; i-- > 0;) {
+      if ((*s)[i] == '}') depth++;
+      if ((*s)[i] == '{' && depth-- == 0) {
+        open = i;
+        break;
+      }
+    }
+    for (size_t i = after, depth = 0; i < s->size(); i++) {
+      if ((*s)[i] == '{') depth++;
+      if ((*s)[i] == '}' && depth-- == 0) {
+        close = i;
+        break;
+      }
+    }
+    if ((open == std::string::npos) != (close == std::string::npos)) return false;
+    const size_t b = open == std::string::npos ? 0 : open + 1,
+                 e = close == std::string::npos ? s->size() : close;
+    const std::string n = s->substr(b, at - b), k = s->substr(after, e - after);
+    if (trim(n).empty() || trim(k).empty()) return false;
+    const std::string binom = "\\binom{" + n + "}{" + k + "}";
+    if (open == std::string::npos)
+      *s = binom;
+    else
+      s->replace(open, close + 1 - open, binom);
+  }
+  return true;
+}
+
 std::optional<std::string> normalize(std::string_view in) {
   if (in.size() > kMaxInput) return std::nullopt;
   std::string s(in);
@@ -550,6 +587,11 @@ std::optional<std::string> normalize(std::string_view in) {
   replace_all(&s, "\xe2\x89\xa4", "\\le ");     // <=
   replace_all(&s, "\xe2\x89\xa5", "\\ge ");     // >=
   replace_all(&s, "\xc2\xb0", "");              // degree sign
+  replace_all(&s, "\xe2\x80\x89", " ");         // thin space
+  replace_all(&s, "\xe2\x80\xaf", " ");         // narrow no-break space
+  replace_all(&s, "\xc2\xa0", " ");             // no-break space
+  std::replace(s.begin(), s.end(), '~', ' ');   // LaTeX's no-break space
+  if (!rewrite_choose(&s)) return std::nullopt;
   replace_all(&s, "^{\\circ}", "");
   replace_all(&s, "^\\circ", "");
   replace_all(&s, "^{\\degree}", "");
@@ -574,7 +616,7 @@ std::optional<std::string> normalize(std::string_view in) {
 // ---------------------------------------------------------------------------------------------
 // Tokens.
 
-enum class T { kNum, kVar, kPi, kE, kInf, kFunc, kFrac, kSqrt, kOp, kEnd };
+enum class T { kNum, kVar, kPi, kE, kInf, kFunc, kFrac, kBinom, kSqrt, kOp, kEnd };
 
 struct Tok {
   T t = T::kEnd;
@@ -599,7 +641,12 @@ const std::vector<std::string_view>& greek_names() {
   return kGreek;
 }
 
-bool tokenize(const std::string& s, std::vector<Tok>* out) {
+// Thousands separators: a first group of 1-3 digits, then groups of exactly three digits, each
+// after the same separator: a comma ("1,000"; "1{,}000", "1\\,000" and "1\\!000" arrive here as
+// "1,000" or "1000"), one space ("1 000"; LaTeX's \\; \\: \\  and ~ and Unicode thin spaces
+// arrive as one), or, with comma_space, a comma and a space ("1, 000": read so only when the other
+// answer is one number, since it is otherwise a list).
+bool tokenize(const std::string& s, std::vector<Tok>* out, bool comma_space = false) {
   size_t i = 0;
   auto push_op = [&](char op) {
     Tok t;
@@ -621,10 +668,21 @@ bool tokenize(const std::string& s, std::vector<Tok>* out) {
       if (!num.empty() && num.size() <= 3 && num[0] != '0') {
         std::string grouped = num;
         size_t k = j;
-        while (k + 3 < s.size() && s[k] == ',' && is_digit(s[k + 1]) && is_digit(s[k + 2]) &&
-               is_digit(s[k + 3]) && (k + 4 >= s.size() || !is_digit(s[k + 4]))) {
-          grouped += s.substr(k + 1, 3);
-          k += 4;
+        std::string_view sep;
+        for (std::string_view cand : {std::string_view(", "), std::string_view(","), std::string_view(" ")}) {
+          if (cand == ", " && !comma_space) continue;
+          if (s.compare(k, cand.size(), cand) == 0) {
+            sep = cand;
+            break;
+          }
+        }
+        while (!sep.empty() && s.compare(k, sep.size(), sep) == 0) {
+          const size_t g = k + sep.size();
+          if (!(g + 2 < s.size() && is_digit(s[g]) && is_digit(s[g + 1]) && is_digit(s[g + 2]) &&
+                (g + 3 >= s.size() || !is_digit(s[g + 3]))))
+            break;
+          grouped += s.substr(g, 3);
+          k = g + 3;
         }
         if (grouped.size() > num.size()) {
           num = grouped;
@@ -702,6 +760,10 @@ bool tokenize(const std::string& s, std::vector<Tok>* out) {
       if (name == "frac" || name == "dfrac" || name == "tfrac" || name == "cfrac") {
         Tok t;
         t.t = T::kFrac;
+        out->push_back(t);
+      } else if (name == "binom" || name == "dbinom" || name == "tbinom") {
+        Tok t;
+        t.t = T::kBinom;
         out->push_back(t);
       } else if (name == "sqrt") {
         Tok t;
@@ -802,7 +864,7 @@ bool tokenize(const std::string& s, std::vector<Tok>* out) {
 
 constexpr int kMaxTreeDepth = 2000;
 
-enum class Op { kNum, kVar, kPi, kE, kInf, kAdd, kMul, kDiv, kPow, kNeg, kFact, kFunc, kAbs, kSub };
+enum class Op { kNum, kVar, kPi, kE, kInf, kAdd, kMul, kDiv, kPow, kNeg, kFact, kFunc, kAbs, kSub, kBinom };
 
 struct Node {
   Op op = Op::kNum;
@@ -855,7 +917,7 @@ Num parse_number(const std::string& digits) {
 class Parser {
  public:
   Parser(const std::vector<Tok>& toks, size_t begin, size_t end, Tree* tree)
-      : toks_(toks), pos_(begin), end_(end), tree_(tree) {}
+      : toks_(toks), begin_(begin), pos_(begin), end_(end), tree_(tree) {}
 
   // Parses the whole range as one expression; -1 on failure.
   int parse_all() {
@@ -910,6 +972,7 @@ class Parser {
       case T::kE:
       case T::kFunc:
       case T::kFrac:
+      case T::kBinom:
       case T::kSqrt:
       case T::kInf:
         return true;
@@ -1000,6 +1063,23 @@ class Parser {
     return e;
   }
 
+  // After an integer at the start of a term: \frac{p}{q} with integers 0 < p < q (a mixed number).
+  bool is_mixed_fraction(const std::string& whole) const {
+    if (whole.empty() || !std::all_of(whole.begin(), whole.end(), is_digit)) return false;
+    if (pos_ + 7 > end_ || toks_[pos_].t != T::kFrac) return false;
+    const Tok* g = &toks_[pos_ + 1];
+    if (!(g[0].t == T::kOp && g[0].op == '{' && g[1].t == T::kNum && g[2].t == T::kOp && g[2].op == '}' &&
+          g[3].t == T::kOp && g[3].op == '{' && g[4].t == T::kNum && g[5].t == T::kOp && g[5].op == '}'))
+      return false;
+    const std::string &p = g[1].text, &q = g[4].text;
+    auto integer = [](const std::string& x) {
+      return !x.empty() && x.size() <= 9 && std::all_of(x.begin(), x.end(), is_digit);
+    };
+    if (!integer(p) || !integer(q)) return false;
+    const long pv = std::stol(p), qv = std::stol(q);
+    return pv > 0 && pv < qv;
+  }
+
   // A LaTeX macro argument: a brace group or a single token (one digit of a number: \frac12).
   int argument() {
     DepthGuard g(&depth_);
@@ -1033,8 +1113,24 @@ class Parser {
         int n = make(Op::kNum);
         std::string digits = t->text.substr(pos_ == partial_pos_ ? partial_off_ : 0);
         tree_->nodes[n].val = parse_number(digits);
+        // At the start of a term: first, after a leading sign, a bracket, a comma, a relation or
+        // an explicit product sign (2 \cdot 3\frac{1}{5} is 2 times 16/5).
+        const Tok* prev = pos_ > begin_ && toks_[pos_ - 1].t == T::kOp ? &toks_[pos_ - 1] : nullptr;
+        const bool term_start =
+            pos_ == begin_ ||
+            (prev && (std::string_view("([{,=<>LGN*").find(prev->op) != std::string_view::npos ||
+                      ((prev->op == '-' || prev->op == '+') && pos_ - 1 == begin_)));
         ++pos_;
         last_was_num_ = true;
+        if (term_start && is_mixed_fraction(digits)) {  // 3\frac{2}{5}: MATH's mixed number 17/5
+          ++pos_;
+          int num = make(Op::kNum), den = make(Op::kNum);
+          tree_->nodes[num].val = parse_number(toks_[pos_ + 1].text);
+          tree_->nodes[den].val = parse_number(toks_[pos_ + 4].text);
+          pos_ += 6;
+          last_was_num_ = false;
+          return make(Op::kAdd, n, make(Op::kDiv, num, den));
+        }
         if (is_op('_')) {  // a numeral in base b: 52_8, 4210_{5}
           ++pos_;
           bool braced = is_op('{');
@@ -1093,13 +1189,15 @@ class Parser {
       case T::kInf:
         ++pos_;
         return make(Op::kInf);
-      case T::kFrac: {
+      case T::kFrac:
+      case T::kBinom: {
+        const Op op = t->t == T::kFrac ? Op::kDiv : Op::kBinom;
         ++pos_;
         int a = argument();
         if (a < 0) return -1;
         int b = argument();
         if (b < 0) return -1;
-        return make(Op::kDiv, a, b);
+        return make(op, a, b);
       }
       case T::kSqrt: {
         ++pos_;
@@ -1173,7 +1271,7 @@ class Parser {
   }
 
   const std::vector<Tok>& toks_;
-  size_t pos_, end_;
+  size_t begin_, pos_, end_;
   Tree* tree_;
   int depth_ = 0;
   bool last_was_num_ = false;
@@ -1230,6 +1328,40 @@ Num apply_func(const std::string& f, const Num& x, const Num* base) {
   return from_ld(r);
 }
 
+// \binom{n}{k} for integers n and k (no value otherwise): 0 for k < 0, and for 0 <= n < k;
+// (-1)^k \binom{k-n-1}{k} for negative n. Exact while n' < kRatMaxBits (the result has fewer bits
+// than n'), otherwise from log-gamma.
+Num binomial(const Num& n, const Num& k) {
+  const mpz_class* ni = exact_integer(n);
+  const mpz_class* ki = exact_integer(k);
+  if (!ni || !ki) return nan_num();
+  if (sgn(*ki) < 0) return exact_int(0);
+  if (!ki->fits_slong_p() || !ni->fits_slong_p()) return nan_num();
+  long nn = ni->get_si();
+  const long kk = ki->get_si();
+  int sign = 1;
+  if (nn < 0) {
+    if (kk > LONG_MAX + nn) return nan_num();
+    nn = kk - nn - 1;
+    sign = kk % 2 ? -1 : 1;
+  } else if (kk > nn) {
+    return exact_int(0);
+  }
+  if (nn < static_cast<long>(kRatMaxBits)) {
+    mpz_class r;
+    mpz_bin_uiui(r.get_mpz_t(), static_cast<unsigned long>(nn), static_cast<unsigned long>(kk));
+    if (sign < 0) r = -r;
+    Rat q;
+    if (!rat_make(r, mpz_class(1), &q)) return nan_num();
+    return exact(std::move(q));
+  }
+  const long double l =
+      (std::lgamma(static_cast<long double>(nn) + 1) - std::lgamma(static_cast<long double>(kk) + 1) -
+       std::lgamma(static_cast<long double>(nn - kk) + 1)) /
+      std::log(2.0L);
+  return exp2_wide(l, sign);
+}
+
 Num eval(const Tree& tree, int id, const Env& env, int depth = 0) {
   if (id < 0 || depth > kMaxTreeDepth) return nan_num();
   const Node& n = tree.nodes[id];
@@ -1265,6 +1397,8 @@ Num eval(const Tree& tree, int id, const Env& env, int depth = 0) {
       return neg(sub(n.a));
     case Op::kFact:
       return factorial(sub(n.a));
+    case Op::kBinom:
+      return binomial(sub(n.a), sub(n.b));
     case Op::kAbs: {
       Num v = sub(n.a);
       return sign_of(v) < 0 ? neg(v) : v;
@@ -1312,6 +1446,7 @@ struct Answer {
 struct Parsed {
   Tree tree;
   Answer answer;
+  std::string normalized;  // the answer's text after normalize()
 };
 
 bool op_at(const std::vector<Tok>& t, size_t i, char op) {
@@ -1386,6 +1521,29 @@ bool parse_item(std::vector<Tok>& toks, size_t b, size_t e, Tree* tree, Answer* 
   if (!cups.empty()) {
     out->kind = Answer::kSet;
     return parse_pieces(toks, b, e, std::move(cups), tree, &out->parts, depth);
+  }
+  // An inequality chain around one variable, "3 < y \le 8" or "8 \ge y > 3": the interval (3, 8].
+  std::vector<size_t> ineq;
+  for (char rel : std::string_view("<>LG"))
+    for (size_t q : split_points(toks, b, e, rel)) ineq.push_back(q);
+  if (ineq.size() == 2) {
+    std::sort(ineq.begin(), ineq.end());
+    const char r1 = toks[ineq[0]].op, r2 = toks[ineq[1]].op;
+    const bool up = (r1 == '<' || r1 == 'L') && (r2 == '<' || r2 == 'L');
+    const bool down = (r1 == '>' || r1 == 'G') && (r2 == '>' || r2 == 'G');
+    if ((!up && !down) || ineq[1] != ineq[0] + 2 || toks[ineq[0] + 1].t != T::kVar) return false;
+    int lo, hi;
+    if (!parse_expr_range(toks, b, ineq[0], tree, &lo) ||
+        !parse_expr_range(toks, ineq[1] + 1, e, tree, &hi) || has_vars(*tree, lo) || has_vars(*tree, hi))
+      return false;
+    char lo_rel = r1, hi_rel = r2;
+    if (down) std::swap(lo, hi), std::swap(lo_rel, hi_rel);
+    out->kind = Answer::kTuple;
+    out->open = lo_rel == '<' || lo_rel == '>' ? '(' : '[';
+    out->close = hi_rel == '<' || hi_rel == '>' ? ')' : ']';
+    out->parts.resize(2);
+    out->parts[0].expr = lo, out->parts[1].expr = hi;
+    return true;
   }
   // Relations.
   for (char rel : std::string_view("=<>LGN")) {
@@ -1551,9 +1709,10 @@ bool choice_answer(const std::string& s, std::string* letter) {
   return false;
 }
 
-bool parse_answer(std::string_view raw, Parsed* out) {
+bool parse_answer(std::string_view raw, Parsed* out, bool comma_space = false) {
   auto norm = normalize(raw);
   if (!norm) return false;
+  out->normalized = *norm;
   const std::string& s = *norm;
   if (choice_answer(s, &out->answer.text)) {
     out->answer.kind = Answer::kChoice;
@@ -1568,7 +1727,7 @@ bool parse_answer(std::string_view raw, Parsed* out) {
     return true;
   }
   std::vector<Tok> toks;
-  if (!tokenize(s, &toks) || toks.empty()) return false;
+  if (!tokenize(s, &toks, comma_space) || toks.empty()) return false;
   if (!parse_item(toks, 0, toks.size(), &out->tree, &out->answer, 0)) return false;
   // Evaluation recurses over the tree: refuse trees deeper than kMaxTreeDepth (children are
   // always created before their parents, so one pass in index order finds every depth).
@@ -1742,6 +1901,64 @@ bool math_parses(std::string_view text) {
   return vars.size() <= kMaxVars;
 }
 
+// A plain decimal literal with a fractional part ("0.6666666667", "-1.25"): its value times
+// 10^digits in *scaled, the digits after the point and the significant digits.
+bool decimal_literal(const std::string& s, mpz_class* scaled, size_t* frac_digits, size_t* sig_digits) {
+  size_t i = s.empty() || s[0] != '-' ? 0 : 1;
+  const size_t dot = s.find('.');
+  if (dot == std::string::npos || dot + 1 >= s.size() || s.size() > 200) return false;
+  std::string digits;
+  for (size_t k = i; k < s.size(); k++) {
+    if (k == dot) continue;
+    if (!is_digit(s[k])) return false;
+    digits += s[k];
+  }
+  if (digits.empty()) return false;
+  *frac_digits = s.size() - dot - 1;
+  const size_t nz = digits.find_first_not_of('0');
+  *sig_digits = nz == std::string::npos ? 0 : digits.size() - nz;
+  scaled->set_str(digits, 10);
+  if (i == 1) *scaled = -*scaled;
+  return true;
+}
+
+// Whether a decimal literal with at least kMinApproxDigits significant digits is the exact
+// rational value of the other answer (a constant whose decimal expansion does not terminate),
+// rounded or truncated to the digits written: 0.6666666667 and 0.6666666666 for 2/3.
+bool decimal_approximates(const Parsed& dec, const Parsed& other) {
+  mpz_class scaled;
+  size_t frac = 0, sig = 0;
+  if (other.answer.kind != Answer::kExpr || !decimal_literal(dec.normalized, &scaled, &frac, &sig) ||
+      sig < kMinApproxDigits)
+    return false;
+  std::vector<std::string> vars;
+  collect_vars(other.tree, other.answer.expr, &vars);
+  if (!vars.empty()) return false;
+  const Num v = eval(other.tree, other.answer.expr, Env{});
+  if (v.kind != Num::kExact) return false;
+  mpz_class den = v.q.v.get_den();
+  for (unsigned long f : {2ul, 5ul})
+    while (mpz_divisible_ui_p(den.get_mpz_t(), f)) mpz_divexact_ui(den.get_mpz_t(), den.get_mpz_t(), f);
+  if (den == 1) return false;  // a terminating decimal: only the exact digits are right
+  mpz_class pow10;
+  mpz_ui_pow_ui(pow10.get_mpz_t(), 10, frac);
+  const mpz_class num = abs(mpz_class(v.q.v.get_num() * pow10)), d = v.q.v.get_den();
+  mpz_class trunc, round;
+  mpz_tdiv_q(trunc.get_mpz_t(), num.get_mpz_t(), d.get_mpz_t());
+  mpz_class twice = 2 * num + d;  // round half away from zero: floor((2 |x| + 1) / 2)
+  mpz_class dd = 2 * d;
+  mpz_fdiv_q(round.get_mpz_t(), twice.get_mpz_t(), dd.get_mpz_t());
+  const int sign = sgn(v.q.v);
+  return scaled == sign * trunc || scaled == sign * round;
+}
+
+// A bare list whose text has a comma and a space between digit groups ("1, 000"), re-read with
+// those as thousands separators.
+bool reread_comma_space(const std::string& raw, const Parsed& first, Parsed* out) {
+  if (first.answer.kind != Answer::kSet || first.normalized.find(", ") == std::string::npos) return false;
+  return parse_answer(raw, out, true) && out->answer.kind == Answer::kExpr;
+}
+
 Verdict verify_math(std::string_view gold, std::string_view pred, std::string* reason) {
   auto say = [&](const char* r) {
     if (reason) *reason = r;
@@ -1767,7 +1984,27 @@ Verdict verify_math(std::string_view gold, std::string_view pred, std::string* r
     return Verdict::kWrong;
   }
   Ctx c{&g.tree, &p.tree, make_points(vars)};
-  switch (answer_equal(c, g.answer, p.answer)) {
+  Eq eq = answer_equal(c, g.answer, p.answer);
+  if (eq == Eq::kNo && g.answer.kind == Answer::kExpr) {
+    // The gold is one number: a prediction "1, 000" is a number with thousands separators (the
+    // values have no variables, so the evaluation points do not matter).
+    Parsed p2;
+    if (reread_comma_space(std::string(pred), p, &p2)) {
+      Ctx c2{&g.tree, &p2.tree, c.points};
+      if (answer_equal(c2, g.answer, p2.answer) == Eq::kYes) eq = Eq::kYes;
+    }
+  } else if (eq == Eq::kNo && p.answer.kind == Answer::kExpr) {
+    Parsed g2;
+    if (reread_comma_space(std::string(gold), g, &g2)) {
+      Ctx c2{&g2.tree, &p.tree, c.points};
+      if (answer_equal(c2, g2.answer, p.answer) == Eq::kYes) eq = Eq::kYes;
+    }
+  }
+  if (eq == Eq::kNo && (decimal_approximates(p, g) || decimal_approximates(g, p))) {
+    say("equal to the digits written");
+    return Verdict::kCorrect;
+  }
+  switch (eq) {
     case Eq::kYes:
       say("equal");
       return Verdict::kCorrect;

@@ -20,9 +20,16 @@
 //    constant on the right) is the answer 5.
 // Policies: a percent sign is dropped (50\% == 50, and 0.5 is wrong); a degree sign is dropped
 // (30^\circ == 30); \text{unit} after a value and trailing unit words are dropped; thousands
-// separators (1,000 1{,}000 1\!000 1\,000) are accepted in groups of exactly three digits; a bare
-// list "1, 2" is unordered (like a set); (a,b] is an interval whose brackets must match; \pm
-// makes a set of both signs; "e" is Euler's number, "i" is a variable.
+// separators (1,000 1{,}000 1\!000 1\,000 1\;000 1~000 "1 000", thin spaces) are accepted in
+// groups of exactly three digits, and "1, 000" too when the other answer is a single number (it
+// is a list otherwise); a bare list "1, 2" is unordered (like a set); (a,b] is an interval whose
+// brackets must match, and an inequality chain around one variable (3 < y \le 8) is the interval
+// it describes; \pm makes a set of both signs; "e" is Euler's number, "i" is a variable;
+// \binom{n}{k} (\dbinom, \tbinom, {n \choose k}) has a value for integer n and k; an integer
+// followed by \frac{p}{q} with integers 0 < p < q at the start of a term is a mixed number
+// (3\frac{2}{5} = 17/5; any other juxtaposition is a product); a decimal with at least
+// kMinApproxDigits significant digits equals a rational whose expansion does not terminate when
+// it is that rational rounded or truncated to the digits written (0.6666666667 == 2/3).
 // Bounds: inputs over kMaxInput bytes are refused; parsing depth is capped; exact powers,
 // factorials and long digit strings are attempted only when the result's estimated size is
 // within the cap (decided before computing anything), and every exact operation is on values
@@ -44,6 +51,10 @@ const char* verdict_name(Verdict v);
 inline constexpr double kRelTol = 1e-9;
 inline constexpr int kPoints = 5;
 inline constexpr size_t kMaxInput = 20000;
+// A decimal answer stands for a rational whose expansion does not terminate (0.6666666667 for
+// 2/3) when it has at least this many significant digits and equals the rational rounded or
+// truncated to the digits written.
+inline constexpr size_t kMinApproxDigits = 6;
 
 // Compares a prediction with a gold answer (both already extracted: no \boxed{} search here).
 Verdict verify_math(std::string_view gold, std::string_view pred);

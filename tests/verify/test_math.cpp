@@ -75,7 +75,6 @@ const Case kCases[] = {
     {"\\frac{1}{2}", "\\frac{1}{3}", W},
     {"\\frac{3}{4}", "\\frac34", C},
     {"\\frac{12}{5}", "2.4", C},
-    {"\\frac{12}{5}", "2\\frac{2}{5}", W},  // LaTeX juxtaposition is a product, not a mixed number
     {"-\\frac{1}{2}", "\\frac{-1}{2}", C},
     {"-\\frac{1}{2}", "-0.5", C},
     {"-\\frac{1}{2}", "\\frac{1}{-2}", C},
@@ -201,6 +200,79 @@ const Case kCases[] = {
     {"a_1 + a_2", "a_1 + a_3", W},
     {"\\sqrt{x^2}", "|x|", C},
     {"\\frac{x^2-1}{x-1}", "x+1", C},
+    // Decimal approximations of rationals whose expansion does not terminate: right when rounded
+    // or truncated to the digits written, with at least kMinApproxDigits (6) significant digits.
+    {"\\frac{2}{3}", "0.6666666667", C},
+    {"\\frac{2}{3}", "0.6666666666", C},
+    {"\\frac{2}{3}", "0.666667", C},
+    {"0.6666666667", "\\frac{2}{3}", C},
+    {"\\frac{1}{7}", "0.142857142857", C},
+    {"-\\frac{1}{3}", "-0.3333333", C},
+    {"\\frac{100}{3}", "33.33333333", C},
+    {"\\frac{2}{3}", "0.6666666668", W},
+    {"\\frac{2}{3}", "0.66667", W},  // 5 significant digits
+    {"\\frac{2}{3}", "0.667", W},
+    {"\\frac{1}{3}", "-0.3333333", W},
+    {"\\frac{1}{8}", "0.1250001", W},  // 1/8 terminates: only its exact digits are right
+    {"\\frac{2}{3}", "0.6666666667x", W},
+    {"\\sqrt{2}", "1.4142136", W},  // irrational: digits count only within kRelTol
+    // Thousands separators written with LaTeX spacing, spaces or a comma and a space.
+    {"1000000", "1\\;000\\;000", C},
+    {"1000000", "1\\:000\\:000", C},
+    {"1000000", "1~000~000", C},
+    {"1000000", "1 000 000", C},
+    {"1234567",
+     "1\xe2\x80\x89"
+     "234\xe2\x80\x89"
+     "567",
+     C},  // thin spaces
+    {"1234567",
+     "1\xe2\x80\xaf"
+     "234\xe2\x80\xaf"
+     "567",
+     C},  // narrow no-break spaces
+    {"12345", "12, 345", C},
+    {"12, 345", "12345", C},
+    {"1234567", "1, 234, 567", C},
+    {"1000", "1 00", W},
+    {"12345", "12, 34", W},
+    {"12345", "1 2345", W},
+    {"12, 345", "345, 12", C},  // a list against a list stays a list
+    {"12, 345", "12345, 0", W},
+    // Binomial coefficients.
+    {"\\binom{5}{2}", "10", C},
+    {"10", "\\dbinom{5}{2}", C},
+    {"\\tbinom{5}{3}", "\\binom{5}{2}", C},
+    {"{5 \\choose 2}", "10", C},
+    {"10", "5 \\choose 2", C},
+    {"\\binom{10}{3}", "120", C},
+    {"\\binom{100}{50}", "100891344545564193334812497256", C},
+    {"\\binom{100}{50}", "100891344545564193334812497257", W},
+    {"\\binom{5}{2}", "11", W},
+    {"\\binom{5}{2}", "\\frac{5}{2}", W},
+    {"\\frac{n(n-1)}{2}", "\\binom{n}{2}", W},  // only integer arguments have a value
+    {"\\binom{4}{6}", "0", C},
+    {"\\binom{-2}{3}", "-4", C},
+    // Inequality chains and the intervals they describe.
+    {"(3,8]", "3 < y \\le 8", C},
+    {"3 < y \\le 8", "(3,8]", C},
+    {"(3,8]", "8 \\ge y > 3", C},
+    {"[-1, 2)", "-1 \\leq x < 2", C},
+    {"(3,8]", "3 \\le y \\le 8", W},
+    {"(3,8]", "3 < y < 8", W},
+    {"(3,8]", "3 < y \\ge 8", W},
+    {"(3,8]", "3 < 2y \\le 8", W},
+    {"(3,8]", "(3,8)", W},
+    // Mixed numbers as MATH writes them.
+    {"\\frac{17}{5}", "3\\frac{2}{5}", C},
+    {"3\\frac{2}{5}", "3.4", C},
+    {"\\frac{12}{5}", "2\\frac{2}{5}", C},
+    {"-\\frac{17}{5}", "-3\\frac{2}{5}", C},
+    {"x = \\frac{17}{5}", "x = 3\\frac{2}{5}", C},
+    {"\\frac{6}{5}", "3\\frac{2}{5}", W},   // no longer a product
+    {"\\frac{15}{2}", "3\\frac{5}{2}", C},  // improper: a product
+    {"\\frac{6x}{5}", "3\\frac{2x}{5}", C},
+    {"\\frac{32}{5}", "2 \\cdot 3\\frac{1}{5}", C},
     // Unparseable gold answers are never correct; unparseable predictions are wrong.
     {"\\unknowncommand{3}", "3", U},
     {"", "5", U},

@@ -151,14 +151,15 @@ void EvalProgressFile::read_existing() {
   const std::string again = "; run without --resume to start over";
   auto parse = [&](size_t i) {
     nlohmann::json j = parse_json_or_discarded(lines[i]);
-    if (j.is_discarded()) fail("{}:{}: not a line r1 eval wrote (malformed JSON){}", path_, i + 1, again);
+    if (j.is_discarded())
+      fail("{}:{}: not a line r1 eval or r1 sample wrote (malformed JSON){}", path_, i + 1, again);
     return j;
   };
-  if (lines.empty()) fail("{}: empty: not an r1 eval progress file{}", path_, again);
+  if (lines.empty()) fail("{}: empty: not an r1 eval or r1 sample progress file{}", path_, again);
   const nlohmann::json header = parse(0);
   if (!header.is_object() || !header.contains("r1_eval_progress") || header["r1_eval_progress"] != 1 ||
       !header.contains("settings") || !header["settings"].is_object())
-    fail("{}:1: not an r1 eval progress file (no header){}", path_, again);
+    fail("{}:1: not an r1 eval or r1 sample progress file (no header){}", path_, again);
   // Every setting that differs, by the option that sets it.
   const nlohmann::json then = header["settings"], now = parse_json(settings_.dump(), "<settings>");
   std::string diffs;
@@ -280,7 +281,7 @@ void write_eval_outputs(EvalProgressFile& progress, const std::string& out, cons
 EvalRunResult run_eval(Engine& engine, const std::vector<EvalProblem>& problems,
                        const std::vector<std::vector<int32_t>>& prompts,
                        const verify::ExtractOptions& extract, EvalProgressFile& progress,
-                       const EvalSampleFn& on_sample) {
+                       const EvalSampleFn& on_sample, const SampleScorer& scorer) {
   std::vector<size_t> todo;
   for (size_t i = 0; i < problems.size(); i++)
     if (!progress.is_done(i)) todo.push_back(i);
@@ -302,7 +303,7 @@ EvalRunResult run_eval(Engine& engine, const std::vector<EvalProblem>& problems,
             progress.append(pr);
             if (signals.raised() || test_stop_requested(++completed)) throw GenerationStopped();
           },
-          on_sample);
+          on_sample, scorer);
     } catch (const GenerationStopped&) {
       out.interrupted = true;
       progress.keep();

@@ -97,10 +97,10 @@ struct EvalRunResult {
 // run_eval for r1 eval: generates the problems the progress file does not hold yet (each with
 // its own index for the sampling keys), appends each problem to it as its k samples are scored,
 // and stops promptly on SIGINT/SIGTERM (the engine stops at its next step; the file keeps every
-// completed problem). progress.start() must have been called. on_sample as in run_eval.
+// completed problem). progress.start() must have been called. on_sample and scorer as in run_eval.
 EvalRunResult run_eval(Engine& engine, const std::vector<EvalProblem>& problems,
                        const std::vector<std::vector<int32_t>>& prompts,
                        const verify::ExtractOptions& extract, EvalProgressFile& progress,
-                       const EvalSampleFn& on_sample = nullptr);
+                       const EvalSampleFn& on_sample = nullptr, const SampleScorer& scorer = nullptr);
 
 }  // namespace r1

@@ -32,15 +32,10 @@ namespace {
 namespace fs = std::filesystem;
 using r1::testing::describe;
 using r1::testing::IsOneLineError;
+using r1::testing::read_file;
 using r1::testing::run_r1;
 using r1::testing::RunResult;
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::ostringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
+using r1::testing::ScopedEnv;
 
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> v;
@@ -49,21 +44,12 @@ std::vector<std::string> lines_of(const std::string& text) {
   return v;
 }
 
-// Sets an environment variable for the scope (the r1 children inherit it).
-struct ScopedEnv {
-  std::string name;
-  ScopedEnv(std::string n, const std::string& value) : name(std::move(n)) {
-    setenv(name.c_str(), value.c_str(), 1);
-  }
-  ~ScopedEnv() { unsetenv(name.c_str()); }
-};
-
 // Waits until `path` holds at least `lines` complete lines; false if pid exits first or after a
 // generous safety timeout (then pid is killed).
 bool wait_for_lines(pid_t pid, const std::string& path, size_t lines) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
   while (std::chrono::steady_clock::now() < deadline) {
-    const std::string text = slurp(path);
+    const std::string text = read_file(path);
     if (static_cast<size_t>(std::count(text.begin(), text.end(), '\n')) >= lines) return true;
     int status = 0;
     if (waitpid(pid, &status, WNOHANG) == pid) return false;
@@ -102,17 +88,17 @@ class EvalHardening : public ::testing::Test {
   void full_run(std::string& out, nlohmann::json& summary) {
     const RunResult r = run_r1(eval_args(dir_ + "/full.jsonl", dir_ + "/full.json"));
     ASSERT_EQ(r.exit_code, 0) << describe(r);
-    out = slurp(dir_ + "/full.jsonl");
+    out = read_file(dir_ + "/full.jsonl");
     ASSERT_EQ(lines_of(out).size(), 18u);
-    summary = nlohmann::json::parse(slurp(dir_ + "/full.json"));
+    summary = nlohmann::json::parse(read_file(dir_ + "/full.json"));
     summary.erase("seconds");
   }
 
   // Checks that OUT and the summary equal the full run's, and that the progress file is gone.
   void expect_same_as_full(const std::string& out, const std::string& summary, const std::string& full_out,
                            const nlohmann::json& full_summary) {
-    EXPECT_EQ(slurp(out), full_out) << "OUT differs from the uninterrupted run's";
-    nlohmann::json s = nlohmann::json::parse(slurp(summary));
+    EXPECT_EQ(read_file(out), full_out) << "OUT differs from the uninterrupted run's";
+    nlohmann::json s = nlohmann::json::parse(read_file(summary));
     EXPECT_TRUE(s.contains("seconds"));
     s.erase("seconds");
     EXPECT_EQ(s, full_summary);
@@ -121,7 +107,7 @@ class EvalHardening : public ::testing::Test {
 
   // Every line of the progress file is complete JSON: the header, then records of whole problems.
   static size_t expect_complete_progress(const std::string& partial, size_t k) {
-    const std::string text = slurp(partial);
+    const std::string text = read_file(partial);
     EXPECT_FALSE(text.empty());
     EXPECT_EQ(text.back(), '\n');
     const auto lines = lines_of(text);
@@ -148,7 +134,7 @@ TEST_F(EvalHardening, BadOutputsAreRefusedBeforeAnyWork) {
                              {"--summary-json: " + dir_ + "/no/such/s.json", "No such file or directory"}));
   EXPECT_TRUE(IsOneLineError(run_r1(eval_args(old, dir_ + "/adir")), {"--summary-json", "is a directory"}));
   EXPECT_TRUE(IsOneLineError(run_r1(eval_args(old, old)), {"--summary-json", "also the --out file"}));
-  EXPECT_EQ(slurp(old), "an earlier run\n");
+  EXPECT_EQ(read_file(old), "an earlier run\n");
   // Nothing was created: no progress file, no probe left behind.
   std::vector<std::string> names;
   for (const auto& e : fs::directory_iterator(dir_)) names.push_back(e.path().filename().string());
@@ -175,7 +161,7 @@ TEST_F(EvalHardening, InterruptThenResumeIsByteIdentical) {
   EXPECT_FALSE(fs::exists(summary));
   EXPECT_EQ(expect_complete_progress(partial, 3), 2u);
   // Each record in the progress file is the very line the full run's OUT holds.
-  const auto progress_lines = lines_of(slurp(partial));
+  const auto progress_lines = lines_of(read_file(partial));
   for (size_t i = 1; i < progress_lines.size(); i++)
     EXPECT_NE(full_out.find(progress_lines[i] + "\n"), std::string::npos) << progress_lines[i];
   {  // Interrupted again while resuming: 3 problems done in all.
@@ -202,7 +188,7 @@ TEST_F(EvalHardening, ResumeChecksTheProgressFile) {
     const ScopedEnv stop("R1_TEST_STOP_AFTER", "3");
     ASSERT_EQ(run_r1(eval_args(out, summary)).exit_code, 130);
   }
-  const std::string saved = slurp(partial);
+  const std::string saved = read_file(partial);
   // Other settings are named, and the file is left as it was.
   auto args = eval_args(out, summary);
   ASSERT_EQ(args[9], "--max-new-tokens");
@@ -212,16 +198,16 @@ TEST_F(EvalHardening, ResumeChecksTheProgressFile) {
   EXPECT_TRUE(IsOneLineError(run_r1(plus(args, {"--resume"})),
                              {"--resume: " + partial, "other settings", "--seed 3 there, 4 now",
                               "--max-new-tokens 20 there, 9 now", "without --resume"}));
-  EXPECT_EQ(slurp(partial), saved);
+  EXPECT_EQ(read_file(partial), saved);
   // So is a data file whose contents changed (here, one gold answer).
-  const std::string rows = slurp(data_);
+  const std::string rows = read_file(data_);
   std::string changed = rows;
   changed.replace(changed.find("\"answer\": \"3\""), 13, "\"answer\": \"7\"");
   r1::testing::write_file(data_, changed);
   EXPECT_TRUE(IsOneLineError(run_r1(plus(eval_args(out, summary), {"--resume"})),
                              {"other settings", "the problems and their encoded prompts", "there"}));
   r1::testing::write_file(data_, rows);
-  EXPECT_EQ(slurp(partial), saved);
+  EXPECT_EQ(read_file(partial), saved);
   // A damaged line in the middle is named; nothing is guessed.
   auto lines = lines_of(saved);
   std::string damaged;
@@ -265,10 +251,10 @@ TEST_F(EvalHardening, RealSigtermKeepsCompleteProblems) {
   const bool seen = wait_for_lines(pid, partial, 1 + 2 * 3);  // the header and 2 problems' records
   ASSERT_EQ(kill(pid, SIGTERM), 0);
   const int rc = r1::testing::wait_exit(pid);
-  ASSERT_TRUE(seen) << "the progress file never got a problem; stderr: " << slurp(dir_ + "/stderr");
-  EXPECT_EQ(rc, 130) << slurp(dir_ + "/stderr");
-  EXPECT_NE(slurp(dir_ + "/stderr").find("eval: interrupted after 2 of 6 problems"), std::string::npos)
-      << slurp(dir_ + "/stderr");
+  ASSERT_TRUE(seen) << "the progress file never got a problem; stderr: " << read_file(dir_ + "/stderr");
+  EXPECT_EQ(rc, 130) << read_file(dir_ + "/stderr");
+  EXPECT_NE(read_file(dir_ + "/stderr").find("eval: interrupted after 2 of 6 problems"), std::string::npos)
+      << read_file(dir_ + "/stderr");
   EXPECT_EQ(expect_complete_progress(partial, 3), 2u);
   EXPECT_FALSE(fs::exists(out));
   const RunResult r = run_r1(plus(eval_args(out, summary), {"--resume"}));
@@ -297,9 +283,9 @@ TEST_F(EvalHardening, GenerateInterruptedKeepsCompleteLines) {
   const bool seen = wait_for_lines(pid, dir_ + "/stdout", 3);
   ASSERT_EQ(kill(pid, SIGINT), 0);
   const int rc = r1::testing::wait_exit(pid);
-  ASSERT_TRUE(seen) << slurp(dir_ + "/stderr");
-  EXPECT_EQ(rc, 130) << slurp(dir_ + "/stderr");
-  const std::string out = slurp(dir_ + "/stdout");
+  ASSERT_TRUE(seen) << read_file(dir_ + "/stderr");
+  EXPECT_EQ(rc, 130) << read_file(dir_ + "/stderr");
+  const std::string out = read_file(dir_ + "/stdout");
   ASSERT_EQ(lines_of(out).size(), 3u) << out;
   EXPECT_EQ(out.back(), '\n');
   for (const auto& l : lines_of(out)) EXPECT_TRUE(nlohmann::json::accept(l)) << l;

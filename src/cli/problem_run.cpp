@@ -1,0 +1,145 @@
+#include "cli/problem_run.h"
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "cli/gen_common.h"
+#include "cli/options.h"
+#include "core/error.h"
+#include "model/checkpoint.h"
+
+namespace r1::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Where the named benchmarks live: --data-dir, $R1_DATA_DIR, ./shared/data, ../shared/data, or
+// ../shared/data next to the checkout that holds this binary (build/r1 -> ../../shared/data).
+std::string find_data_dir(const ProblemRunArgs& a, const DatasetSpec& spec) {
+  if (!a.data_dir.empty()) return a.data_dir;
+  if (const char* env = std::getenv("R1_DATA_DIR")) return env;
+  std::vector<fs::path> candidates = {"shared/data", "../shared/data"};
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    for (fs::path d = exe.parent_path(); !d.empty() && d != d.root_path(); d = d.parent_path())
+      candidates.push_back(d / ".." / "shared" / "data");
+  }
+  for (const fs::path& c : candidates)
+    if (fs::exists(c / spec.file, ec)) return c.string();
+  fail(
+      "benchmark '{}' needs its data file {}: give --data-dir DIR (or set R1_DATA_DIR), or --data FILE.jsonl",
+      a.data, spec.file);
+}
+
+}  // namespace
+
+void add_problem_run_options(CLI::App* cmd, ProblemRunArgs& a) {
+  // R1's evaluation protocol (R1-NOTES section 6) unless the command or the user says otherwise.
+  a.gen.sampling.temperature = 0.6f;
+  a.gen.sampling.top_p = 0.95f;
+  a.gen.max_new_tokens = 1024;
+  cmd->add_option("--model", a.model_path, "Hugging Face model directory or .gguf file")->required();
+  cmd->add_option("--data", a.data, "gsm8k, math500, aime24, or a JSONL file")->required();
+  cmd->add_option("--data-dir", a.data_dir,
+                  "where the benchmarks live (default: $R1_DATA_DIR, else ../shared/data)");
+  cmd->add_option("--prompt-field", a.prompt_field,
+                  "the question's field (gsm8k: question, else problem/prompt)");
+  cmd->add_option("--answer-field", a.answer_field, "the gold answer's field (answer)");
+  cmd->add_flag("--gsm8k-answer", a.gsm8k_answer, "the answer field ends in \"#### N\" (as GSM8K's)");
+  cmd->add_option("--limit", a.limit, "the first N problems only")->check(in_range(1, 1099511627776.0));
+  cmd->add_option("--k", a.gen.n, fmt::format("samples per problem ({})", a.gen.n))->check(in_range(1, 1024));
+  cmd->add_option("--template", a.templ,
+                  "prompt format: auto (the model's chat template if it has one, else none), chat, r1zero, "
+                  "distill, none");
+  cmd->add_option(
+      "--instruction", a.instruction,
+      "appended to each question on a new line (auto: the R1 \\boxed{} instruction, none with r1zero)");
+  cmd->add_flag("--force-think", a.force_think, "the response starts with \"<think>\\n\" (R1's protocol)");
+  cmd->add_flag("--last-number", a.last_number, "with no marked answer, take the response's last number");
+  add_sampling_options(cmd, a.gen, a.greedy, a.kv_budget_mb);
+  cmd->get_option("--temperature")->description("sampling temperature (0.6)");
+  cmd->get_option("--top-p")->description("nucleus sampling mass (0.95)");
+  cmd->get_option("--max-new-tokens")->description("tokens per response at most (1024)");
+  cmd->add_flag("--truncate-prompt", a.truncate_prompt,
+                "cut prompts that leave fewer than --max-new-tokens positions in the model's context to "
+                "their last tokens (default: refuse prompts that fill the context, cap the others' samples)");
+}
+
+ProblemSource resolve_problem_source(const ProblemRunArgs& a) {
+  ProblemSource s;
+  std::optional<DatasetSpec> spec = builtin_dataset(a.data);
+  if (spec) {
+    s.path = fs::absolute(fs::path(find_data_dir(a, *spec)) / spec->file).lexically_normal().string();
+    s.name = a.data;
+  } else {
+    if (!fs::exists(a.data))
+      fail("--data: '{}' is neither a benchmark (gsm8k, math500, aime24) nor an existing file", a.data);
+    spec = DatasetSpec{"", "prompt", "answer", false};
+    s.path = a.data;
+    s.name = fs::path(a.data).stem().string();
+  }
+  if (!a.prompt_field.empty()) spec->prompt_field = a.prompt_field;
+  if (!a.answer_field.empty()) spec->answer_field = a.answer_field;
+  if (a.gsm8k_answer) spec->gsm8k_answer = true;
+  s.spec = *spec;
+  return s;
+}
+
+ProblemRun load_problem_run(ProblemRunArgs& a, const ProblemSource& source) {
+  ProblemRun run;
+  run.source = source;
+  run.problems = load_eval_problems(source.path, source.spec, a.limit);
+  run.tok = load_tokenizer(a.model_path);
+  run.prompt_builder =
+      std::make_unique<PromptBuilder>(PromptFormat{a.templ, a.instruction, a.force_think}, a.model_path);
+  for (const EvalProblem& p : run.problems)
+    run.prompts.push_back(run.prompt_builder->encode(p.prompt, *run.tok));
+
+  GenerationConfig& g = a.gen;
+  g.sampling.greedy = a.greedy;
+  g.kv_budget_bytes = static_cast<size_t>(a.kv_budget_mb * 1048576.0);
+  for (const std::string& stop : run.prompt_builder->stop_strings()) g.stop_strings.push_back(stop);
+  run.extract.last_number = a.last_number;
+
+  nlohmann::ordered_json& st = run.settings;
+  st["--model"] = fs::absolute(a.model_path).lexically_normal().string();
+  st["--data"] = fs::absolute(source.path).lexically_normal().string();
+  st["--limit"] = a.limit;
+  st["--k"] = g.n;
+  st["--seed"] = g.seed;
+  st["--temperature"] = fmt::format("{}", g.sampling.temperature);
+  st["--top-p"] = fmt::format("{}", g.sampling.top_p);
+  st["--top-k"] = g.sampling.top_k;
+  st["--min-p"] = fmt::format("{}", g.sampling.min_p);
+  st["--greedy"] = a.greedy;
+  st["--max-new-tokens"] = g.max_new_tokens;
+  st["--template"] = run.prompt_builder->templ();
+  st["--instruction"] = run.prompt_builder->instruction();
+  st["--force-think"] = a.force_think;
+  st["--last-number"] = a.last_number;
+  st["--dtype"] = g.compute == DType::BF16 ? "bf16" : "f32";
+  st["--truncate-prompt"] = a.truncate_prompt;
+  return run;
+}
+
+void start_problem_run(ProblemRunArgs& a, ProblemRun& run) {
+  GenerationConfig& g = a.gen;
+  run.model = std::make_unique<Model>(load_model(a.model_path));
+  g.stop_ids = stop_ids_of(*run.model, run.tok.get());
+  g.context = run.model->config().max_position_embeddings;
+  ContextFitOptions fo;
+  fo.context = g.context;
+  fo.max_new_tokens = g.max_new_tokens;
+  fo.policy = a.truncate_prompt ? ContextPolicy::kTruncate : ContextPolicy::kCap;
+  fo.bos_id = run.tok->bos_id();
+  const ContextFit fit = fit_prompts_to_context(run.prompts, fo, [&](size_t i) {
+    return fmt::format("{}:{}: problem {}", run.source.path, run.problems[i].line, run.problems[i].id);
+  });
+  run.engine = std::make_unique<Engine>(*run.model, run.tok.get(), g);
+  run.engine->check(run.prompts);  // errors before the warning: a refused run prints one line
+  run.context_warning = fit.warning(fo);
+}
+
+}  // namespace r1::cli

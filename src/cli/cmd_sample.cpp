@@ -213,11 +213,15 @@ int run_sample_cmd(SampleArgs& a) {
       const verify::Score& s = scores[j];
       const std::string completion = force + r.text;
       nlohmann::ordered_json row;
+      const nlohmann::ordered_json assistant = {{"role", "assistant"}, {"content", completion}};
       if (a.format == "messages") {
-        row["messages"] = nlohmann::ordered_json::array(
-            {{{"role", "user"}, {"content", p.prompt}}, {{"role", "assistant"}, {"content", completion}}});
+        nlohmann::ordered_json m =
+            p.messages.is_null() ? nlohmann::ordered_json::array({{{"role", "user"}, {"content", p.prompt}}})
+                                 : p.messages;
+        m.push_back(assistant);
+        row["messages"] = std::move(m);
       } else {
-        row["prompt"] = p.prompt;
+        row["prompt"] = p.messages.is_null() ? nlohmann::ordered_json(p.prompt) : p.messages;
         row["completion"] = completion;
       }
       row["problem_index"] = i;

@@ -83,6 +83,7 @@ ProblemSource resolve_problem_source(const ProblemRunArgs& a) {
   if (!a.prompt_field.empty()) spec->prompt_field = a.prompt_field;
   if (!a.answer_field.empty()) spec->answer_field = a.answer_field;
   if (a.gsm8k_answer) spec->gsm8k_answer = true;
+  spec->messages = true;  // a prompt field may hold a conversation
   s.spec = *spec;
   return s;
 }
@@ -95,7 +96,8 @@ ProblemRun load_problem_run(ProblemRunArgs& a, const ProblemSource& source) {
   run.prompt_builder =
       std::make_unique<PromptBuilder>(PromptFormat{a.templ, a.instruction, a.force_think}, a.model_path);
   for (const EvalProblem& p : run.problems)
-    run.prompts.push_back(run.prompt_builder->encode(p.prompt, *run.tok));
+    run.prompts.push_back(p.messages.is_null() ? run.prompt_builder->encode(p.prompt, *run.tok)
+                                               : run.prompt_builder->encode_messages(p.messages, *run.tok));
 
   GenerationConfig& g = a.gen;
   g.sampling.greedy = a.greedy;

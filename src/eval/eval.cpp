@@ -59,6 +59,34 @@ std::optional<DatasetSpec> builtin_dataset(const std::string& name) {
   return std::nullopt;
 }
 
+namespace {
+
+// A conversation to continue: a non-empty list of {"role", "content"} ending with a user turn.
+nlohmann::ordered_json conversation_field(const nlohmann::json& list, const std::string& field,
+                                          const std::string& path, size_t line) {
+  if (list.empty()) fail("{}:{}: field '{}' is an empty list of messages", path, line, field);
+  for (size_t i = 0; i < list.size(); i++) {
+    const nlohmann::json& m = list[i];
+    const std::string where = fmt::format("{}:{}: field '{}' message {}", path, line, field, i + 1);
+    if (!m.is_object()) fail("{}: expected an object with role and content, got {}", where, m.type_name());
+    const auto role = m.find("role");
+    if (role == m.end()) fail("{}: 'role' is missing", where);
+    if (!role->is_string()) fail("{}: 'role' must be a string, got {}", where, role->type_name());
+    const std::string r = role->get<std::string>();
+    if (r != "system" && r != "user" && r != "assistant" && r != "tool")
+      fail("{}: unknown role '{}' (system, user, assistant or tool)", where, r);
+    const auto content = m.find("content");
+    if (content == m.end()) fail("{}: 'content' is missing", where);
+    if (!content->is_string()) fail("{}: 'content' must be a string, got {}", where, content->type_name());
+  }
+  if (list.back()["role"] != "user")
+    fail("{}:{}: field '{}': the last message must be the user's (it is the {}'s)", path, line, field,
+         list.back()["role"].get<std::string>());
+  return nlohmann::ordered_json::parse(list.dump());
+}
+
+}  // namespace
+
 std::vector<EvalProblem> load_eval_problems(const std::string& path, const DatasetSpec& spec, int64_t limit) {
   std::vector<EvalProblem> out;
   JsonlReader reader(path);
@@ -66,7 +94,13 @@ std::vector<EvalProblem> load_eval_problems(const std::string& path, const Datas
   while ((limit < 0 || static_cast<int64_t>(out.size()) < limit) && reader.next(row)) {
     EvalProblem p;
     p.line = static_cast<int64_t>(reader.line());
-    p.prompt = jsonl_string_field(row, spec.prompt_field, reader.path(), reader.line());
+    const auto pf = row.find(spec.prompt_field);
+    if (spec.messages && pf != row.end() && pf->is_array()) {
+      p.messages = conversation_field(*pf, spec.prompt_field, reader.path(), reader.line());
+      p.prompt = p.messages.back()["content"].get<std::string>();
+    } else {
+      p.prompt = jsonl_string_field(row, spec.prompt_field, reader.path(), reader.line());
+    }
     // Answers are strings in these sets, but a number is a fine answer too.
     auto it = row.find(spec.answer_field);
     if (it != row.end() && it->is_number()) {

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -33,9 +34,12 @@ Vote majority_vote(const std::vector<std::optional<std::string>>& answers);
 // One evaluation problem.
 struct EvalProblem {
   std::string id;      // the row's "id" field when present, else its 0-based index
-  std::string prompt;  // the question, before any template
+  std::string prompt;  // the question, before any template (with messages: the last user turn's)
   std::string gold;    // the reference answer (already extracted: "#### N" becomes N)
   int64_t line = 0;    // the data file's line (1-based; 0 when not from a file)
+  // The conversation, when the prompt field holds a list of messages (DatasetSpec::messages);
+  // null otherwise.
+  nlohmann::ordered_json messages = nullptr;
 };
 
 // A named benchmark's file (relative to the data directory) and fields.
@@ -44,11 +48,14 @@ struct DatasetSpec {
   std::string prompt_field;   // e.g. "question"
   std::string answer_field;   // e.g. "answer"
   bool gsm8k_answer = false;  // the answer field holds a worked solution ending in "#### N"
+  // The prompt field may hold a conversation, [{"role", "content"}, ...] ending with a user turn
+  // (roles system, user, assistant, tool; content a string), instead of a string.
+  bool messages = false;
 };
 // gsm8k, math500, aime24; nullopt for other names.
 std::optional<DatasetSpec> builtin_dataset(const std::string& name);
 
-// Reads problems from a JSONL file. Errors name the file, line and field.
+// Reads problems from a JSONL file. Errors name the file, line and field (and the message).
 std::vector<EvalProblem> load_eval_problems(const std::string& path, const DatasetSpec& spec,
                                             int64_t limit = -1);
 

@@ -48,6 +48,20 @@ std::vector<int32_t> PromptBuilder::encode(const std::string& question, const To
   return encode_prompt(render(question), tok, tmpl_, force_think_);
 }
 
+std::vector<int32_t> PromptBuilder::encode_messages(const nlohmann::ordered_json& messages,
+                                                    const Tokenizer& tok) const {
+  if (!tmpl_)
+    fail("--template {}: a conversation (a list of messages) needs a chat template: chat, distill or r1zero",
+         templ_);
+  R1_CHECK(messages.is_array() && !messages.empty());
+  nlohmann::ordered_json m = messages;
+  m.back()["content"] = render(m.back()["content"].get<std::string>());
+  ChatOptions opt;
+  opt.add_generation_prompt = true;
+  opt.force_think = force_think_;
+  return encode_with_bos(tok, tmpl_->render(m, opt));
+}
+
 std::vector<std::string> PromptBuilder::stop_strings() const {
   if (templ_ == "r1zero") return {"</answer>"};
   return {};

@@ -51,6 +51,9 @@ class PromptBuilder {
   std::string render(const std::string& question) const;
   // The rendered question through the template, then BOS.
   std::vector<int32_t> encode(const std::string& question, const Tokenizer& tok) const;
+  // A conversation ending with a user turn (the instruction appended to that turn) through the
+  // template, then BOS. Needs a template: with "none" it is an r1::Error.
+  std::vector<int32_t> encode_messages(const nlohmann::ordered_json& messages, const Tokenizer& tok) const;
   // Stop strings the template implies: "</answer>" for r1zero (R1-Zero's answer tags), else none.
   std::vector<std::string> stop_strings() const;
   const std::string& templ() const { return templ_; }  // resolved: never "auto"

@@ -224,6 +224,66 @@ TEST_F(Sample, BadOptionsAreOneLineErrors) {
   EXPECT_FALSE(fs::exists(out + ".partial"));
 }
 
+TEST_F(Sample, ConversationsAsPrompts) {
+  // Prompt fields that hold messages go through the template (distill: the byte model has none).
+  const std::string conv = r1::testing::write_file(
+      dir_ + "/conv.jsonl",
+      "{\"prompt\": [{\"role\": \"system\", \"content\": \"Be brief.\"}, {\"role\": \"user\", "
+      "\"content\": \"Say 1.\"}], \"answer\": \"1\"}\n"
+      "{\"prompt\": \"Say 2.\", \"answer\": \"2\"}\n");
+  // The distill template's prompts are longer than the fixture model's 64-token context.
+  const std::string model = r1::testing::save_tiny_byte_model(dir_ + "/model512", 512);
+  auto with_data = [&](const std::string& data, const std::string& out, std::vector<std::string> more) {
+    std::vector<std::string> a = args(out, std::move(more));
+    for (size_t i = 0; i + 1 < a.size(); i++) {
+      if (a[i] == "--data") a[i + 1] = data;
+      if (a[i] == "--model") a[i + 1] = model;
+    }
+    return a;
+  };
+  const std::string out = dir_ + "/c.jsonl";
+  const RunResult r = run_r1(with_data(conv, out, {"--template", "distill", "--format", "messages"}));
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  const auto rows = json_lines(read_file(out));
+  ASSERT_EQ(rows.size(), 16u);
+  EXPECT_EQ(rows[0]["messages"].size(), 3u);
+  EXPECT_EQ(rows[0]["messages"][0]["role"], "system");
+  EXPECT_EQ(rows[0]["messages"][1]["content"], "Say 1.");
+  EXPECT_EQ(rows[0]["messages"][2]["role"], "assistant");
+  EXPECT_EQ(rows[8]["messages"].size(), 2u) << "a string prompt is one user turn";
+  // As prompt-completion rows the conversation stays the prompt.
+  const std::string out2 = dir_ + "/c2.jsonl";
+  ASSERT_EQ(run_r1(with_data(conv, out2, {"--template", "distill"})).exit_code, 0);
+  const auto rows2 = json_lines(read_file(out2));
+  EXPECT_TRUE(rows2[0]["prompt"].is_array());
+  EXPECT_EQ(rows2[0]["completion"], rows[0]["messages"][2]["content"]) << "the same samples";
+
+  // Malformed conversations: the file, line, field and message.
+  const std::vector<std::pair<std::string, std::vector<std::string>>> bad = {
+      {"[{\"role\": \"robot\", \"content\": \"x\"}]", {":1: field 'prompt' message 1: unknown role 'robot'"}},
+      {"[{\"role\": \"user\"}]", {":1: field 'prompt' message 1: 'content' is missing"}},
+      {"[{\"role\": \"user\", \"content\": 5}]", {"message 1: 'content' must be a string, got number"}},
+      {"[{\"content\": \"x\"}]", {"message 1: 'role' is missing"}},
+      {"[\"x\"]", {"message 1: expected an object"}},
+      {"[]", {"field 'prompt' is an empty list of messages"}},
+      {"[{\"role\": \"user\", \"content\": \"x\"}, {\"role\": \"assistant\", \"content\": \"y\"}]",
+       {"the last message must be the user's (it is the assistant's)"}},
+  };
+  for (const auto& [prompt, needles] : bad) {
+    const std::string f =
+        r1::testing::write_file(dir_ + "/bad.jsonl", "{\"prompt\": " + prompt + ", \"answer\": \"1\"}\n");
+    std::vector<std::string> want = {f};
+    want.insert(want.end(), needles.begin(), needles.end());
+    EXPECT_TRUE(IsOneLineError(run_r1(with_data(f, dir_ + "/x.jsonl", {"--template", "distill"})), want))
+        << prompt;
+  }
+  // A conversation needs a template.
+  EXPECT_TRUE(IsOneLineError(run_r1(with_data(conv, dir_ + "/x.jsonl", {"--template", "none"})),
+                             {"--template none: a conversation (a list of messages) needs a chat template"}));
+  EXPECT_FALSE(fs::exists(dir_ + "/x.jsonl"));
+  EXPECT_FALSE(fs::exists(dir_ + "/x.jsonl.partial"));
+}
+
 TEST(SampleFilters, Pieces) {
   EXPECT_DOUBLE_EQ(r1::repeated_ngram_share("a b c"), 0.0);
   EXPECT_DOUBLE_EQ(r1::repeated_ngram_share("one two three four five six"), 0.0);

@@ -626,9 +626,9 @@ struct Tok {
 };
 
 const std::vector<std::string_view>& func_names() {
-  static const std::vector<std::string_view> kFuncs = {"arcsin", "arccos", "arctan", "sinh", "cosh",
-                                                       "tanh",   "sin",    "cos",    "tan",  "sec",
-                                                       "csc",    "cot",    "ln",     "log",  "exp"};
+  static const std::vector<std::string_view> kFuncs = {
+      "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "sin", "cos", "tan", "sec",
+      "csc",    "cot",    "ln",     "log",  "exp",  "gcd",  "lcm", "max", "min"};
   return kFuncs;
 }
 
@@ -809,6 +809,14 @@ bool tokenize(const std::string& s, std::vector<Tok>* out, bool comma_space = fa
         push_op('S');
       } else if (name == "rbrace") {
         push_op('s');
+      } else if (name == "lfloor") {
+        push_op('F');
+      } else if (name == "rfloor") {
+        push_op('f');
+      } else if (name == "lceil") {
+        push_op('C');
+      } else if (name == "rceil") {
+        push_op('c');
       } else if (name == "langle") {
         push_op('(');
       } else if (name == "rangle") {
@@ -864,7 +872,26 @@ bool tokenize(const std::string& s, std::vector<Tok>* out, bool comma_space = fa
 
 constexpr int kMaxTreeDepth = 2000;
 
-enum class Op { kNum, kVar, kPi, kE, kInf, kAdd, kMul, kDiv, kPow, kNeg, kFact, kFunc, kAbs, kSub, kBinom };
+enum class Op {
+  kNum,
+  kVar,
+  kPi,
+  kE,
+  kInf,
+  kAdd,
+  kMul,
+  kDiv,
+  kPow,
+  kNeg,
+  kFact,
+  kFunc,
+  kAbs,
+  kSub,
+  kBinom,
+  kFloor,
+  kCeil,
+  kFunc2  // gcd, lcm, max, min of a and b (more arguments fold left)
+};
 
 struct Node {
   Op op = Op::kNum;
@@ -1227,6 +1254,32 @@ class Parser {
       case T::kFunc: {
         std::string name = t->text;
         ++pos_;
+        if (name == "gcd" || name == "lcm" || name == "max" || name == "min") {  // name(a, b, ...)
+          if (!is_op('(')) return -1;
+          ++pos_;
+          int acc = -1;
+          while (true) {
+            int e = expr();
+            if (e < 0) return -1;
+            if (acc < 0) {
+              acc = e;
+            } else {
+              acc = make(Op::kFunc2, acc, e);
+              tree_->nodes[acc].name = name;
+            }
+            if (is_op(',')) {
+              ++pos_;
+              continue;
+            }
+            if (!is_op(')')) return -1;
+            ++pos_;
+            break;
+          }
+          if (tree_->nodes[acc].op != Op::kFunc2 || tree_->nodes[acc].name != name)
+            return -1;  // one argument
+          last_was_num_ = false;
+          return acc;
+        }
         int fpow = -1, base = -1;
         for (int k = 0; k < 2; ++k) {
           if (is_op('^') && fpow < 0) {
@@ -1263,6 +1316,16 @@ class Parser {
           if (e < 0 || !is_op('|')) return -1;
           ++pos_;
           return make(Op::kAbs, e);
+        }
+        if (t->op == 'F' || t->op == 'C') {  // \lfloor x \rfloor, \lceil x \rceil
+          const char close = t->op == 'F' ? 'f' : 'c';
+          const Op op = t->op == 'F' ? Op::kFloor : Op::kCeil;
+          ++pos_;
+          int e = expr();
+          if (e < 0 || !is_op(close)) return -1;
+          ++pos_;
+          last_was_num_ = false;
+          return make(op, e);
         }
         return -1;
       default:
@@ -1362,6 +1425,47 @@ Num binomial(const Num& n, const Num& k) {
   return exp2_wide(l, sign);
 }
 
+// floor(x) or ceil(x): exact for exact values; an approximate one only while its integer part
+// is exact in a long double (|x| < 2^63), else no value.
+Num round_to_integer(const Num& x, bool down) {
+  if (x.kind == Num::kExact) {
+    mpz_class r;
+    if (down)
+      mpz_fdiv_q(r.get_mpz_t(), x.q.v.get_num_mpz_t(), x.q.v.get_den_mpz_t());
+    else
+      mpz_cdiv_q(r.get_mpz_t(), x.q.v.get_num_mpz_t(), x.q.v.get_den_mpz_t());
+    Rat q;
+    if (!rat_make(r, mpz_class(1), &q)) return nan_num();
+    return exact(std::move(q));
+  }
+  if (x.kind != Num::kApprox) return nan_num();
+  const long double v = to_ld(x);
+  if (!std::isfinite(v) || std::fabs(v) >= 9.2e18L) return nan_num();
+  return exact_int(static_cast<int64_t>(down ? std::floor(v) : std::ceil(v)));
+}
+
+// gcd and lcm of integers (non-negative results), max and min of comparable values.
+Num binary_func(const std::string& f, const Num& a, const Num& b) {
+  if (f == "max" || f == "min") {
+    const Num d = add(a, neg(b));  // finite values only: the sign of a - b orders them
+    if (a.kind == Num::kNaN || a.kind == Num::kInf || b.kind == Num::kNaN || b.kind == Num::kInf ||
+        d.kind == Num::kNaN)
+      return nan_num();
+    return (f == "max") == (sign_of(d) >= 0) ? a : b;
+  }
+  const mpz_class* x = exact_integer(a);
+  const mpz_class* y = exact_integer(b);
+  if (!x || !y) return nan_num();
+  mpz_class r;
+  if (f == "gcd")
+    mpz_gcd(r.get_mpz_t(), x->get_mpz_t(), y->get_mpz_t());
+  else
+    mpz_lcm(r.get_mpz_t(), x->get_mpz_t(), y->get_mpz_t());
+  Rat q;
+  if (!rat_make(r, mpz_class(1), &q)) return nan_num();
+  return exact(std::move(q));
+}
+
 Num eval(const Tree& tree, int id, const Env& env, int depth = 0) {
   if (id < 0 || depth > kMaxTreeDepth) return nan_num();
   const Node& n = tree.nodes[id];
@@ -1399,6 +1503,11 @@ Num eval(const Tree& tree, int id, const Env& env, int depth = 0) {
       return factorial(sub(n.a));
     case Op::kBinom:
       return binomial(sub(n.a), sub(n.b));
+    case Op::kFloor:
+    case Op::kCeil:
+      return round_to_integer(sub(n.a), n.op == Op::kFloor);
+    case Op::kFunc2:
+      return binary_func(n.name, sub(n.a), sub(n.b));
     case Op::kAbs: {
       Num v = sub(n.a);
       return sign_of(v) < 0 ? neg(v) : v;
@@ -1455,8 +1564,10 @@ bool op_at(const std::vector<Tok>& t, size_t i, char op) {
 
 int bracket_delta(const Tok& t) {
   if (t.t != T::kOp) return 0;
-  if (t.op == '(' || t.op == '[' || t.op == '{' || t.op == 'S' || t.op == 'B') return 1;
-  if (t.op == ')' || t.op == ']' || t.op == '}' || t.op == 's' || t.op == 'E') return -1;
+  if (t.op == '(' || t.op == '[' || t.op == '{' || t.op == 'S' || t.op == 'B' || t.op == 'F' || t.op == 'C')
+    return 1;
+  if (t.op == ')' || t.op == ']' || t.op == '}' || t.op == 's' || t.op == 'E' || t.op == 'f' || t.op == 'c')
+    return -1;
   return 0;
 }
 

@@ -25,7 +25,8 @@
 // is a list otherwise); a bare list "1, 2" is unordered (like a set); (a,b] is an interval whose
 // brackets must match, and an inequality chain around one variable (3 < y \le 8) is the interval
 // it describes; \pm makes a set of both signs; "e" is Euler's number, "i" is a variable;
-// \binom{n}{k} (\dbinom, \tbinom, {n \choose k}) has a value for integer n and k; an integer
+// \binom{n}{k} (\dbinom, \tbinom, {n \choose k}) has a value for integer n and k, \gcd and lcm
+// (of integers), \max and \min take two or more arguments, \lfloor x \rfloor and \lceil x \rceil; an integer
 // followed by \frac{p}{q} with integers 0 < p < q at the start of a term is a mixed number
 // (3\frac{2}{5} = 17/5; any other juxtaposition is a product); a decimal with at least
 // kMinApproxDigits significant digits equals a rational whose expansion does not terminate when

@@ -273,6 +273,21 @@ const Case kCases[] = {
     {"\\frac{15}{2}", "3\\frac{5}{2}", C},  // improper: a product
     {"\\frac{6x}{5}", "3\\frac{2x}{5}", C},
     {"\\frac{32}{5}", "2 \\cdot 3\\frac{1}{5}", C},
+    // Floor, ceiling, gcd, lcm, max and min.
+    {"3", "\\lfloor \\frac{7}{2} \\rfloor", C},
+    {"4", "\\lceil \\frac{7}{2} \\rceil", C},
+    {"-4", "\\lfloor -3.5 \\rfloor", C},
+    {"\\lfloor \\sqrt{10} \\rfloor", "3", C},
+    {"4", "\\lfloor \\frac{7}{2} \\rfloor", W},
+    {"6", "\\gcd(12, 18)", C},
+    {"\\operatorname{lcm}(4, 6)", "12", C},
+    {"\\text{lcm}(4,6,10)", "60", C},
+    {"6", "\\gcd(12, 18, 30)", C},
+    {"\\max(2, 7, 5)", "7", C},
+    {"\\min(2, 7, 5)", "2", C},
+    {"7", "\\min(2, 7)", W},
+    {"6", "\\gcd(12, 19)", W},
+    {"\\gcd(1.5, 3)", "1.5", U},  // gcd needs integers: no value
     // Unparseable gold answers are never correct; unparseable predictions are wrong.
     {"\\unknowncommand{3}", "3", U},
     {"", "5", U},

@@ -77,10 +77,22 @@ const std::vector<std::string> kTokens = {"\\frac",
                                           "\\!"};
 
 std::vector<std::string> seeds() {
-  std::vector<std::string> out = {"\\frac{1}{2}", "(0,9]",          "\\{1,2\\}",      "x^2+1",
-                                  "2\\sqrt{3}",   "52_8",           "\\pm 1",         "0.6666666667",
-                                  "1\\;000, 000", "{5 \\choose 2}", "\\dbinom{9}{4}", "3 < y \\le 8",
-                                  "3\\frac{2}{5}"};
+  std::vector<std::string> out = {"\\frac{1}{2}",
+                                  "(0,9]",
+                                  "\\{1,2\\}",
+                                  "x^2+1",
+                                  "2\\sqrt{3}",
+                                  "52_8",
+                                  "\\pm 1",
+                                  "0.6666666667",
+                                  "1\\;000, 000",
+                                  "{5 \\choose 2}",
+                                  "\\dbinom{9}{4}",
+                                  "3 < y \\le 8",
+                                  "3\\frac{2}{5}",
+                                  "\\gcd(12, 18, 30)",
+                                  "\\lfloor \\frac{7}{2} \\rfloor",
+                                  "\\max(2, 7)"};
   std::string path = r1::testing::shared_path("data/math500/test.jsonl");
   std::ifstream in(path);
   std::string line;

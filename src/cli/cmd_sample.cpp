@@ -17,7 +17,6 @@
 #include "cli/options.h"
 #include "cli/problem_run.h"
 #include "core/error.h"
-#include "core/progress.h"
 #include "eval/eval_run.h"
 #include "eval/sample.h"
 #include "io/file.h"
@@ -84,30 +83,17 @@ int run_sample_cmd(SampleArgs& a) {
     (void)verify::language_reward("", a.language);  // an unknown target fails now
 
   const ProblemSource source = resolve_problem_source(a);
-  if (a.out.empty()) fail("--out: the output file is required");
   // A finished run's OUT is never overwritten by accident; an interrupted one continues with --resume.
   if (fs::exists(a.out) && !a.resume)
     fail("--out: {} exists: remove it, choose another --out, or pass --resume to continue a run", a.out);
   if (fs::exists(a.out) && a.resume && !fs::exists(a.out + ".partial"))
     fail("--resume: {} is complete (no {} to continue)", a.out, a.out + ".partial");
-  check_output_path("--out", a.out);
-  check_output_path("--out", a.out + ".partial");
-  if (!a.summary_json.empty()) {
-    check_output_path("--summary-json", a.summary_json);
-    if (fs::absolute(a.summary_json).lexically_normal() == fs::absolute(a.out).lexically_normal())
-      fail("--summary-json: {} is also the --out file", a.summary_json);
-  }
+  check_run_outputs(a.out, a.summary_json);
   ProblemRun run = load_problem_run(a, source);
   const int k = a.gen.n;
   const std::string force = a.force_think ? "<think>\n" : "";
   EvalProgressFile progress(a.out + ".partial", run.settings, a.resume, run.problems, run.prompts, k);
   start_problem_run(a, run);
-  Engine& engine = *run.engine;
-  if (!run.context_warning.empty()) std::fprintf(stderr, "sample: %s\n", run.context_warning.c_str());
-  progress.start();
-  if (a.resume)
-    std::fprintf(stderr, "sample: resuming: %lld of %zu problems done in %s\n",
-                 static_cast<long long>(progress.done()), run.problems.size(), progress.path().c_str());
 
   // The completion as the model wrote it: the forced "<think>\n" belongs to the response.
   double score_seconds = 0;  // in spec.score, during generation and after it
@@ -123,23 +109,8 @@ int run_sample_cmd(SampleArgs& a) {
     score_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - s0).count();
     return out;
   };
-  Progress bar("sample " + source.name, static_cast<int64_t>(run.problems.size()) * k, progress.done() * k);
-  int64_t done = progress.done() * k, correct = 0, fresh = 0;
-  const auto t0 = std::chrono::steady_clock::now();
-  for (size_t i = 0; i < run.problems.size(); i++)
-    if (progress.is_done(i)) correct += progress.result(i).correct;
-  const EvalRunResult result = run_eval(
-      engine, run.problems, run.prompts, run.extract, progress,
-      [&](const EvalProblem&, int64_t, const SampleResult& r) {
-        done++, fresh++;
-        correct += r.verdict == verify::Verdict::kCorrect;
-        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        bar.update(done, {{"correct", fmt::format("{:.1f}%", 100.0 * double(correct) / double(done))},
-                          {"samples/s", format_count(double(fresh) / std::max(1e-9, secs))},
-                          {"tok/s", format_count(engine.stats().decode_tokens /
-                                                 std::max(1e-9, engine.stats().forward_seconds))}});
-      },
-      [&](const EvalProblem& p, const std::string& text) {
+  const EvalRunResult result =
+      run_problems("sample", a.resume, run, progress, [&](const EvalProblem& p, const std::string& text) {
         SampleResult r;
         r.text = text;
         const verify::Score s = score(p, text, 0);
@@ -147,24 +118,17 @@ int run_sample_cmd(SampleArgs& a) {
         r.verdict = s.verdict.value_or(verify::Verdict::kUnverifiable);
         return r;
       });
-  bar.finish();
-  if (result.interrupted) {
-    std::fprintf(
-        stderr,
-        "sample: interrupted after %lld of %zu problems; samples so far in %s; continue with the same "
-        "command and --resume\n",
-        static_cast<long long>(result.done), run.problems.size(), progress.path().c_str());
-    return 130;
-  }
+  if (result.interrupted) return 130;
 
   // Filters, the per-problem cap and the output rows, in problem and sample order.
   const auto f0 = std::chrono::steady_clock::now();
   SampleSummary sum;
   sum.problems = static_cast<int64_t>(run.problems.size());
   sum.correct_histogram.assign(static_cast<size_t>(k) + 1, 0);
-  sum.seconds = engine.stats().seconds;
-  sum.generated = engine.stats().samples;
-  sum.generated_tokens = engine.stats().decode_tokens;
+  const GenerationStats& stats = run.engine->stats();
+  sum.seconds = stats.seconds;
+  sum.generated = stats.samples;
+  sum.generated_tokens = stats.decode_tokens;
   const std::map<int64_t, nlohmann::json> rows =
       pass_mode ? rows_by_line(source.path) : std::map<int64_t, nlohmann::json>{};
   const std::string model_path = fs::absolute(a.model_path).lexically_normal().string();
@@ -197,7 +161,7 @@ int run_sample_cmd(SampleArgs& a) {
     std::set<std::string> seen;
     for (size_t j = 0; j < pr.samples.size(); j++) {
       const SampleResult& r = pr.samples[j];
-      std::string why = sample_rejection(a.filters, force + r.text, r, scores[j], ro, "", p.gold);
+      std::string why = sample_rejection(a.filters, force + r.text, r, scores[j], ro);
       if (why.empty() && a.filters.dedup && !seen.insert(r.text).second) why = "duplicate";
       if (!why.empty()) {
         sum.rejected[why]++;

@@ -1,11 +1,13 @@
 #include "cli/problem_run.h"
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 
 #include "cli/gen_common.h"
 #include "cli/options.h"
 #include "core/error.h"
+#include "core/progress.h"
 #include "model/checkpoint.h"
 
 namespace r1::cli {
@@ -88,6 +90,15 @@ ProblemSource resolve_problem_source(const ProblemRunArgs& a) {
   return s;
 }
 
+void check_run_outputs(const std::string& out, const std::string& summary_json) {
+  check_output_path("--out", out);
+  check_output_path("--out", out + ".partial");
+  if (summary_json.empty()) return;
+  check_output_path("--summary-json", summary_json);
+  if (fs::absolute(summary_json).lexically_normal() == fs::absolute(out).lexically_normal())
+    fail("--summary-json: {} is also the --out file", summary_json);
+}
+
 ProblemRun load_problem_run(ProblemRunArgs& a, const ProblemSource& source) {
   ProblemRun run;
   run.source = source;
@@ -142,6 +153,45 @@ void start_problem_run(ProblemRunArgs& a, ProblemRun& run) {
   run.engine = std::make_unique<Engine>(*run.model, run.tok.get(), g);
   run.engine->check(run.prompts);  // errors before the warning: a refused run prints one line
   run.context_warning = fit.warning(fo);
+}
+
+EvalRunResult run_problems(const std::string& tool, bool resume, ProblemRun& run, EvalProgressFile& progress,
+                           const SampleScorer& scorer) {
+  Engine& engine = *run.engine;
+  const int64_t k = engine.config().n, n = static_cast<int64_t>(run.problems.size());
+  if (!run.context_warning.empty())
+    std::fprintf(stderr, "%s: %s\n", tool.c_str(), run.context_warning.c_str());
+  if (progress.start())
+    std::fprintf(stderr, "%s: replaced %s from an earlier run (pass --resume to continue one)\n",
+                 tool.c_str(), progress.path().c_str());
+  if (resume)
+    std::fprintf(stderr, "%s: resuming: %lld of %lld problems done in %s\n", tool.c_str(),
+                 static_cast<long long>(progress.done()), static_cast<long long>(n), progress.path().c_str());
+  Progress bar(tool + " " + run.source.name, n * k, progress.done() * k);
+  int64_t done = progress.done() * k, correct = 0, fresh = 0;
+  for (size_t i = 0; i < run.problems.size(); i++)
+    if (progress.is_done(i)) correct += progress.result(i).correct;
+  const auto t0 = std::chrono::steady_clock::now();
+  const EvalRunResult result = run_eval(
+      engine, run.problems, run.prompts, run.extract, progress,
+      [&](const EvalProblem&, int64_t, const SampleResult& r) {
+        done++, fresh++;
+        correct += r.verdict == verify::Verdict::kCorrect;
+        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        bar.update(done, {{"correct", fmt::format("{:.1f}%", 100.0 * double(correct) / double(done))},
+                          {"samples/s", format_count(double(fresh) / std::max(1e-9, secs))},
+                          {"tok/s", format_count(engine.stats().decode_tokens /
+                                                 std::max(1e-9, engine.stats().forward_seconds))}});
+      },
+      scorer);
+  bar.finish();
+  if (result.interrupted)
+    std::fprintf(stderr,
+                 "%s: interrupted after %lld of %lld problems; results so far in %s; continue with the same "
+                 "command and --resume\n",
+                 tool.c_str(), static_cast<long long>(result.done), static_cast<long long>(n),
+                 progress.path().c_str());
+  return result;
 }
 
 }  // namespace r1::cli

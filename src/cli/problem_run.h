@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "eval/eval.h"
+#include "eval/eval_run.h"
 #include "model/model.h"
 #include "rollout/engine.h"
 #include "rollout/prompts.h"
@@ -55,9 +56,19 @@ struct ProblemRun {
   std::string context_warning;  // for stderr, once the engine accepted the prompts
 };
 
+// Checks before any work that OUT, OUT.partial and the summary file (when given) can be written
+// and that the summary is not OUT itself.
+void check_run_outputs(const std::string& out, const std::string& summary_json);
+
 // Loads the problems and the tokenizer, encodes the prompts and fills the settings.
 ProblemRun load_problem_run(ProblemRunArgs& a, const ProblemSource& source);
 // Loads the model, fits the prompts to its context and makes the engine (which checks them).
 void start_problem_run(ProblemRunArgs& a, ProblemRun& run);
+
+// Starts the progress file (noting a replaced earlier one, or how much a resumed one holds),
+// generates and scores the problems it does not hold yet under a progress bar labelled
+// "TOOL NAME", and, when interrupted, says how to continue. Messages start with "TOOL: ".
+EvalRunResult run_problems(const std::string& tool, bool resume, ProblemRun& run, EvalProgressFile& progress,
+                           const SampleScorer& scorer = nullptr);
 
 }  // namespace r1::cli

@@ -42,14 +42,11 @@ std::string reasoning_part(const std::string& text) {
 }
 
 std::string sample_rejection(const SampleFilters& f, const std::string& completion, const SampleResult& r,
-                             const verify::Score& score, const verify::RewardOptions& options,
-                             const std::string& prompt, const std::string& gold) {
-  (void)gold;
+                             const verify::Score& score, const verify::RewardOptions& options) {
   if (f.correct && !(score.verdict && *score.verdict == verify::Verdict::kCorrect)) return "not_correct";
   if (f.finished && r.finish_reason == "length") return "truncated";
-  if (f.strict_format && verify::format_reward(completion, prompt).value != 1.0) return "format";
-  if (f.min_language >= 0 &&
-      verify::language_reward(completion, options.language, prompt).value < f.min_language)
+  if (f.strict_format && verify::format_reward(completion).value != 1.0) return "format";
+  if (f.min_language >= 0 && verify::language_reward(completion, options.language).value < f.min_language)
     return "language";
   if (f.no_code_in_think && reasoning_part(completion).find("```") != std::string::npos)
     return "code_in_think";

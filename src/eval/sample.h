@@ -45,8 +45,7 @@ std::string reasoning_part(const std::string& text);
 // The first filter a sample fails ("" when it passes every one). `score` is the reward spec's
 // score of the completion; format and language are computed here when their filter is on.
 std::string sample_rejection(const SampleFilters& f, const std::string& completion, const SampleResult& r,
-                             const verify::Score& score, const verify::RewardOptions& options,
-                             const std::string& prompt, const std::string& gold);
+                             const verify::Score& score, const verify::RewardOptions& options);
 
 // Which of the passing samples (indices into candidates' order) are kept, in sample order:
 // all, or `keep` of them by `pick` (random: a Fisher-Yates shuffle seeded by seed and the

@@ -56,10 +56,7 @@ std::vector<int32_t> PromptBuilder::encode_messages(const nlohmann::ordered_json
   R1_CHECK(messages.is_array() && !messages.empty());
   nlohmann::ordered_json m = messages;
   m.back()["content"] = render(m.back()["content"].get<std::string>());
-  ChatOptions opt;
-  opt.add_generation_prompt = true;
-  opt.force_think = force_think_;
-  return encode_with_bos(tok, tmpl_->render(m, opt));
+  return encode_conversation(m, tok, *tmpl_, force_think_);
 }
 
 std::vector<std::string> PromptBuilder::stop_strings() const {
@@ -80,11 +77,16 @@ std::vector<int32_t> encode_with_bos(const Tokenizer& tok, const std::string& te
 std::vector<int32_t> encode_prompt(const std::string& text, const Tokenizer& tok,
                                    const std::optional<ChatTemplate>& tmpl, bool force_think) {
   if (!tmpl) return encode_with_bos(tok, text);
+  return encode_conversation(nlohmann::ordered_json::array({{{"role", "user"}, {"content", text}}}), tok,
+                             *tmpl, force_think);
+}
+
+std::vector<int32_t> encode_conversation(const nlohmann::ordered_json& messages, const Tokenizer& tok,
+                                         const ChatTemplate& tmpl, bool force_think) {
   ChatOptions opt;
   opt.add_generation_prompt = true;
   opt.force_think = force_think;
-  return encode_with_bos(
-      tok, tmpl->render(nlohmann::ordered_json::array({{{"role", "user"}, {"content", text}}}), opt));
+  return encode_with_bos(tok, tmpl.render(messages, opt));
 }
 
 std::vector<int32_t> stop_ids_of(const Model& model, const Tokenizer* tok) {

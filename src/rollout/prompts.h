@@ -27,6 +27,9 @@ std::vector<int32_t> encode_with_bos(const Tokenizer& tok, const std::string& te
 // then BOS; without a template the text as is.
 std::vector<int32_t> encode_prompt(const std::string& text, const Tokenizer& tok,
                                    const std::optional<ChatTemplate>& tmpl, bool force_think);
+// A conversation through the template with the generation prompt, then BOS.
+std::vector<int32_t> encode_conversation(const nlohmann::ordered_json& messages, const Tokenizer& tok,
+                                         const ChatTemplate& tmpl, bool force_think);
 
 // R1's instruction for math questions (R1-NOTES section 6): reason step by step, answer in \boxed{}.
 extern const char* const kBoxedInstruction;

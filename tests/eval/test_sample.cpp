@@ -317,31 +317,30 @@ TEST(SampleFilters, Pieces) {
   const r1::verify::RewardOptions ro;
   const std::string good = "<think>a b c</think> <answer>1</answer>";
   r1::SampleFilters g;
-  EXPECT_EQ(r1::sample_rejection(g, good, r, wrong, ro, "", "1"), "");
+  EXPECT_EQ(r1::sample_rejection(g, good, r, wrong, ro), "");
   g.correct = true;
-  EXPECT_EQ(r1::sample_rejection(g, good, r, wrong, ro, "", "1"), "not_correct");
+  EXPECT_EQ(r1::sample_rejection(g, good, r, wrong, ro), "not_correct");
   g.finished = true;
-  EXPECT_EQ(r1::sample_rejection(g, good, r, right, ro, "", "1"), "truncated");
+  EXPECT_EQ(r1::sample_rejection(g, good, r, right, ro), "truncated");
   r.finish_reason = "stop";
   g.strict_format = true;
-  EXPECT_EQ(r1::sample_rejection(g, "no tags", r, right, ro, "", "1"), "format");
+  EXPECT_EQ(r1::sample_rejection(g, "no tags", r, right, ro), "format");
   g.min_language = 0.9;
-  EXPECT_EQ(r1::sample_rejection(g, "<think>это</think> <answer>1</answer>", r, right, ro, "", "1"),
-            "language");
+  EXPECT_EQ(r1::sample_rejection(g, "<think>это</think> <answer>1</answer>", r, right, ro), "language");
   g.no_code_in_think = true;
-  EXPECT_EQ(r1::sample_rejection(g, "<think>a ```x``` b</think> <answer>1</answer>", r, right, ro, "", "1"),
+  EXPECT_EQ(r1::sample_rejection(g, "<think>a ```x``` b</think> <answer>1</answer>", r, right, ro),
             "code_in_think");
   g.max_paragraph = 10;
-  EXPECT_EQ(r1::sample_rejection(g, good, r, right, ro, "", "1"), "long_paragraph");
+  EXPECT_EQ(r1::sample_rejection(g, good, r, right, ro), "long_paragraph");
   g.max_paragraph = 100;
   g.max_repetition = 0.1;
-  EXPECT_EQ(r1::sample_rejection(g, "<think>a b c d a b c d a b c d</think> <answer>1</answer>", r, right, ro,
-                                 "", "1"),
-            "repetition");
+  EXPECT_EQ(
+      r1::sample_rejection(g, "<think>a b c d a b c d a b c d</think> <answer>1</answer>", r, right, ro),
+      "repetition");
   g.max_tokens = 49;
-  EXPECT_EQ(r1::sample_rejection(g, good, r, right, ro, "", "1"), "too_long");
+  EXPECT_EQ(r1::sample_rejection(g, good, r, right, ro), "too_long");
   g.max_tokens = 50;
-  EXPECT_EQ(r1::sample_rejection(g, good, r, right, ro, "", "1"), "");
+  EXPECT_EQ(r1::sample_rejection(g, good, r, right, ro), "");
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/strings.h"
 #include "io/jsonl.h"
+#include "tokenizer/chat_template.h"
 
 namespace r1 {
 
@@ -65,20 +66,8 @@ namespace {
 nlohmann::ordered_json conversation_field(const nlohmann::json& list, const std::string& field,
                                           const std::string& path, size_t line) {
   if (list.empty()) fail("{}:{}: field '{}' is an empty list of messages", path, line, field);
-  for (size_t i = 0; i < list.size(); i++) {
-    const nlohmann::json& m = list[i];
-    const std::string where = fmt::format("{}:{}: field '{}' message {}", path, line, field, i + 1);
-    if (!m.is_object()) fail("{}: expected an object with role and content, got {}", where, m.type_name());
-    const auto role = m.find("role");
-    if (role == m.end()) fail("{}: 'role' is missing", where);
-    if (!role->is_string()) fail("{}: 'role' must be a string, got {}", where, role->type_name());
-    const std::string r = role->get<std::string>();
-    if (r != "system" && r != "user" && r != "assistant" && r != "tool")
-      fail("{}: unknown role '{}' (system, user, assistant or tool)", where, r);
-    const auto content = m.find("content");
-    if (content == m.end()) fail("{}: 'content' is missing", where);
-    if (!content->is_string()) fail("{}: 'content' must be a string, got {}", where, content->type_name());
-  }
+  for (size_t i = 0; i < list.size(); i++)
+    check_message(list[i], fmt::format("{}:{}: field '{}' message {}", path, line, field, i + 1), false);
   if (list.back()["role"] != "user")
     fail("{}:{}: field '{}': the last message must be the user's (it is the {}'s)", path, line, field,
          list.back()["role"].get<std::string>());

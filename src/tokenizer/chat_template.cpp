@@ -40,7 +40,9 @@ constexpr std::string_view kDistillTemplate =
     "    {{ '<｜User｜>' + m.content }}\n"
     "  {%- elif m.role == 'assistant' and m.tool_calls is not defined -%}\n"
     "    {%- set content = m.content -%}\n"
-    "    {%- if '</think>' in content -%}{%- set content = content.split('</think>')[-1] -%}{%- endif -%}\n"
+    "    {%- if '</think>' in content and not loop.last -%}{%- set content = content.split('</think>')[-1] "
+    "-%}"
+    "{%- endif -%}\n"
     "    {{ '<｜Assistant｜>' + content + eos_token }}\n"
     "  {%- elif m.role != 'system' -%}\n"
     "    {{ raise_exception('the distill template supports system, user and assistant messages without "
@@ -118,8 +120,23 @@ ChatTemplate from_gguf(const std::string& path) {
 
 }  // namespace
 
+void check_message(const nlohmann::json& m, const std::string& where, bool tool_calls_may_omit_content) {
+  if (!m.is_object()) fail("{}: expected an object with role and content, got {}", where, m.type_name());
+  const auto role = m.find("role");
+  if (role == m.end()) fail("{}: 'role' is missing", where);
+  if (!role->is_string()) fail("{}: 'role' must be a string, got {}", where, role->type_name());
+  const std::string r = role->get<std::string>();
+  if (r != "system" && r != "user" && r != "assistant" && r != "tool")
+    fail("{}: unknown role '{}' (system, user, assistant or tool)", where, r);
+  const auto content = m.find("content");
+  const bool may_omit = tool_calls_may_omit_content && r == "assistant" && m.contains("tool_calls");
+  if (may_omit && (content == m.end() || content->is_null())) return;
+  if (content == m.end()) fail("{}: 'content' is missing", where);
+  if (!content->is_string()) fail("{}: 'content' must be a string, got {}", where, content->type_name());
+}
+
 ChatTemplate::ChatTemplate(std::string_view source, std::string name, ojson special_tokens)
-    : tmpl_(source, std::move(name)), special_(std::move(special_tokens)) {
+    : source_(source), tmpl_(source, std::move(name)), special_(std::move(special_tokens)) {
   if (!special_.is_object()) fail("{}: special tokens must be a JSON object", tmpl_.name());
 }
 
@@ -155,6 +172,11 @@ ChatTemplate ChatTemplate::load(const std::string& path) {
         path);
   const nlohmann::json config = read_json_file(path);
   return ChatTemplate(template_field(config, path), path + " (chat_template)", special_tokens_map(config));
+}
+
+std::string ChatTemplate::special_token(const std::string& key) const {
+  const auto it = special_.find(key);
+  return it != special_.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
 std::string ChatTemplate::render(const ojson& messages, const ChatOptions& opt) const {

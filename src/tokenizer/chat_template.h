@@ -29,6 +29,12 @@ struct ChatOptions {
   nlohmann::ordered_json extra = nlohmann::ordered_json::object();
 };
 
+// Checks one message of a conversation read from a file: an object with a role that is one of
+// system, user, assistant, tool and a string content (an assistant message with tool_calls may
+// leave content out or null when tool_calls_may_omit_content). Errors are one line starting with
+// `where` (file:line: field message N).
+void check_message(const nlohmann::json& message, const std::string& where, bool tool_calls_may_omit_content);
+
 class ChatTemplate {
  public:
   // PATH: "r1zero" or "distill"; a model directory (its chat_template.jinja, else the
@@ -49,8 +55,12 @@ class ChatTemplate {
   std::string render(const nlohmann::ordered_json& messages, const ChatOptions& opt = {}) const;
 
   const std::string& name() const { return tmpl_.name(); }
+  const std::string& source() const { return source_; }
+  // A special token the template sees as a variable ("eos_token"), or "" when it has none.
+  std::string special_token(const std::string& key) const;
 
  private:
+  std::string source_;
   jinja::Template tmpl_;
   nlohmann::ordered_json special_;
   bool r1zero_ = false;

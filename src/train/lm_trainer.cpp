@@ -4,14 +4,18 @@
 
 #include <chrono>
 #include <filesystem>
+#include <numeric>
+#include <optional>
 
 #include "core/error.h"
 #include "core/progress.h"
+#include "core/rng.h"
 #include "io/file.h"
 #include "io/json.h"
 #include "io/metrics.h"
 #include "model/checkpoint.h"
 #include "model/memory.h"
+#include "rollout/prompts.h"
 #include "train/data.h"
 #include "train/loss.h"
 #include "train/optim.h"
@@ -73,7 +77,13 @@ namespace {
 struct LmSettings {
   std::string model_path;
   LmDataConfig data;
+  std::string templ = "auto";  // data.template: how SFT renders conversations
+  bool packing = false;
+  std::string eval_path;
+  int64_t eval_rows = 0;
   int64_t steps = 0;
+  int64_t epochs = 0;
+  int64_t eval_every = 0;
   int64_t batch_tokens = 4096;
   int64_t grad_accum = 1;
   TrainSettings train;
@@ -108,7 +118,16 @@ const RecipeSchema<LmSettings>& lm_schema() {
         .add(KeyRule::string("data.prompt_field"), [](S& x) -> std::string& { return x.data.prompt_field; })
         .add(KeyRule::string("data.completion_field"),
              [](S& x) -> std::string& { return x.data.completion_field; })
-        .add(KeyRule::int_at_least("train.steps", 1), &S::steps, true)
+        .add(KeyRule::string("data.messages_field"),
+             [](S& x) -> std::string& { return x.data.messages_field; })
+        .add(KeyRule::string("data.tools_field"), [](S& x) -> std::string& { return x.data.tools_field; })
+        .add(KeyRule::string("data.template"), &S::templ)
+        .add(KeyRule::boolean("data.packing"), &S::packing)
+        .add(KeyRule::string("data.eval_path"), &S::eval_path)
+        .add(KeyRule::integer("data.eval_rows", 0, kInt), &S::eval_rows)
+        .add(KeyRule::int_at_least("train.steps", 1), &S::steps)
+        .add(KeyRule::integer("train.epochs", 1, 1000000), &S::epochs)
+        .add(KeyRule::int_at_least("train.eval_every", 0), &S::eval_every)
         .add(KeyRule::integer("train.batch_tokens", 1, int64_t{1} << 30), &S::batch_tokens)
         .add(KeyRule::integer("train.grad_accum", 1, int64_t{1} << 20), &S::grad_accum)
         .add_part(train_settings_schema(), [](S& x) -> TrainSettings& { return x.train; });
@@ -164,9 +183,83 @@ Model build_model(const Recipe& r, const Tokenizer& tok, bool* created) {
 
 }  // namespace
 
+namespace {
+
+// data.template: "auto" (the model's chat template if it has one, else none), "chat" (the
+// model's), "none", the built-ins "distill" and "r1zero", or a path ChatTemplate::load takes.
+std::optional<ChatTemplate> sft_template(const std::string& name, const std::string& model_path) {
+  if (name == "none") return std::nullopt;
+  if (name == "auto") {
+    if (model_path.empty()) return std::nullopt;
+    try {
+      return ChatTemplate::load(model_path);
+    } catch (const Error&) {
+      return std::nullopt;
+    }
+  }
+  if (name == "chat") {
+    if (model_path.empty()) fail("data.template = \"chat\" needs a model.path whose chat template to use");
+    return ChatTemplate::load(model_path);
+  }
+  try {
+    return ChatTemplate::load(name);
+  } catch (const Error& e) {
+    fail("data.template: {}", e.what());
+  }
+}
+
+// Strings that end an assistant turn: the texts of the ids generation stops at, and the
+// template's eos_token.
+std::vector<std::string> end_of_turn_strings(const Model& model, const Tokenizer& tok,
+                                             const std::optional<ChatTemplate>& tmpl) {
+  std::vector<std::string> out;
+  for (int32_t id : stop_ids_of(model, &tok))
+    if (id < tok.vocab_size()) out.push_back(tok.decode(std::vector<int32_t>{id}));
+  if (tmpl) {
+    const std::string eos = tmpl->special_token("eos_token");
+    if (!eos.empty()) out.push_back(eos);
+  }
+  return out;
+}
+
+// Mean cross-entropy of the held-out sequences (no gradient), in batches of batch_tokens.
+std::pair<double, int64_t> eval_loss(Model& model, const std::vector<LmExample>& examples,
+                                     int64_t batch_tokens) {
+  double sum = 0;
+  int64_t n = 0;
+  Batch b;
+  std::vector<float> logp;
+  for (size_t i = 0; i < examples.size();) {
+    b.clear();
+    while (i < examples.size() &&
+           (b.size() == 0 || b.size() + static_cast<int64_t>(examples[i].tokens.size()) <= batch_tokens)) {
+      b.append(examples[i].tokens, examples[i].targets);
+      i++;
+    }
+    logp.assign(static_cast<size_t>(b.size()), 0.f);
+    model.forward(b, logp.data(), nullptr);
+    for (int64_t t = 0; t < b.size(); t++)
+      if (b.targets[t] >= 0) {
+        sum -= logp[t];
+        n++;
+      }
+  }
+  return {n > 0 ? sum / static_cast<double>(n) : 0.0, n};
+}
+
+}  // namespace
+
 int run_lm_training(const std::string& mode, Recipe r, RunStart start) {
   const LmSettings cfg = lm_schema().read(r);
-  TrainingLoop loop(mode, r, start, cfg.train, cfg.steps);  // checks only: writes nothing yet
+  if (r.has("train.steps") == r.has("train.epochs"))
+    fail("{}: set either train.steps or train.epochs (the run's length){}", r.name(),
+         r.has("train.steps") ? ", not both" : "");
+  if (!cfg.eval_path.empty() && cfg.eval_rows > 0)
+    fail("{}: data.eval_path and data.eval_rows both name a held-out set; set one", r.name());
+  if (cfg.eval_every > 0 && cfg.eval_path.empty() && cfg.eval_rows == 0)
+    fail("{}: train.eval_every needs a held-out set (data.eval_path or data.eval_rows)", r.name());
+  TrainingLoop loop(mode, r, start, cfg.train,
+                    std::max<int64_t>(cfg.steps, 1));  // checks only: writes nothing yet
   // Tokenizer: the model's own when fine-tuning, else the built-in byte tokenizer.
   std::unique_ptr<Tokenizer> tok =
       cfg.model_path.empty() ? make_byte_tokenizer() : load_tokenizer(cfg.model_path);
@@ -181,17 +274,52 @@ int run_lm_training(const std::string& mode, Recipe r, RunStart start) {
   LmDataConfig dc = cfg.data;
   dc.mode = mode;
   dc.seed = cfg.train.seed;
-  int64_t skipped = 0;
-  auto examples = load_lm_examples(dc, *tok, &skipped);
-  if (skipped > 0)
-    std::fprintf(stderr, "%s: skipped %lld rows whose prompt fills seq_len\n", dc.path.c_str(),
-                 (long long)skipped);
-  for (const auto& ex : examples)
-    for (int32_t id : ex.tokens)
-      if (id >= model.config().vocab_size)
-        fail("{}: token id {} exceeds the model's vocabulary", dc.path, id);
+  const std::optional<ChatTemplate> tmpl =
+      mode == "sft" ? sft_template(cfg.templ, cfg.model_path) : std::nullopt;
+  const LmChatFormat chat{tmpl ? &*tmpl : nullptr, end_of_turn_strings(model, *tok, tmpl)};
+  LmDataStats stats;
+  auto examples = load_lm_examples(dc, *tok, &stats, chat);
+  std::vector<LmExample> held_out;
+  if (cfg.eval_rows > 0) {
+    // The held-out rows: the first eval_rows of a seeded permutation of the rows; every sequence
+    // of a row goes with it.
+    if (cfg.eval_rows >= stats.rows)
+      fail("{}: data.eval_rows = {} leaves nothing to train on ({} has {} rows)", r.name(), cfg.eval_rows,
+           dc.path, stats.rows);
+    std::vector<int64_t> rows(static_cast<size_t>(stats.rows));
+    std::iota(rows.begin(), rows.end(), 0);
+    for (size_t i = rows.size(); i > 1; i--) std::swap(rows[i - 1], rows[hash_u64(dc.seed, 0xe7a1, i) % i]);
+    std::vector<uint8_t> is_eval(rows.size(), 0);
+    for (int64_t i = 0; i < cfg.eval_rows; i++)
+      is_eval[static_cast<size_t>(rows[static_cast<size_t>(i)])] = 1;
+    std::vector<LmExample> train;
+    for (auto& ex : examples)
+      (is_eval[static_cast<size_t>(ex.row)] ? held_out : train).push_back(std::move(ex));
+    examples = std::move(train);
+    if (examples.empty()) fail("{}: no training examples are left after data.eval_rows", dc.path);
+  } else if (!cfg.eval_path.empty()) {
+    LmDataConfig ec = dc;
+    ec.path = cfg.eval_path;
+    held_out = load_lm_examples(ec, *tok, nullptr, chat);
+  }
+  if (stats.truncated > 0 || stats.skipped > 0)
+    std::fprintf(stderr, "%s: %s\n", dc.path.c_str(), stats.summary(dc.seq_len).c_str());
+  for (const auto* set : {&examples, &held_out})
+    for (const auto& ex : *set)
+      for (int32_t id : ex.tokens)
+        if (id >= model.config().vocab_size)
+          fail("{}: token id {} exceeds the model's vocabulary", dc.path, id);
   const size_t n_examples = examples.size();
-  LmDataStream stream(std::move(examples), cfg.batch_tokens, dc.seed);
+  LmStreamOptions so;
+  so.batch_tokens = cfg.batch_tokens;
+  so.pack_len = cfg.packing ? dc.seq_len : 0;
+  so.epochs = cfg.epochs;
+  LmDataStream stream(std::move(examples), so, dc.seed);
+  if (cfg.epochs > 0) {
+    int64_t micro = 0;
+    for (int64_t e = 0; e < cfg.epochs; e++) micro += stream.batches_in_epoch(e);
+    loop.set_steps((micro + cfg.grad_accum - 1) / cfg.grad_accum);
+  }
 
   stream.set_position(loop.attach(model).data);
   loop.data_position = [&] { return stream.position(); };
@@ -201,10 +329,20 @@ int run_lm_training(const std::string& mode, Recipe r, RunStart start) {
   };
   loop.begin(r);  // everything is checked: from here on the run writes
 
-  std::fprintf(stderr, "%s: %s model, %.2fM parameters, %zu examples, %s\n", mode.c_str(),
+  std::fprintf(stderr, "%s: %s model, %.2fM parameters, %zu examples%s, %lld steps%s, %s\n", mode.c_str(),
                model.config().arch_name().c_str(), model.num_params() / 1e6, n_examples,
+               held_out.empty() ? "" : fmt::format(" (+{} held out)", held_out.size()).c_str(),
+               (long long)loop.steps(), cfg.epochs > 0 ? fmt::format(" ({} epochs)", cfg.epochs).c_str() : "",
                start.resume ? fmt::format("resuming at step {}", loop.step()).c_str()
                             : (created ? "from scratch" : "fine-tuning"));
+  auto evaluate = [&] {
+    if (held_out.empty()) return;
+    const auto [loss, n] = eval_loss(model, held_out, cfg.batch_tokens);
+    loop.metrics().write({{"step", loop.step()}, {"eval/loss", loss}, {"eval/tokens", n}});
+    std::fprintf(stderr, "%s: step %lld held-out loss %.4f (%lld tokens)\n", mode.c_str(),
+                 (long long)loop.step(), loss, (long long)n);
+  };
+  if (loop.step() == 0) evaluate();
   Progress progress(mode, loop.steps(), loop.step());
   const auto t_start = std::chrono::steady_clock::now();
   int64_t tokens_seen = 0;
@@ -213,7 +351,7 @@ int run_lm_training(const std::string& mode, Recipe r, RunStart start) {
     const auto t0 = std::chrono::steady_clock::now();
     int64_t n_targets = 0, n_tokens = 0;
     for (auto& b : micro) {
-      stream.next_batch(b);
+      if (!stream.next_batch(b)) continue;  // the last step of train.epochs may have fewer micro-batches
       n_tokens += b.size();
       for (int32_t t : b.targets) n_targets += t >= 0;
     }
@@ -221,7 +359,8 @@ int run_lm_training(const std::string& mode, Recipe r, RunStart start) {
     const float w = n_targets > 0 ? 1.f / static_cast<float>(n_targets) : 0.f;
     model.zero_grads();
     double loss = 0;
-    for (const auto& b : micro) loss += model.forward_backward(b, weighted_cross_entropy(b, w));
+    for (const auto& b : micro)
+      if (b.size() > 0) loss += model.forward_backward(b, weighted_cross_entropy(b, w));
     const double norm = loop.clip_gradients();
     const double lr = loop.lr();
     if (!std::isfinite(loss) || !std::isfinite(norm))
@@ -231,20 +370,34 @@ int run_lm_training(const std::string& mode, Recipe r, RunStart start) {
     tokens_seen += n_tokens;
     const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
-    loop.metrics().write({{"step", loop.step() + 1},
+    nlohmann::json row = {{"step", loop.step() + 1},
                           {"loss", loss},
                           {"lr", lr},
                           {"grad_norm", norm},
                           {"tokens", n_tokens},
+                          {"target_tokens", n_targets},
                           {"tokens_per_s", n_tokens / std::max(dt, 1e-9)},
                           {"elapsed_s", elapsed},
                           {"peak_rss_mb", double(peak_rss_bytes()) / 1048576.0},
-                          {"epoch", stream.position().epoch}});
+                          {"epoch", stream.position().epoch}};
+    if (loop.step() == 0) {  // what loading made of the data, once, in the first step's row
+      row["data/rows"] = stats.rows;
+      row["data/conversations"] = stats.conversations;
+      row["data/sequences"] = stats.examples;
+      row["data/truncated"] = stats.truncated;
+      row["data/skipped"] = stats.skipped;
+      row["data/trained_tokens"] = stats.trained_tokens;
+      row["data/truncated_tokens"] = stats.truncated_targets;
+      row["data/held_out_sequences"] = held_out.size();
+    }
+    loop.metrics().write(row);
     progress.update(loop.step() + 1, {{"loss", fmt::format("{:.4f}", loss)},
                                       {"lr", fmt::format("{:.2e}", lr)},
                                       {"tok/s", format_count(tokens_seen / std::max(elapsed, 1e-9))}});
     if (loop.end_step(progress)) break;
+    if (cfg.eval_every > 0 && loop.step() % cfg.eval_every == 0 && !loop.done()) evaluate();
   }
+  if (loop.done()) evaluate();
   const int rc = loop.finish(progress);
   if (rc == 0)
     std::fprintf(stderr, "%s: done, %lld steps; model saved to %s\n", mode.c_str(), (long long)loop.step(),

@@ -54,6 +54,13 @@ TrainingLoop::TrainingLoop(std::string name, const Recipe& recipe, RunStart star
 
 TrainingLoop::~TrainingLoop() = default;
 
+void TrainingLoop::set_steps(int64_t steps) {
+  R1_CHECK(model_ == nullptr && steps >= 1);
+  steps_ = steps;
+  schedule_.total_steps = steps;
+  lr_at(schedule_, 0);
+}
+
 const TrainState& TrainingLoop::attach(Model& model) {
   model_ = &model;
   const TrainSettings& t = settings_;

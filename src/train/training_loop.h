@@ -75,6 +75,9 @@ class TrainingLoop {
   // samples.jsonl when `samples`), recording resume changes.
   void begin(const Recipe& recipe, bool samples = false);
 
+  // The run's length when it is known only once the data is loaded (train.epochs); before attach().
+  void set_steps(int64_t steps);
+
   bool done() const { return state_.step >= steps_; }
   int64_t step() const { return state_.step; }  // steps completed
   int64_t steps() const { return steps_; }

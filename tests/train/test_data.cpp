@@ -29,9 +29,12 @@ TEST(LmData, SftSkipsRowsWhosePromptFillsTheSequence) {
   c.path = write_file(
       scratch_dir() + "/sft2.jsonl",
       "{\"prompt\": \"abcdef\", \"completion\": \"x\"}\n{\"prompt\": \"a\", \"completion\": \"xyzw\"}\n");
-  int64_t skipped = 0;
-  auto ex = load_lm_examples(c, *tok, &skipped);
-  EXPECT_EQ(skipped, 1);
+  LmDataStats stats;
+  auto ex = load_lm_examples(c, *tok, &stats);
+  EXPECT_EQ(stats.skipped, 1);
+  EXPECT_EQ(stats.truncated, 1);
+  EXPECT_EQ(stats.trained_tokens, 2);     // x y of BOS a x y | z w EOS
+  EXPECT_EQ(stats.truncated_targets, 5);  // x EOS of the skipped row; z w EOS of the cut one
   ASSERT_EQ(ex.size(), 1u);
   EXPECT_EQ(ex[0].tokens.size(), 4u);  // truncated to seq_len
 }
@@ -55,7 +58,7 @@ TEST(LmData, StreamPacksUnderTheBudgetAndResumesFromAPosition) {
   std::vector<LmExample> ex;
   for (int i = 0; i < 10; i++)
     ex.push_back({std::vector<int32_t>(3 + i % 4, i), std::vector<int32_t>(3 + i % 4, -1)});
-  LmDataStream s(ex, 12, 7);
+  LmDataStream s(ex, LmStreamOptions{12}, 7);
   Batch b;
   std::vector<std::vector<int32_t>> seen;
   DataPosition mid;
@@ -66,7 +69,7 @@ TEST(LmData, StreamPacksUnderTheBudgetAndResumesFromAPosition) {
     EXPECT_GE(b.num_seqs(), 1);
     seen.push_back(b.tokens);
   }
-  LmDataStream s2(ex, 12, 7);
+  LmDataStream s2(ex, LmStreamOptions{12}, 7);
   s2.set_position(mid);
   for (int i = 4; i < 8; i++) {
     s2.next_batch(b);

@@ -178,14 +178,15 @@ int run_sample_cmd(SampleArgs& a) {
       const std::string completion = force + r.text;
       nlohmann::ordered_json row;
       const nlohmann::ordered_json assistant = {{"role", "assistant"}, {"content", completion}};
+      // The user's turn as the model was asked it: the question with the instruction.
+      nlohmann::ordered_json asked = p.messages;
+      if (asked.is_null()) asked = nlohmann::ordered_json::array({{{"role", "user"}, {"content", p.prompt}}});
+      asked.back()["content"] = run.prompt_builder->render(asked.back()["content"].get<std::string>());
       if (a.format == "messages") {
-        nlohmann::ordered_json m =
-            p.messages.is_null() ? nlohmann::ordered_json::array({{{"role", "user"}, {"content", p.prompt}}})
-                                 : p.messages;
-        m.push_back(assistant);
-        row["messages"] = std::move(m);
+        asked.push_back(assistant);
+        row["messages"] = std::move(asked);
       } else {
-        row["prompt"] = p.messages.is_null() ? nlohmann::ordered_json(p.prompt) : p.messages;
+        row["prompt"] = p.messages.is_null() ? asked.back()["content"] : asked;
         row["completion"] = completion;
       }
       row["problem_index"] = i;

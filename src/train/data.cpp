@@ -85,7 +85,7 @@ std::vector<LmExample> load_lm_examples(const LmDataConfig& cfg, const Tokenizer
     for (size_t i = 1; i < ids.size(); i++) {
       if (!trained[i]) continue;
       all++;
-      if (i < static_cast<size_t>(cfg.seq_len)) {
+      if (!cfg.truncate || i < static_cast<size_t>(cfg.seq_len)) {
         ex.targets[i - 1] = ids[i];
         kept++;
       }
@@ -95,7 +95,7 @@ std::vector<LmExample> load_lm_examples(const LmDataConfig& cfg, const Tokenizer
       st.skipped++;
       return;
     }
-    if (ids.size() > static_cast<size_t>(cfg.seq_len)) {
+    if (cfg.truncate && ids.size() > static_cast<size_t>(cfg.seq_len)) {
       st.truncated++;
       ids.resize(cfg.seq_len);
       ex.targets.resize(cfg.seq_len);
@@ -187,7 +187,8 @@ std::vector<LmExample> load_lm_examples(const LmDataConfig& cfg, const Tokenizer
   if (out.empty())
     fail("{}: no training examples{}", cfg.path,
          st.skipped > 0
-             ? fmt::format(" ({} rows have nothing to train within data.seq_len {})", st.skipped, cfg.seq_len)
+             ? fmt::format(" ({} sequences, none with anything to train within data.seq_len {}; raise it)",
+                           st.skipped, cfg.seq_len)
              : "");
   if (stats) *stats = st;
   return out;

@@ -29,7 +29,8 @@ struct LmDataConfig {
   std::string messages_field = "messages";  // SFT rows holding a conversation
   std::string tools_field = "tools";        // optional per-row tool list passed to the template
   int64_t seq_len = 256;                    // maximum tokens per example
-  int64_t builtin_docs = 20000;             // size of a built-in corpus
+  bool truncate = true;  // SFT: cut sequences at seq_len (off when packing wraps them into seq_len pieces)
+  int64_t builtin_docs = 20000;  // size of a built-in corpus
   uint64_t seed = 1;
 };
 
@@ -59,7 +60,8 @@ struct LmDataStats {
 // BOS + prompt + completion + EOS with the loss on the completion and EOS; a prompt that is a
 // list of messages (TRL's conversational prompt-completion) is a conversation whose completion
 // (a string: one assistant message; or a list of messages) is trained. Sequences longer than
-// seq_len keep their first seq_len tokens (counted); those left with nothing to train are skipped.
+// seq_len keep their first seq_len tokens (counted; unless !truncate); those left with nothing to train
+// are skipped.
 std::vector<LmExample> load_lm_examples(const LmDataConfig& cfg, const Tokenizer& tok,
                                         LmDataStats* stats = nullptr, const LmChatFormat& chat = {});
 

@@ -274,6 +274,7 @@ int run_lm_training(const std::string& mode, Recipe r, RunStart start) {
   LmDataConfig dc = cfg.data;
   dc.mode = mode;
   dc.seed = cfg.train.seed;
+  dc.truncate = !cfg.packing;
   const std::optional<ChatTemplate> tmpl =
       mode == "sft" ? sft_template(cfg.templ, cfg.model_path) : std::nullopt;
   const LmChatFormat chat{tmpl ? &*tmpl : nullptr, end_of_turn_strings(model, *tok, tmpl)};

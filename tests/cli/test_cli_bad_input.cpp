@@ -959,6 +959,58 @@ TEST_F(CliBadInput, SftRowMissingPromptField) {
                      {data + ":2:", "field 'question' is missing"}));
 }
 
+TEST_F(CliBadInput, SftConversationRowsNameTheLineAndMessage) {
+  const std::string data = dir_ + "/chat.jsonl";
+  const std::string ok =
+      R"({"messages": [{"role": "user", "content": "1+1"}, {"role": "assistant", "content": "<think>\n1+1\n</think>\n\n2"}]})"
+      "\n";
+  const std::vector<std::pair<std::string, std::vector<std::string>>> cases = {
+      {R"({"messages": [{"role": "robot", "content": "a"}, {"role": "assistant", "content": "b"}]})",
+       {data + ":2: field 'messages' message 1", "unknown role 'robot'"}},
+      {R"({"messages": [{"role": "user"}, {"role": "assistant", "content": "b"}]})",
+       {data + ":2: field 'messages' message 1", "'content' is missing"}},
+      {R"({"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": 7}]})",
+       {data + ":2: field 'messages' message 2", "'content' must be a string, got number"}},
+      {R"({"messages": [{"role": "user", "content": "a"}]})",
+       {data + ":2: field 'messages'", "no assistant message"}},
+      {R"({"messages": "hello"})", {data + ":2: field 'messages'", "expected a list"}},
+      {R"({"prompt": [{"role": "user", "content": "a"}], "completion": 3})",
+       {data + ":2:", "field 'completion' must be a string or a list of messages"}},
+      {R"({"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}], "tools": 1})",
+       {data + ":2: field 'messages'", "field 'tools' must be a list of tools"}},
+  };
+  for (const auto& [row, want] : cases) {
+    write_bytes(data, ok + row + "\n");
+    const RunResult r = run_r1({"sft", sft_recipe("r.toml", data), "--set", "data.template=distill"});
+    EXPECT_TRUE(IsOneLineError(r, want)) << row;
+    EXPECT_FALSE(fs::exists(dir_ + "/sft_run")) << "nothing is written before the data is checked";
+  }
+  // The tiny model has no chat template of its own.
+  write_bytes(data, ok);
+  EXPECT_TRUE(IsOneLineError(run_r1({"sft", sft_recipe("r.toml", data)}),
+                             {data + ":1: field 'messages'", "needs a chat template", "data.template"}));
+  EXPECT_TRUE(IsOneLineError(run_r1({"sft", sft_recipe("r.toml", data), "--set", "data.template=nope.json"}),
+                             {"data.template", "nope.json"}));
+  // The run's length is steps or epochs, not both; eval_every needs a held-out set.
+  EXPECT_TRUE(IsOneLineError(run_r1({"sft", sft_recipe("r.toml", data), "--set", "data.template=distill",
+                                     "--set", "train.epochs=2"}),
+                             {"set either train.steps or train.epochs", "not both"}));
+  EXPECT_TRUE(IsOneLineError(run_r1({"sft", sft_recipe("r.toml", data), "--set", "data.template=distill",
+                                     "--set", "train.eval_every=2"}),
+                             {"train.eval_every needs a held-out set"}));
+  EXPECT_TRUE(IsOneLineError(run_r1({"sft", sft_recipe("r.toml", data), "--set", "data.template=distill",
+                                     "--set", "data.eval_rows=1", "--set", "data.seq_len=256"}),
+                             {"data.eval_rows = 1 leaves nothing to train on"}));
+  EXPECT_FALSE(fs::exists(dir_ + "/sft_run"));
+  // At seq_len 32 the distill format's prompt leaves nothing of the answer; at 256 the row trains.
+  EXPECT_TRUE(IsOneLineError(
+      run_r1({"sft", sft_recipe("r.toml", data), "--set", "data.template=distill"}),
+      {data, "no training examples (1 sequences, none with anything to train within data.seq_len 32"}));
+  const RunResult r = run_r1(
+      {"sft", sft_recipe("r.toml", data), "--set", "data.template=distill", "--set", "data.seq_len=256"});
+  EXPECT_EQ(r.exit_code, 0) << describe(r);
+}
+
 TEST_F(CliBadInput, SftFieldOfWrongType) {
   const std::string data = dir_ + "/types.jsonl";
   write_bytes(data,

@@ -88,3 +88,68 @@ TEST(LmData, BuiltinCorpusIsDeterministicAndCorrect) {
     EXPECT_EQ(s, x + y) << doc;
   }
 }
+
+// Packing (wrapped): the epoch's examples back to back in the epoch's order, cut into sequences
+// of pack_len tokens, targets travelling with their tokens; a stream with epochs ends there, and
+// batches_in_epoch counts what next_batch makes.
+TEST(LmData, WrappedPackingKeepsEveryTokenAndTargetInOrder) {
+  std::vector<LmExample> ex;
+  for (int i = 0; i < 9; i++) {
+    LmExample e;
+    for (int k = 0; k < 3 + i % 5; k++) {
+      e.tokens.push_back(100 * i + k);
+      e.targets.push_back(k % 2 ? -1 : 100 * i + k + 1);
+    }
+    ex.push_back(e);
+  }
+  for (const int64_t pack : {int64_t{0}, int64_t{7}}) {
+    LmStreamOptions o;
+    o.batch_tokens = 16;
+    o.pack_len = pack;
+    o.epochs = 2;
+    LmDataStream s(ex, o, 3);
+    const int64_t want0 = s.batches_in_epoch(0), want1 = s.batches_in_epoch(1);
+    Batch b;
+    std::vector<int32_t> tokens[2], targets[2];
+    int64_t made[2] = {0, 0};
+    while (true) {
+      if (!s.next_batch(b)) break;
+      const int64_t e = s.position().epoch;
+      ASSERT_LT(e, 2);
+      made[e]++;
+      EXPECT_LE(b.size(), 16);
+      for (int64_t q = 0; q < b.num_seqs(); q++) {
+        const int64_t len = b.cu_seqlens[q + 1] - b.cu_seqlens[q];
+        if (pack > 0) {
+          EXPECT_LE(len, pack);
+        }
+        EXPECT_EQ(b.positions[b.cu_seqlens[q]], 0) << "positions restart at each sequence";
+      }
+      tokens[e].insert(tokens[e].end(), b.tokens.begin(), b.tokens.end());
+      targets[e].insert(targets[e].end(), b.targets.begin(), b.targets.end());
+    }
+    EXPECT_FALSE(s.next_batch(b)) << "the stream stays ended";
+    EXPECT_EQ(made[0], want0) << "pack " << pack;
+    EXPECT_EQ(made[1], want1) << "pack " << pack;
+    for (int e = 0; e < 2; e++) {
+      // The epoch holds every example once, whole, each token with its own target.
+      std::vector<std::pair<int32_t, int32_t>> got, want;
+      for (size_t i = 0; i < tokens[e].size(); i++) got.push_back({tokens[e][i], targets[e][i]});
+      for (const auto& x : ex)
+        for (size_t i = 0; i < x.tokens.size(); i++) want.push_back({x.tokens[i], x.targets[i]});
+      if (pack > 0) {
+        // Wrapped: each example stays whole and contiguous in the stream, across sequence cuts.
+        for (size_t i = 0; i < got.size();) {
+          const auto& x = ex[static_cast<size_t>(got[i].first / 100)];
+          for (size_t k = 0; k < x.tokens.size(); k++, i++) {
+            ASSERT_LT(i, got.size());
+            EXPECT_EQ(got[i].first, x.tokens[k]) << "epoch " << e << " at " << i;
+          }
+        }
+      }
+      std::sort(got.begin(), got.end());
+      std::sort(want.begin(), want.end());
+      EXPECT_EQ(got, want) << "epoch " << e << " pack " << pack;
+    }
+  }
+}

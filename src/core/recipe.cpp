@@ -392,6 +392,15 @@ void Recipe::set(std::string_view assignment) {
   new_value->visit([&](auto& v) { cur->insert_or_assign(leaf, std::move(v)); });
 }
 
+void Recipe::erase(std::string_view key) {
+  const size_t dot = key.rfind('.');
+  toml::node* parent = dot == std::string_view::npos
+                           ? &impl_->root
+                           : const_cast<toml::node*>(find_node(impl_->root, key.substr(0, dot)));
+  if (parent && parent->is_table())
+    parent->as_table()->erase(key.substr(dot == std::string_view::npos ? 0 : dot + 1));
+}
+
 bool Recipe::has(std::string_view key) const {
   return find_node(impl_->root, key) != nullptr;
 }

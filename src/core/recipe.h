@@ -68,6 +68,9 @@ class Recipe {
   // Missing intermediate tables are created.
   void set(std::string_view assignment);
 
+  // Removes the dotted key (a value or a whole table) if present.
+  void erase(std::string_view key);
+
   // True if the dotted key names a value or a table.
   bool has(std::string_view key) const;
 

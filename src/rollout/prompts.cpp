@@ -44,6 +44,15 @@ std::string PromptBuilder::render(const std::string& question) const {
   return instruction_.empty() ? question : question + "\n" + instruction_;
 }
 
+std::string PromptBuilder::prompt_text(const std::string& question) const {
+  if (!tmpl_) return render(question);
+  ChatOptions opt;
+  opt.add_generation_prompt = true;
+  opt.force_think = force_think_;
+  return tmpl_->render(nlohmann::ordered_json::array({{{"role", "user"}, {"content", render(question)}}}),
+                       opt);
+}
+
 std::vector<int32_t> PromptBuilder::encode(const std::string& question, const Tokenizer& tok) const {
   return encode_prompt(render(question), tok, tmpl_, force_think_);
 }

@@ -52,6 +52,8 @@ class PromptBuilder {
   PromptBuilder(const PromptFormat& format, const std::string& model_path);
   // The question with the instruction, before the template.
   std::string render(const std::string& question) const;
+  // The rendered question through the template, as text (no BOS): what encode() tokenizes.
+  std::string prompt_text(const std::string& question) const;
   // The rendered question through the template, then BOS.
   std::vector<int32_t> encode(const std::string& question, const Tokenizer& tok) const;
   // A conversation ending with a user turn (the instruction appended to that turn) through the

@@ -249,7 +249,9 @@ std::pair<double, int64_t> eval_loss(Model& model, const std::vector<LmExample>&
 
 }  // namespace
 
-int run_lm_training(const std::string& mode, Recipe r, RunStart start) {
+namespace {
+
+LmSettings read_lm_recipe(const Recipe& r) {
   const LmSettings cfg = lm_schema().read(r);
   if (r.has("train.steps") == r.has("train.epochs"))
     fail("{}: set either train.steps or train.epochs (the run's length){}", r.name(),
@@ -258,6 +260,17 @@ int run_lm_training(const std::string& mode, Recipe r, RunStart start) {
     fail("{}: data.eval_path and data.eval_rows both name a held-out set; set one", r.name());
   if (cfg.eval_every > 0 && cfg.eval_path.empty() && cfg.eval_rows == 0)
     fail("{}: train.eval_every needs a held-out set (data.eval_path or data.eval_rows)", r.name());
+  return cfg;
+}
+
+}  // namespace
+
+void check_lm_recipe(const Recipe& r) {
+  (void)read_lm_recipe(r);
+}
+
+int run_lm_training(const std::string& mode, Recipe r, RunStart start) {
+  const LmSettings cfg = read_lm_recipe(r);
   TrainingLoop loop(mode, r, start, cfg.train,
                     std::max<int64_t>(cfg.steps, 1));  // checks only: writes nothing yet
   // Tokenizer: the model's own when fine-tuning, else the built-in byte tokenizer.

@@ -16,6 +16,10 @@ const char* default_pretrain_recipe();
 // Every key an LM-training recipe may hold, with its type and range (anything else is refused).
 std::vector<KeyRule> lm_recipe_rules();
 
+// The checks run_lm_training makes of the recipe before it loads anything (keys, types, ranges,
+// and the settings that go together: train.steps or train.epochs, the held-out set).
+void check_lm_recipe(const Recipe& r);
+
 // Runs (or, with start.resume, continues) training. mode is "pretrain" or "sft". Returns the
 // process exit code (0 done, 130 interrupted after saving). The recipe is checked whole, and the
 // model and data loaded, before the run directory is touched.

@@ -1,0 +1,271 @@
+#include "train/distill.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/strings.h"
+#include "eval/eval.h"
+#include "eval/sample_run.h"
+#include "io/file.h"
+#include "io/jsonl.h"
+#include "rollout/prompts.h"
+#include "train/lm_trainer.h"
+
+namespace r1 {
+
+namespace fs = std::filesystem;
+using ojson = nlohmann::ordered_json;
+
+namespace {
+
+// The distill-only part of a recipe, typed.
+struct DistillSettings {
+  SampleRunArgs sample;  // the teacher's run of r1 sample
+  std::string student_template = "auto", student_instruction = "auto";
+  bool student_force_think = false;
+};
+
+const RecipeSchema<DistillSettings>& distill_schema() {
+  using S = DistillSettings;
+  constexpr int64_t kInt = 2147483647;
+  static const RecipeSchema<S> schema = [] {
+    RecipeSchema<S> s;
+    auto str = [&](const char* key, std::string SampleRunArgs::*m, bool required = false) {
+      s.add(
+          KeyRule::string(key), [m](S& x) -> std::string& { return x.sample.*m; }, required);
+    };
+    str("teacher.model", &SampleRunArgs::model_path, true);
+    str("teacher.template", &SampleRunArgs::templ);
+    str("teacher.instruction", &SampleRunArgs::instruction);
+    s.add(KeyRule::boolean("teacher.force_think"), [](S& x) -> bool& { return x.sample.force_think; });
+    s.add_choice<DType>("teacher.dtype", {{"f32", DType::F32}, {"bf16", DType::BF16}},
+                        [](S& x) -> DType& { return x.sample.gen.compute; });
+    str("problems.data", &SampleRunArgs::data, true);
+    str("problems.data_dir", &SampleRunArgs::data_dir);
+    str("problems.prompt_field", &SampleRunArgs::prompt_field);
+    str("problems.answer_field", &SampleRunArgs::answer_field);
+    s.add(KeyRule::boolean("problems.gsm8k_answer"), [](S& x) -> bool& { return x.sample.gsm8k_answer; });
+    s.add(KeyRule::int_at_least("problems.limit", 1), [](S& x) -> int64_t& { return x.sample.limit; });
+    s.add(KeyRule::integer("sample.k", 1, 1024), [](S& x) -> int& { return x.sample.gen.n; });
+    s.add(KeyRule::real("sample.temperature", 0, 100),
+          [](S& x) -> float& { return x.sample.gen.sampling.temperature; });
+    s.add(KeyRule::real("sample.top_p", 0, 1, true),
+          [](S& x) -> float& { return x.sample.gen.sampling.top_p; });
+    s.add(KeyRule::integer("sample.top_k", 0, kInt),
+          [](S& x) -> int& { return x.sample.gen.sampling.top_k; });
+    s.add(KeyRule::integer("sample.max_new_tokens", 1, kInt),
+          [](S& x) -> int& { return x.sample.gen.max_new_tokens; });
+    s.add(KeyRule::int_at_least("sample.seed", 0), [](S& x) -> uint64_t& { return x.sample.gen.seed; });
+    s.add(KeyRule::positive("sample.kv_budget_mb"), [](S& x) -> double& { return x.sample.kv_budget_mb; });
+    str("sample.reward", &SampleRunArgs::reward);
+    str("sample.language", &SampleRunArgs::language);
+    s.add(KeyRule::boolean("sample.last_number"), [](S& x) -> bool& { return x.sample.last_number; });
+    auto filt = [](auto SampleFilters::*m) {
+      return [m](S & x) -> auto& {
+        return x.sample.filters.*m;
+      };
+    };
+    s.add(KeyRule::boolean("sample.correct"), filt(&SampleFilters::correct));
+    s.add(KeyRule::boolean("sample.finished"), filt(&SampleFilters::finished));
+    s.add(KeyRule::boolean("sample.strict_format"), filt(&SampleFilters::strict_format));
+    s.add(KeyRule::real("sample.min_language", 0, 1), filt(&SampleFilters::min_language));
+    s.add(KeyRule::boolean("sample.no_code_in_think"), filt(&SampleFilters::no_code_in_think));
+    s.add(KeyRule::int_at_least("sample.max_paragraph", 1), filt(&SampleFilters::max_paragraph));
+    s.add(KeyRule::real("sample.max_repetition", 0, 1), filt(&SampleFilters::max_repetition));
+    s.add(KeyRule::int_at_least("sample.max_tokens", 1), filt(&SampleFilters::max_tokens));
+    s.add(KeyRule::boolean("sample.dedup"), filt(&SampleFilters::dedup));
+    s.add(KeyRule::int_at_least("sample.keep", 0), filt(&SampleFilters::keep));
+    s.add(KeyRule::string("sample.pick", {"first", "shortest", "random"}), filt(&SampleFilters::pick));
+    s.add(KeyRule::string("student.template"), &S::student_template);
+    s.add(KeyRule::string("student.instruction"), &S::student_instruction);
+    s.add(KeyRule::boolean("student.force_think"), &S::student_force_think);
+    return s;
+  }();
+  return schema;
+}
+
+// What the distill recipe starts from before the user's keys: R1's sampling protocol and the
+// usual rejection-sampling filters (correct and finished, one trace per problem).
+DistillSettings distill_defaults() {
+  DistillSettings d;
+  SampleRunArgs& a = d.sample;
+  a.gen.n = 4;
+  a.gen.sampling.temperature = 0.6f;
+  a.gen.sampling.top_p = 0.95f;
+  a.gen.max_new_tokens = 1024;
+  a.gen.seed = 1;
+  a.filters.correct = true;
+  a.filters.finished = true;
+  a.filters.dedup = true;
+  a.filters.keep = 1;
+  a.filters.pick = "shortest";
+  a.format = "messages";
+  return d;
+}
+
+const char* const kDistillTables[] = {"teacher", "problems", "sample", "student"};
+
+std::string trim(const std::string& s) {
+  const size_t a = s.find_first_not_of(" \t\r\n");
+  if (a == std::string::npos) return "";
+  const size_t b = s.find_last_not_of(" \t\r\n");
+  return s.substr(a, b - a + 1);
+}
+
+// The text inside <answer> ... </answer>, else all of it.
+std::string answer_inner(const std::string& answer) {
+  const size_t a = answer.find("<answer>"), b = answer.rfind("</answer>");
+  if (a == std::string::npos || b == std::string::npos || b < a) return answer;
+  return trim(answer.substr(a + 8, b - a - 8));
+}
+
+}  // namespace
+
+ReasonedAnswer split_reasoning(const std::string& completion) {
+  ReasonedAnswer r;
+  const size_t close = completion.find("</think>");
+  if (close == std::string::npos) {
+    r.answer = trim(completion);
+    return r;
+  }
+  const size_t open = completion.find("<think>");
+  const size_t start = open != std::string::npos && open < close ? open + 7 : 0;
+  r.reasoning = trim(completion.substr(start, close - start));
+  r.answer = trim(completion.substr(close + 8));
+  r.has_reasoning = true;
+  return r;
+}
+
+std::vector<KeyRule> distill_recipe_rules() {
+  std::vector<KeyRule> rules = distill_schema().rules();
+  for (KeyRule& k : lm_recipe_rules())
+    if (k.key != "data.path" && k.key != "data.template") rules.push_back(std::move(k));
+  return rules;
+}
+
+int run_distill(const Recipe& recipe, RunStart start) {
+  recipe.check(distill_recipe_rules());
+  Recipe own = recipe;  // the distill tables alone, read into their settings
+  for (const char* t : {"model", "data", "train", "output"}) own.erase(t);
+  DistillSettings d = distill_schema().read(own, distill_defaults());
+  const fs::path dir(recipe.get_string("output.dir", "runs/distill"));
+  const bool overwrite = recipe.get_bool("output.overwrite", false);
+  const std::string traces = (dir / "traces.jsonl").string(), partial = traces + ".partial",
+                    sft_data = (dir / "sft_data.jsonl").string(), sft_dir = (dir / "sft").string();
+
+  // The student's format: how its prompts read and whether its rows are conversations.
+  const std::string student_model = recipe.get_string("model.path", "");
+  const PromptBuilder student(PromptFormat{d.student_template, d.student_instruction, d.student_force_think},
+                              student_model);
+  const bool student_chat = student.templ() != "r1zero" && student.templ() != "none";
+  const PromptBuilder teacher(PromptFormat{d.sample.templ, d.sample.instruction, d.sample.force_think},
+                              d.sample.model_path);
+
+  // The SFT stage's recipe: everything but the distill tables, reading the converted traces.
+  Recipe sft = recipe;
+  for (const char* t : kDistillTables) sft.erase(t);
+  sft.set("data.path=\"" + sft_data + "\"");
+  sft.set("data.template=\"" + (student_chat ? student.templ() : std::string("none")) + "\"");
+  sft.set("output.dir=\"" + sft_dir + "\"");
+  sft.set(std::string("output.overwrite=") + (overwrite ? "true" : "false"));
+  check_lm_recipe(sft);  // a typo in the student's keys must not cost the teacher's sampling
+
+  // A directory holding a distill run continues with --resume, or is replaced with overwrite.
+  const bool has_run = fs::exists(traces) || fs::exists(partial) || fs::exists(sft_dir);
+  if (has_run && !start.resume) {
+    if (!overwrite)
+      fail("{}: holds a distill run; continue it with --resume, or set output.overwrite = true to start over",
+           dir.string());
+    fs::remove(traces);
+    fs::remove(partial);
+    fs::remove(sft_data);
+  }
+  make_dirs(dir.string());
+  write_file_atomic((dir / "recipe.toml").string(), recipe.to_toml());
+
+  // 1. The teacher's verified traces.
+  SampleRunArgs& a = d.sample;
+  a.out = traces;
+  a.summary_json = (dir / "sample_summary.json").string();
+  a.resume = fs::exists(partial);
+  if (fs::exists(traces) && !fs::exists(partial)) {
+    std::fprintf(stderr, "distill: stage 1/3: using the teacher's traces in %s\n", traces.c_str());
+  } else {
+    std::fprintf(stderr, "distill: stage 1/3: %s the teacher's traces (%s) into %s\n",
+                 a.resume ? "resuming" : "sampling", a.model_path.c_str(), traces.c_str());
+    if (const int rc = run_sample(a); rc != 0) return rc;
+  }
+
+  // 2. The traces in the student's format.
+  const ProblemSource source = resolve_problem_source(a);
+  const std::vector<EvalProblem> problems = load_eval_problems(source.path, source.spec, a.limit);
+  const bool same_format =
+      student.templ() == teacher.templ() && student.instruction() == teacher.instruction();
+  std::string out;
+  int64_t rows = 0;
+  JsonlReader reader(traces);
+  nlohmann::json t;
+  while (reader.next(t)) {
+    const std::string where = fmt::format("{}:{}", traces, reader.line());
+    const auto idx = t.find("problem_index");
+    if (idx == t.end() || !idx->is_number_integer() || idx->get<int64_t>() < 0 ||
+        idx->get<int64_t>() >= static_cast<int64_t>(problems.size()))
+      fail("{}: 'problem_index' is missing or not one of the {} problems", where, problems.size());
+    const EvalProblem& p = problems[static_cast<size_t>(idx->get<int64_t>())];
+    const auto& msgs = t.find("messages");
+    if (msgs == t.end() || !msgs->is_array() || msgs->empty() || !msgs->back().contains("content") ||
+        !msgs->back()["content"].is_string())
+      fail("{}: expected a 'messages' row ending with the teacher's answer", where);
+    const std::string completion = msgs->back()["content"].get<std::string>();
+    const ReasonedAnswer ra = split_reasoning(completion);
+    ojson row;
+    if (student_chat) {
+      ojson m = p.messages.is_null() ? ojson::array({{{"role", "user"}, {"content", p.prompt}}}) : p.messages;
+      m.back()["content"] = student.render(m.back()["content"].get<std::string>());
+      m.push_back({{"role", "assistant"}, {"content", ra.answer}, {"reasoning_content", ra.reasoning}});
+      row["messages"] = std::move(m);
+    } else {
+      if (!p.messages.is_null())
+        fail("{}: problem {} is a conversation, which the student's {} format cannot hold", where, p.id,
+             student.templ());
+      row["prompt"] = student.prompt_text(p.prompt);
+      if (same_format)
+        row["completion"] = completion;  // the teacher's own words in its own format
+      else if (student.templ() == "r1zero")
+        row["completion"] =
+            " <think> " + ra.reasoning + " </think> <answer> " + answer_inner(ra.answer) + " </answer>";
+      else
+        row["completion"] =
+            (ra.has_reasoning ? "<think>\n" + ra.reasoning + "\n</think>\n\n" : std::string()) + ra.answer;
+    }
+    row["problem_index"] = *idx;
+    row["id"] = p.id;
+    row["sample_index"] = t.value("sample_index", 0);
+    out += row.dump(-1, ' ', false, ojson::error_handler_t::replace) + "\n";
+    rows++;
+  }
+  if (rows == 0)
+    fail("{}: the teacher kept no trace (see {}); loosen the [sample] filters or raise sample.k", traces,
+         a.summary_json);
+  write_file_atomic(sft_data, out);
+  std::fprintf(stderr, "distill: stage 2/3: %lld traces written for the student (%s format) to %s\n",
+               static_cast<long long>(rows), student.templ().c_str(), sft_data.c_str());
+
+  // 3. The student's SFT.
+  if (RunDir::is_complete(sft_dir)) {
+    std::fprintf(stderr, "distill: stage 3/3: the student's SFT in %s has completed\n", sft_dir.c_str());
+  } else {
+    const bool resume_sft = start.resume && fs::exists(fs::path(sft_dir) / RunDir::kState);
+    std::fprintf(stderr, "distill: stage 3/3: %s the student into %s\n",
+                 resume_sft ? "resuming SFT of" : "SFT of", sft_dir.c_str());
+    if (const int rc = run_lm_training("sft", sft, RunStart{resume_sft, start.allow_changes}); rc != 0)
+      return rc;
+  }
+  std::printf("r1 distill: %lld teacher traces; student model in %s\n", static_cast<long long>(rows),
+              (fs::path(sft_dir) / RunDir::kModel).string().c_str());
+  return 0;
+}
+
+}  // namespace r1

@@ -229,6 +229,7 @@ MemoryEstimate estimate_training_memory(const ModelConfig& c, const TrainingMemo
   e.grads = e.params;
   e.optimizer = mul(2, e.params);
   if (plan.reference_model) e.reference = e.params;
+  e.reference = add(e.reference, plan.teacher_bytes);
   // Floats forward_backward keeps per token (Model::Activations): each layer's saved tensors (one
   // layer's with recomputation),
   // the residual stream at every layer boundary, the final norm, the backward pass's scratch

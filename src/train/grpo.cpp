@@ -110,6 +110,8 @@ TokenLossFn grpo_loss(const GrpoConfig& cfg, const Batch& batch, const GrpoInput
   cfg.validate();
   R1_CHECK(in.old_logp && in.advantage && in.weight);
   R1_CHECK(cfg.beta == 0.f || in.ref_logp);
+  if (in.token_advantage && cfg.loss_type == GrpoLossType::kGspo)
+    fail("grpo: per-token advantages (on-policy distillation) need grpo.loss_type grpo or cispo, not gspo");
   return [cfg, &batch, in, stats](const float* logp, const float* entropy, float* dlogp, float* dentropy) {
     const double lo = 1.0 - double(cfg.eps_low), hi = 1.0 + double(cfg.eps_high);
     const double beta = cfg.beta, ent_coef = cfg.entropy_coef, dual = cfg.clip_ratio_c;
@@ -118,7 +120,7 @@ TokenLossFn grpo_loss(const GrpoConfig& cfg, const Batch& batch, const GrpoInput
     std::fill(dlogp, dlogp + batch.size(), 0.f);
     if (dentropy) std::fill(dentropy, dentropy + batch.size(), 0.f);
     for (int64_t q = 0; q < batch.num_seqs(); q++) {
-      const double w = in.weight[q], A = in.advantage[q];
+      const double w = in.weight[q], A_out = in.advantage[q];
       if (w == 0) continue;
       const int64_t t0 = batch.cu_seqlens[q], t1 = batch.cu_seqlens[q + 1];
       // GSPO: the output's one ratio s = exp(clamp20(mean log rho)) and its surrogate.
@@ -132,11 +134,12 @@ TokenLossFn grpo_loss(const GrpoConfig& cfg, const Batch& batch, const GrpoInput
         if (n == 0) continue;
         const auto [log_s, pass] = clamp_log_ratio(sum / double(n));
         seq_ratio = std::exp(log_s);
-        seq = clipped_surrogate(seq_ratio, A, lo, hi, dual);
+        seq = clipped_surrogate(seq_ratio, A_out, lo, hi, dual);
         seq.dr = pass ? seq.dr * seq_ratio : 0.0;  // now d(pg)/dlogp_t, for every token
       }
       for (int64_t t = t0; t < t1; t++) {
         if (batch.targets[t] < 0) continue;
+        const double A = in.token_advantage ? A_out + double(in.token_advantage[t]) : A_out;
         const double lp = logp[t], log_ratio = lp - double(in.old_logp[t]);
         double rho, pg, g;  // the ratio, the policy-gradient term and its d/dlogp
         int branch;

@@ -123,15 +123,19 @@ struct GrpoStats {
 //     token's loss and gradient (not the KL or entropy parts); null = 1;
 // per sequence s: advantage[s] (group_advantages) and weight[s] (grpo_output_weights).
 // Pointers must outlive the returned function.
+//   token_advantage[t]: optional, added to the output's advantage for token t (on-policy
+//     distillation's per-token signal, coef * (log pi_teacher - log pi_old)); null = 0. Not with
+//     kGspo, whose one ratio per output has one advantage.
 struct GrpoInputs {
   const float* old_logp = nullptr;
   const float* ref_logp = nullptr;
   const float* advantage = nullptr;
   const float* weight = nullptr;
   const float* is_weight = nullptr;
+  const float* token_advantage = nullptr;
 };
 
-// The GRPO TokenLossFn. Per token t of sequence s (A = advantage[s], w = weight[s],
+// The GRPO TokenLossFn. Per token t of sequence s (A = advantage[s] + token_advantage[t], w = weight[s],
 // c_t = is_weight[t] or 1, lo = 1 - eps_low, hi = 1 + eps_high, clamp20 = clamp to [-20, 20]):
 //   loss_t = c_t * pg_t + beta (e^d - d - 1) - entropy_coef * H_t,   d = clamp20(ref_logp - logp)
 // with the policy-gradient term pg_t by loss_type:

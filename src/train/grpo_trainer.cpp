@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "core/progress.h"
 #include "core/rng.h"
+#include "core/strings.h"
 #include "eval/eval.h"
 #include "io/metrics.h"
 #include "model/checkpoint.h"
@@ -55,6 +56,10 @@ struct GrpoSettings {
   // pi_old: "sampler" (the rollout engine's log-probs), "recompute" (the training forward), or
   // "auto": recompute when the rollouts' numerics differ from training's (bf16).
   std::string old_logp = "auto";
+  // [distill] on-policy distillation: each sampled token's advantage gains
+  // coef * (log pi_teacher - log pi_old) (the negative reverse-KL estimate); "" = off.
+  std::string distill_teacher;
+  float distill_coef = 1.0f;
   double tis_cap = 0;              // > 0: truncated importance sampling, weight min(pi_old / pi_sampler, C)
   int64_t micro_batch_tokens = 0;  // 0: as many as the memory budget allows
   double memory_budget_mb = 0;     // 0: 80% of this machine's memory
@@ -141,6 +146,8 @@ const RecipeSchema<GrpoSettings>& grpo_schema() {
         .add(KeyRule::integer("grpo.max_draws", 1, 1 << 20), &S::max_draws)
         .add(KeyRule::string("grpo.old_logp", {"auto", "sampler", "recompute"}), &S::old_logp)
         .add(KeyRule::non_negative("grpo.tis_cap"), &S::tis_cap)
+        .add(KeyRule::string("distill.teacher"), &S::distill_teacher)
+        .add(KeyRule::non_negative("distill.coef"), &S::distill_coef)
         .add(KeyRule::integer("grpo.micro_batch_tokens", 0, kBig), &S::micro_batch_tokens)
         .add(KeyRule::non_negative("train.memory_budget_mb"), &S::memory_budget_mb)
         .add(KeyRule::boolean("grpo.share_prompt"), &S::share_prompt)
@@ -200,6 +207,9 @@ GrpoSettings read_grpo_settings(const Recipe& r) {
   if (s.objective.clip_ratio_c != 0 && s.objective.clip_ratio_c <= 1)
     fail("{}: key 'grpo.clip_ratio_c' must be 0 (off) or greater than 1 (dual clip), got {}", rn,
          s.objective.clip_ratio_c);
+  if (!s.distill_teacher.empty() && s.objective.loss_type == GrpoLossType::kGspo)
+    fail("{}: key 'distill.teacher' (per-token advantages) needs grpo.loss = \"grpo\" or \"cispo\", not gspo",
+         rn);
   if (s.objective.loss_type == GrpoLossType::kCispo && s.objective.clip_ratio_c != 0)
     fail(
         "{}: key 'grpo.clip_ratio_c' (dual clip) does not apply to grpo.loss = \"cispo\", whose weight is "
@@ -293,9 +303,11 @@ struct TrainSeq {
   const std::vector<int32_t>* prompt = nullptr;
   const Completion* c = nullptr;
   float advantage = 0;
-  std::vector<float> ref_logp;   // per completion token (empty when beta == 0)
-  std::vector<float> old_logp;   // per completion token
-  std::vector<float> is_weight;  // per completion token: truncated importance weight (empty: none)
+  std::vector<float> ref_logp;      // per completion token (empty when beta == 0)
+  std::vector<float> old_logp;      // per completion token
+  std::vector<float> is_weight;     // per completion token: truncated importance weight (empty: none)
+  std::vector<float> teacher_logp;  // per completion token: log pi_teacher (on-policy distillation)
+  std::vector<float> token_adv;     // per completion token: distill.coef * (teacher_logp - old_logp)
 };
 
 // A micro-batch as the model sees it: a packed Batch and, per position, pi_old, pi_ref and the
@@ -303,7 +315,7 @@ struct TrainSeq {
 // sequence it holds (-1 for a shared prompt).
 struct TrainBatch {
   Batch batch;
-  std::vector<float> old_logp, ref_logp, is_weight;
+  std::vector<float> old_logp, ref_logp, is_weight, token_adv;
   std::vector<int64_t> seq;  // (batch.num_seqs())
   // Position of completion token j of the k-th training sequence of the micro-batch.
   std::vector<size_t> first_target;  // per training sequence, in the order given
@@ -317,7 +329,7 @@ TrainBatch pack(const std::vector<TrainSeq>& seqs, const std::vector<size_t>& id
   TrainBatch tb;
   Batch& b = tb.batch;
   auto grow = [&tb](size_t n) {
-    for (auto* v : {&tb.old_logp, &tb.ref_logp, &tb.is_weight}) v->resize(v->size() + n, 0.f);
+    for (auto* v : {&tb.old_logp, &tb.ref_logp, &tb.is_weight, &tb.token_adv}) v->resize(v->size() + n, 0.f);
   };
   std::vector<std::pair<const std::vector<int32_t>*, int32_t>> prompt_seq;  // prompt -> its sequence
   for (size_t k = 0; k < idx.size(); k++) {
@@ -350,6 +362,7 @@ TrainBatch pack(const std::vector<TrainSeq>& seqs, const std::vector<size_t>& id
       tb.old_logp[base + t0 + j] = s.old_logp[j];
       if (!s.ref_logp.empty()) tb.ref_logp[base + t0 + j] = s.ref_logp[j];
       if (!s.is_weight.empty()) tb.is_weight[base + t0 + j] = s.is_weight[j];
+      if (!s.token_adv.empty()) tb.token_adv[base + t0 + j] = s.token_adv[j];
     }
     tb.first_target.push_back(base + t0);
     if (ps >= 0)
@@ -389,9 +402,9 @@ std::vector<std::vector<size_t>> micro_batches(const std::vector<TrainSeq>& seqs
 }
 
 // Log-probs of each sequence's completion tokens under `model`, in micro-batches: into
-// ref_logp (pi_ref) or old_logp (pi_old recomputed by the training forward).
+// ref_logp (pi_ref), old_logp (pi_old recomputed by the training forward) or teacher_logp.
 void completion_logprobs(Model& model, std::vector<TrainSeq>& seqs, int64_t max_tokens, bool share_prompt,
-                         bool into_ref) {
+                         std::vector<float> TrainSeq::*into) {
   std::vector<size_t> all(seqs.size());
   std::iota(all.begin(), all.end(), size_t{0});
   for (const auto& mb : micro_batches(seqs, all, max_tokens, share_prompt)) {
@@ -400,7 +413,7 @@ void completion_logprobs(Model& model, std::vector<TrainSeq>& seqs, int64_t max_
     model.forward(tb.batch, lp.data(), ent.data());
     for (size_t k = 0; k < mb.size(); k++) {
       TrainSeq& s = seqs[mb[k]];
-      std::vector<float>& dst = into_ref ? s.ref_logp : s.old_logp;
+      std::vector<float>& dst = s.*into;
       dst.assign(s.c->token_ids.size(), 0.f);
       for (size_t j = 0; j < dst.size(); j++) dst[j] = lp[tb.first_target[k] + j];
     }
@@ -454,6 +467,8 @@ struct OldLogpStats {
   int64_t tokens = 0;
   double is_weight_sum = 0;
   int64_t is_capped = 0;
+  double reverse_kl_sum = 0, teacher_logp_sum = 0;  // on-policy distillation, over sampled tokens
+  int64_t distill_tokens = 0;
 };
 
 // One GRPO run. The step, read top to bottom, is equations (1)-(3) of R1-NOTES section 1:
@@ -474,6 +489,7 @@ class GrpoRun {
     s_.gen.stop_strings = s_.stop == "auto" ? prompts.stop_strings() : std::vector<std::string>{s_.stop};
     if (s_.gen.stop_strings.size() == 1 && s_.gen.stop_strings[0].empty()) s_.gen.stop_strings.clear();
     load_problems(prompts);
+    if (!s_.distill_teacher.empty()) load_teacher(r.name());
     size_memory(r.name());
     if (s_.objective.beta > 0) ref_.emplace(load_model(s_.model_path));
     // The objective's log-probs are those of the distribution the rollouts sample from: logits / T
@@ -481,10 +497,11 @@ class GrpoRun {
     head_.temperature = s_.gen.sampling.temperature;
     head_.vocab = std::min<int64_t>(model_.config().vocab_size, tok_->vocab_size());
     model_.set_head(head_);
-    if (ref_) {
-      ref_->set_head(head_);
-      ref_->set_compute({s_.train.compute.dtype, false});  // pi_ref in the policy's numerics
-    }
+    for (auto* frozen : {&ref_, &teacher_})
+      if (*frozen) {
+        (*frozen)->set_head(head_);  // the policy's distribution: the same temperature and vocabulary
+        (*frozen)->set_compute({s_.train.compute.dtype, false});  // in the policy's numerics
+      }
     rewards_.emplace(verify::reward_terms_from_recipe(r, "reward"), s_.reward);
     check_golds();
     load_eval(prompts);
@@ -553,6 +570,10 @@ class GrpoRun {
     plan.kv_budget_bytes = s_.gen.kv_budget_bytes;
     plan.kv_dtype = s_.gen.compute;
     plan.reference_model = s_.objective.beta > 0;
+    if (teacher_)
+      plan.teacher_bytes =
+          estimate_model_memory(teacher_->config()).params +
+          (s_.train.compute.dtype == DType::BF16 ? bf16_weight_copy_bytes(teacher_->config()) : 0);
     plan.compute = s_.train.compute.dtype, plan.recompute = s_.train.compute.recompute;
     const uint64_t machine = machine_memory_bytes();
     const uint64_t budget = s_.memory_budget_mb > 0 ? static_cast<uint64_t>(s_.memory_budget_mb * 1048576.0)
@@ -577,6 +598,30 @@ class GrpoRun {
     const MemoryEstimate e = estimate_training_memory(model_.config(), plan);
     std::fprintf(stderr, "grpo: micro-batches of up to %lld tokens; the run needs about %s (%s)\n",
                  (long long)s_.micro_batch_tokens, format_bytes(e.total()).c_str(), e.breakdown().c_str());
+  }
+
+  // The teacher of on-policy distillation must score the student's own tokens: one vocabulary,
+  // the same ids for the same token texts. Checked before anything runs.
+  void load_teacher(const std::string& rn) {
+    const std::string& path = s_.distill_teacher;
+    const std::unique_ptr<Tokenizer> ttok = load_tokenizer(path);
+    if (ttok->vocab_size() != tok_->vocab_size())
+      fail(
+          "{}: distill.teacher {}: its tokenizer has {} tokens and the student's ({}) {}; on-policy "
+          "distillation scores the student's own tokens, so both need one vocabulary",
+          rn, path, ttok->vocab_size(), s_.model_path, tok_->vocab_size());
+    for (int32_t id = 0; id < tok_->vocab_size(); id++)
+      if (ttok->token_text(id) != tok_->token_text(id))
+        fail(
+            "{}: distill.teacher {}: token {} is '{}' for the teacher and '{}' for the student ({}); "
+            "on-policy "
+            "distillation needs one vocabulary",
+            rn, path, id, printable(ttok->token_text(id), 40), printable(tok_->token_text(id), 40),
+            s_.model_path);
+    teacher_.emplace(load_model(path));
+    if (teacher_->config().vocab_size < std::min<int64_t>(model_.config().vocab_size, tok_->vocab_size()))
+      fail("{}: distill.teacher {}: its model has {} output rows, fewer than the student samples from", rn,
+           path, teacher_->config().vocab_size);
   }
 
   void load_problems(const PromptBuilder& prompts) {
@@ -741,12 +786,32 @@ class GrpoRun {
   // rollouts ran in other numerics (bf16), so the first pass's ratio is 1. With tis_cap, each
   // token also carries min(pi_old / pi_sampler, C) (truncated importance sampling).
   OldLogpStats old_and_reference_logprobs(std::vector<TrainSeq>& seqs) {
-    if (ref_) completion_logprobs(*ref_, seqs, s_.micro_batch_tokens, s_.share_prompt, true);
+    if (ref_) completion_logprobs(*ref_, seqs, s_.micro_batch_tokens, s_.share_prompt, &TrainSeq::ref_logp);
     OldLogpStats st;
-    if (!s_.recompute_old()) return st;
+    if (s_.recompute_old()) recompute_old_logprobs(seqs, st);
+    if (teacher_) teacher_advantages(seqs, st);
+    return st;
+  }
+
+  // On-policy distillation: the teacher's log-prob of every sampled token, and the token's
+  // advantage coef * (log pi_teacher - log pi_old); the mean of log pi_old - log pi_teacher over
+  // the sampled tokens estimates the per-token reverse KL(student || teacher).
+  void teacher_advantages(std::vector<TrainSeq>& seqs, OldLogpStats& st) {
+    completion_logprobs(*teacher_, seqs, s_.micro_batch_tokens, s_.share_prompt, &TrainSeq::teacher_logp);
+    for (TrainSeq& s : seqs) {
+      s.token_adv.resize(s.old_logp.size());
+      for (size_t j = 0; j < s.old_logp.size(); j++) {
+        const double d = double(s.teacher_logp[j]) - double(s.old_logp[j]);
+        s.token_adv[j] = static_cast<float>(s_.distill_coef * d);
+        st.reverse_kl_sum -= d, st.teacher_logp_sum += s.teacher_logp[j], st.distill_tokens++;
+      }
+    }
+  }
+
+  void recompute_old_logprobs(std::vector<TrainSeq>& seqs, OldLogpStats& st) {
     std::vector<std::vector<float>> sampler(seqs.size());
     for (size_t i = 0; i < seqs.size(); i++) sampler[i] = seqs[i].old_logp;
-    completion_logprobs(model_, seqs, s_.micro_batch_tokens, s_.share_prompt, false);
+    completion_logprobs(model_, seqs, s_.micro_batch_tokens, s_.share_prompt, &TrainSeq::old_logp);
     for (size_t i = 0; i < seqs.size(); i++) {
       TrainSeq& s = seqs[i];
       if (s_.tis_cap > 0) s.is_weight.resize(s.old_logp.size());
@@ -761,7 +826,6 @@ class GrpoRun {
         }
       }
     }
-    return st;
   }
 
   // --- 4. the update: mu passes, mini_batches AdamW steps each ------------------------------
@@ -821,6 +885,7 @@ class GrpoRun {
         wt.push_back(i < 0 ? 0.f : weight_of[static_cast<size_t>(i)]);
       }
       GrpoInputs in{tb.old_logp.data(), ref_ ? tb.ref_logp.data() : nullptr, a.data(), wt.data()};
+      if (teacher_) in.token_advantage = tb.token_adv.data();
       if (s_.tis_cap > 0) in.is_weight = tb.is_weight.data();
       loss += model_.forward_backward(tb.batch, grpo_loss(s_.objective, tb.batch, in, &gs));
       up.train_tokens += tb.batch.size();
@@ -893,6 +958,10 @@ class GrpoRun {
     if (old.tokens > 0) {
       row["sampler_logp_gap_max"] = old.gap_max;
       row["sampler_logp_gap_mean"] = old.gap_sum / double(old.tokens);
+    }
+    if (old.distill_tokens > 0) {
+      row["distill/reverse_kl"] = old.reverse_kl_sum / double(old.distill_tokens);
+      row["distill/teacher_logp_mean"] = old.teacher_logp_sum / double(old.distill_tokens);
     }
     if (s_.tis_cap > 0 && old.tokens > 0) {
       row["tis_weight_mean"] = old.is_weight_sum / double(old.tokens);
@@ -973,6 +1042,7 @@ class GrpoRun {
   HeadConfig head_;
   std::unique_ptr<Tokenizer> tok_;
   std::optional<Model> ref_;
+  std::optional<Model> teacher_;  // on-policy distillation (distill.teacher)
   std::optional<Engine> engine_;  // rollouts and evaluation (run())
   std::vector<EvalProblem> problems_;
   std::vector<std::vector<int32_t>> prompt_ids_;

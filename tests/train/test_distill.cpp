@@ -18,8 +18,10 @@
 #include "model/generate.h"
 #include "run_r1.h"
 #include "test_util.h"
+#include "tiny_byte_model.h"
 #include "tokenizer/tokenizer.h"
 #include "train/distill.h"
+#include "train/grpo_trainer.h"
 #include "train/lm_trainer.h"
 
 namespace {
@@ -31,7 +33,8 @@ using r1::testing::write_file;
 const char* kAnimals[][2] = {{"cat", "meow"}, {"dog", "woof"}, {"cow", "moo"}, {"owl", "hoot"}};
 
 // A teacher that answers "cat:" with " <think> a cat says meow </think> <answer> meow </answer>".
-std::string train_teacher(const std::string& dir) {
+std::string train_teacher(const std::string& dir, const std::string& name = "teacher", int steps = 80,
+                          int hidden = 64) {
   std::string rows;
   for (const auto& a : kAnimals)
     rows += nlohmann::json{{"prompt", std::string(a[0]) + ":"},
@@ -42,14 +45,15 @@ std::string train_teacher(const std::string& dir) {
   const std::string data = write_file(dir + "/teacher.jsonl", rows);
   r1::Recipe r = r1::Recipe::parse(r1::default_pretrain_recipe(), "<teacher>");
   for (const std::string& s :
-       {"data.path=" + data, "output.dir=" + dir + "/teacher", std::string("train.steps=80"),
+       {"data.path=" + data, "output.dir=" + dir + "/" + name, "train.steps=" + std::to_string(steps),
         std::string("train.warmup_steps=5"), std::string("train.batch_tokens=256"),
         std::string("train.lr=1e-2"), std::string("output.save_every=0"), std::string("model.num_layers=2"),
-        std::string("model.hidden_size=64"), std::string("model.intermediate_size=128"),
-        std::string("model.num_heads=2"), std::string("model.num_kv_heads=1")})
+        "model.hidden_size=" + std::to_string(hidden),
+        "model.intermediate_size=" + std::to_string(2 * hidden), std::string("model.num_heads=2"),
+        std::string("model.num_kv_heads=1")})
     r.set(s);
   EXPECT_EQ(r1::run_lm_training("sft", r, {}), 0);
-  return dir + "/teacher/model";
+  return dir + "/" + name + "/model";
 }
 
 std::string distill_recipe(const std::string& dir, const std::string& teacher, const std::string& out) {
@@ -177,4 +181,102 @@ TEST(Distill, BadRecipesAreOneLineErrorsBeforeAnythingRuns) {
   expect({"train.epochs=3"}, {"set either train.steps or train.epochs"});  // a student key, checked first
   expect({"data.path=x.jsonl"}, {"unknown key 'data.path'"});              // r1 distill writes it
   expect({"student.template=nope"}, {"--template", "nope"});
+}
+
+namespace {
+
+// A fresh student over the byte tokenizer (the teacher's vocabulary), saved as a model directory.
+std::string make_student(const std::string& dir, int hidden = 32) {
+  auto tok = r1::make_byte_tokenizer();
+  r1::ModelConfig c;
+  c.arch = r1::Arch::Llama;
+  c.vocab_size = tok->vocab_size();
+  c.hidden_size = hidden, c.intermediate_size = 2 * hidden, c.num_layers = 2, c.num_heads = 4,
+  c.num_kv_heads = 2;
+  c.head_dim = hidden / 4, c.tie_word_embeddings = true, c.max_position_embeddings = 256;
+  c.bos_token_id = tok->bos_id();
+  c.eos_token_ids = {tok->eos_id()};
+  r1::Model m(c);
+  m.init_random(11, 0.05f);
+  r1::save_model(m, dir);
+  tok->save(dir);
+  return dir;
+}
+
+r1::Recipe on_policy_recipe(const std::string& dir, const std::string& student, const std::string& teacher,
+                            int steps) {
+  std::string problems;
+  for (const auto& a : kAnimals)
+    problems += nlohmann::json{{"prompt", std::string(a[0]) + ":"}, {"answer", a[1]}}.dump() + "\n";
+  write_file(dir + "/problems.jsonl", problems);
+  r1::Recipe r;
+  for (const std::string& s :
+       {"model.path=" + student, "data.path=" + dir + "/problems.jsonl", std::string("data.template=none"),
+        std::string("data.instruction="), std::string("reward.exact=1.0"), "distill.teacher=" + teacher,
+        std::string("distill.coef=1.0"), "grpo.steps=" + std::to_string(steps),
+        std::string("grpo.prompts_per_step=4"), std::string("grpo.group_size=4"),
+        std::string("grpo.max_new_tokens=64"), std::string("grpo.beta=0"),
+        std::string("grpo.temperature=1.0"), std::string("train.lr=3e-3"), std::string("train.seed=3"),
+        std::string("eval.at_start=false"), std::string("eval.at_end=false"), "output.dir=" + dir + "/run",
+        std::string("output.save_every=0")})
+    r.set(s);
+  return r;
+}
+
+}  // namespace
+
+// On-policy distillation on the toy: a smaller student, fine-tuned too briefly to answer (60 SFT
+// steps: its samples at T = 1 are never exactly right), samples; the animal teacher scores every
+// sampled token, and that per-token signal (the verifier pays nothing at first) pulls the student
+// to the teacher in 400 steps of 16 samples (about 10 s): the reverse KL per token falls from 2.8
+// to 0.6 (means of the first and last 20 steps) and the exact-match accuracy of its samples rises
+// from 0 to 0.34. Asserted with margin: KL halved, accuracy up by 0.15.
+TEST(Distill, OnPolicyDistillationPullsTheStudentToTheTeacher) {
+  const std::string dir = scratch_dir();
+  const std::string teacher = train_teacher(dir);
+  const std::string student = train_teacher(dir, "student", 60, 32);
+  ASSERT_EQ(r1::run_grpo_training(on_policy_recipe(dir, student, teacher, 400), {}), 0);
+  std::vector<double> kl, acc;
+  for (const auto& row : jsonl(dir + "/run/metrics.jsonl"))
+    if (row.contains("distill/reverse_kl")) {
+      kl.push_back(row["distill/reverse_kl"].get<double>());
+      acc.push_back(row["accuracy"].get<double>());
+    }
+  ASSERT_EQ(kl.size(), 400u);
+  auto mean = [](const std::vector<double>& v, size_t a, size_t b) {
+    double s = 0;
+    for (size_t i = a; i < b; i++) s += v[i];
+    return s / double(b - a);
+  };
+  std::printf("reverse KL per token %.3f -> %.3f; accuracy %.3f -> %.3f\n", mean(kl, 0, 20),
+              mean(kl, 380, 400), mean(acc, 0, 20), mean(acc, 380, 400));
+  EXPECT_LT(mean(kl, 380, 400), 0.5 * mean(kl, 0, 20));
+  EXPECT_GT(mean(acc, 380, 400), mean(acc, 0, 20) + 0.15);
+}
+
+TEST(Distill, OnPolicyTeacherWithAnotherVocabularyIsRefused) {
+  const std::string dir = scratch_dir();
+  const std::string student = make_student(dir + "/student");
+  r1::Recipe r = on_policy_recipe(dir, student, r1::testing::save_tiny_byte_model(dir + "/same"), 2);
+  // A teacher over another vocabulary: stories260K's SentencePiece tokenizer, or a byte model
+  // whose tokenizer file was swapped for a different one.
+  const std::string other = dir + "/other";
+  fs::create_directories(other);
+  r1::testing::save_tiny_byte_model(other);
+  auto tok = r1::load_tokenizer(other);
+  std::string tj = r1::testing::read_file(other + "/tokenizer.json");
+  const size_t at = tj.find("\"<|eos|>\"");
+  ASSERT_NE(at, std::string::npos);
+  tj.replace(at, 9, "\"<|end|>\"");
+  write_file(other + "/tokenizer.json", tj);
+  r.set("distill.teacher=" + other);
+  const std::string err = r1::testing::error_of([&] { r1::run_grpo_training(r, {}); });
+  EXPECT_NE(err.find("distill.teacher " + other), std::string::npos) << err;
+  EXPECT_NE(err.find("needs one vocabulary"), std::string::npos) << err;
+  EXPECT_EQ(err.find('\n'), std::string::npos) << err;
+  EXPECT_FALSE(fs::exists(dir + "/run")) << "refused before anything is written";
+  r.set("distill.teacher=" + dir + "/same");
+  r.set("grpo.loss=gspo");
+  EXPECT_NE(r1::testing::error_of([&] { r1::run_grpo_training(r, {}); }).find("needs grpo.loss"),
+            std::string::npos);
 }

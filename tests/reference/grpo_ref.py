@@ -12,7 +12,10 @@ GRPO.json = {"tokens", "cu_seqlens", "targets": packed prompt+completion sequenc
 "agg": "seq_mean"|"token_mean"|"constant", "scale_rewards", "std_eps", "mask_truncated",
 "entropy_coef", "max_new_tokens"} and optionally "loss_type": "grpo" (default)|"gspo"|"cispo",
 "clip_ratio_c" (dual clip, 0 = off), "tis" (multiply the policy term by "is_weight"),
-"temperature" (1), "vocab" (0 = all: the head is softmax(logits[:, :vocab] / temperature)), ...]}.
+"temperature" (1), "vocab" (0 = all: the head is softmax(logits[:, :vocab] / temperature)),
+"distill_coef" (on-policy distillation, needs --teacher DIR: each token's advantage gains
+distill_coef * (log pi_teacher - old_logp), the teacher's log-prob under the same head,
+detached), ...]}.
 
 OUT holds "logp", "entropy" (per position, of the last config's head) and, per config NAME:
 "NAME.logp", "NAME.entropy", "NAME.loss", "NAME.advantages", "NAME.clipped_low",
@@ -60,8 +63,8 @@ def padded(values, rows, width):
 CLAMP = 20.0
 
 
-def grpo_loss(c, logp, ent, old, ref, isw, adv, rows, truncated):
-    """The objective's negation for one config; logp/ent/old/ref/isw per packed position."""
+def grpo_loss(c, logp, ent, old, ref, isw, adv, rows, truncated, tadv=None):
+    """The objective's negation for one config; logp/ent/old/ref/isw/tadv per packed position."""
     n = len(rows)
     width = max(1, max(len(r) for r in rows))
     lengths = torch.tensor([len(r) for r in rows], dtype=torch.float64)
@@ -72,6 +75,8 @@ def grpo_loss(c, logp, ent, old, ref, isw, adv, rows, truncated):
     lp, en = padded(logp, rows, width), padded(ent, rows, width)
     old_p, ref_p = padded(old, rows, width), padded(ref, rows, width)
     A = adv[:, None]
+    if tadv is not None:
+        A = A + padded(tadv, rows, width)
     lo, hi = 1 - c["eps_low"], 1 + c["eps_high"]
     kind, dual, tis = c.get("loss_type", "grpo"), c.get("clip_ratio_c", 0), c.get("tis", False)
     log_ratio = lp - old_p
@@ -140,11 +145,16 @@ def main(argv=None):
     ap.add_argument("--model", required=True)
     ap.add_argument("--batch", required=True)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--teacher", help="the teacher model of on-policy distillation configs")
     a = ap.parse_args(argv)
     try:
         dt = torch.float64
         cfg, params = r1ref.load_model(a.model, dt)
         model = r1ref.Model(cfg, params)
+        teacher = None
+        if a.teacher:
+            tcfg, tparams = r1ref.load_model(a.teacher, dt)
+            teacher = r1ref.Model(tcfg, tparams)
         with open(a.batch) as f:
             b = json.load(f)
         tokens = torch.tensor(b["tokens"], dtype=torch.long)
@@ -173,7 +183,18 @@ def main(argv=None):
             logits = logits / c.get("temperature", 1.0)
             logp, ent = r1ref.token_stats(logits, targets)
             adv = advantages(rewards, b["group_size"], c["scale_rewards"], c["std_eps"])
-            loss, stats = grpo_loss(c, logp, ent, old, ref, isw, adv, rows, truncated)
+            tadv = None
+            if c.get("distill_coef", 0):
+                if teacher is None:
+                    raise r1ref.RefError(f"config {c['name']}: distill_coef without --teacher")
+                with torch.no_grad():
+                    tl = teacher.forward(tokens[None], pos, mask)[0]
+                    if vocab:
+                        tl = tl[:, :vocab]
+                    tlogp, _ = r1ref.token_stats(tl / c.get("temperature", 1.0), targets)
+                tadv = c["distill_coef"] * (tlogp - old)
+                out[c["name"] + ".teacher_logp"] = tlogp
+            loss, stats = grpo_loss(c, logp, ent, old, ref, isw, adv, rows, truncated, tadv)
             loss.backward()
             name = c["name"]
             out["logp"], out["entropy"] = logp.detach(), ent.detach()

@@ -88,16 +88,7 @@ def sequences(item):
 
 
 def main():
-    with open(sys.argv[1], encoding="utf-8") as f:
-        items = json.load(f)["items"]
-    results = []
-    for item in items:
-        try:
-            results.append({"ok": sequences(item)})
-        except Exception as e:
-            results.append({"error": f"{type(e).__name__}: {e}"})
-    with open(sys.argv[2], "w", encoding="utf-8", errors="surrogatepass") as f:
-        json.dump(results, f, ensure_ascii=False)
+    render_jinja2.run_items(sequences, sys.argv[1], sys.argv[2])
 
 
 if __name__ == "__main__":

@@ -102,17 +102,23 @@ def render(item):
     return ENV.from_string(chat_template(config)).render(**context)
 
 
-def main():
-    with open(sys.argv[1], encoding="utf-8") as f:
+def run_items(fn, in_path, out_path):
+    """{"items": [...]} from in_path; one {"ok": fn(item)} or {"error": "Type: message"} per item
+    to out_path (the tests only need to know that Python failed too)."""
+    with open(in_path, encoding="utf-8") as f:
         items = json.load(f)["items"]
     results = []
     for item in items:
         try:
-            results.append({"ok": render(item)})
-        except Exception as e:  # the test only needs to know that jinja2 failed too
+            results.append({"ok": fn(item)})
+        except Exception as e:
             results.append({"error": f"{type(e).__name__}: {e}"})
-    with open(sys.argv[2], "w", encoding="utf-8", errors="surrogatepass") as f:
+    with open(out_path, "w", encoding="utf-8", errors="surrogatepass") as f:
         json.dump(results, f, ensure_ascii=False)
+
+
+def main():
+    run_items(render, sys.argv[1], sys.argv[2])
 
 
 if __name__ == "__main__":

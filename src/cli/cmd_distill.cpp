@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "core/recipe.h"
 #include "train/distill.h"
+#include "train/distill_demo.h"
 
 namespace r1::cli {
 
@@ -15,12 +16,19 @@ struct DistillArgs {
   std::string recipe;
   std::vector<std::string> sets;
   bool resume = false, allow_changes = false, list_keys = false;
+  bool demo = false;
+  DistillDemoOptions demo_opt;
 };
 
 int run_distill_cmd(const DistillArgs& a) {
   if (a.list_keys) {
     std::printf("%s", format_rules(distill_recipe_rules()).c_str());
     return 0;
+  }
+  if (a.demo) {
+    if (!a.recipe.empty() || !a.sets.empty() || a.resume)
+      fail("distill --demo: takes no recipe, --set or --resume (its stages are reused when complete)");
+    return run_distill_demo(a.demo_opt);
   }
   if (a.recipe.empty()) fail("distill: give a RECIPE.toml (r1 distill --list-keys prints its keys)");
   Recipe r = Recipe::load(a.recipe);
@@ -41,6 +49,15 @@ void add_distill_command(CLI::App& app, std::vector<Command>& out) {
   c->add_flag("--allow-changes", a->allow_changes,
               "with --resume: continue the SFT stage even though its settings differ from the saved run's");
   c->add_flag("--list-keys", a->list_keys, "print every recipe key with its type and valid range, and exit");
+  c->add_flag(
+      "--demo", a->demo,
+      "the paper's Table 6 at toy scale: GRPO vs SFT on the teacher's traces vs on-policy distillation "
+      "of a small student, with r1 zero's model as the teacher");
+  c->add_option("--dir", a->demo_opt.dir, "--demo: the run directory (runs/distill-demo)");
+  c->add_option("--zero-dir", a->demo_opt.zero_dir,
+                "--demo: the teacher's r1 zero run (default DIR/zero; run there unless complete)");
+  c->add_flag("--quick", a->demo_opt.quick,
+              "--demo with tiny settings: a smoke test of the pipeline, not a result");
   out.push_back({c, [a] { return run_distill_cmd(*a); }});
 }
 

@@ -210,48 +210,67 @@ r1::Recipe on_policy_recipe(const std::string& dir, const std::string& student, 
     problems += nlohmann::json{{"prompt", std::string(a[0]) + ":"}, {"answer", a[1]}}.dump() + "\n";
   write_file(dir + "/problems.jsonl", problems);
   r1::Recipe r;
-  for (const std::string& s :
-       {"model.path=" + student, "data.path=" + dir + "/problems.jsonl", std::string("data.template=none"),
-        std::string("data.instruction="), std::string("reward.exact=1.0"), "distill.teacher=" + teacher,
-        std::string("distill.coef=1.0"), "grpo.steps=" + std::to_string(steps),
-        std::string("grpo.prompts_per_step=4"), std::string("grpo.group_size=4"),
-        std::string("grpo.max_new_tokens=64"), std::string("grpo.beta=0"),
-        std::string("grpo.temperature=1.0"), std::string("train.lr=3e-3"), std::string("train.seed=3"),
-        std::string("eval.at_start=false"), std::string("eval.at_end=false"), "output.dir=" + dir + "/run",
-        std::string("output.save_every=0")})
+  for (const std::string& s : {"model.path=" + student,
+                               "data.path=" + dir + "/problems.jsonl",
+                               std::string("data.template=none"),
+                               std::string("data.instruction="),
+                               std::string("reward.exact=1.0"),
+                               "distill.teacher=" + teacher,
+                               std::string("distill.coef=1.0"),
+                               "grpo.steps=" + std::to_string(steps),
+                               std::string("grpo.prompts_per_step=4"),
+                               std::string("grpo.group_size=4"),
+                               std::string("grpo.max_new_tokens=64"),
+                               std::string("grpo.beta=0"),
+                               std::string("grpo.temperature=1.0"),
+                               std::string("train.lr=3e-3"),
+                               std::string("train.seed=3"),
+                               "eval.data=" + dir + "/problems.jsonl",
+                               std::string("eval.k=8"),
+                               std::string("eval.temperature=0.6"),
+                               "output.dir=" + dir + "/run",
+                               std::string("output.save_every=0")})
     r.set(s);
   return r;
 }
 
 }  // namespace
 
-// On-policy distillation on the toy: a smaller student, fine-tuned too briefly to answer (60 SFT
-// steps: its samples at T = 1 are never exactly right), samples; the animal teacher scores every
-// sampled token, and that per-token signal (the verifier pays nothing at first) pulls the student
-// to the teacher in 400 steps of 16 samples (about 10 s): the reverse KL per token falls from 2.8
-// to 0.6 (means of the first and last 20 steps) and the exact-match accuracy of its samples rises
-// from 0 to 0.34. Asserted with margin: KL halved, accuracy up by 0.15.
+// On-policy distillation on the toy: a student of the teacher's shape, fine-tuned too briefly to
+// answer (25 SFT steps: pass@1 0), samples; the animal teacher scores every sampled token, and that
+// per-token signal (the verifier pays nothing at first) pulls the student to the teacher in 400
+// steps of 16 samples (about 10 s): the reverse KL per token falls from 2.2 to 0.4 (means of the
+// first and last 20 steps), the accuracy of its samples (T 1) rises from 0 to 0.17 and its pass@1
+// (k 8, T 0.6) from 0 to 0.25. The sanitizer build's rounding takes another trajectory (measured
+// 2.2 -> 0.35, 0 -> 0.375, 0 -> 0.25), so the bounds leave room: KL halved, sample accuracy up by
+// 0.08, pass@1 up by 0.1.
 TEST(Distill, OnPolicyDistillationPullsTheStudentToTheTeacher) {
   const std::string dir = scratch_dir();
   const std::string teacher = train_teacher(dir);
-  const std::string student = train_teacher(dir, "student", 60, 32);
+  const std::string student = train_teacher(dir, "student", 25, 64);
   ASSERT_EQ(r1::run_grpo_training(on_policy_recipe(dir, student, teacher, 400), {}), 0);
-  std::vector<double> kl, acc;
-  for (const auto& row : jsonl(dir + "/run/metrics.jsonl"))
+  std::vector<double> kl, acc, eval;
+  for (const auto& row : jsonl(dir + "/run/metrics.jsonl")) {
     if (row.contains("distill/reverse_kl")) {
       kl.push_back(row["distill/reverse_kl"].get<double>());
       acc.push_back(row["accuracy"].get<double>());
     }
+    if (row.contains("eval/pass@1")) eval.push_back(row["eval/pass@1"].get<double>());
+  }
   ASSERT_EQ(kl.size(), 400u);
+  ASSERT_EQ(eval.size(), 2u);  // at the start and at the end
   auto mean = [](const std::vector<double>& v, size_t a, size_t b) {
     double s = 0;
     for (size_t i = a; i < b; i++) s += v[i];
     return s / double(b - a);
   };
-  std::printf("reverse KL per token %.3f -> %.3f; accuracy %.3f -> %.3f\n", mean(kl, 0, 20),
-              mean(kl, 380, 400), mean(acc, 0, 20), mean(acc, 380, 400));
+  std::printf(
+      "reverse KL per token %.3f -> %.3f; accuracy of the samples %.3f -> %.3f; pass@1 (k 8, T 0.6) %.3f -> "
+      "%.3f\n",
+      mean(kl, 0, 20), mean(kl, 380, 400), mean(acc, 0, 20), mean(acc, 380, 400), eval[0], eval[1]);
   EXPECT_LT(mean(kl, 380, 400), 0.5 * mean(kl, 0, 20));
-  EXPECT_GT(mean(acc, 380, 400), mean(acc, 0, 20) + 0.15);
+  EXPECT_GT(eval[1], eval[0] + 0.1);
+  EXPECT_GT(mean(acc, 380, 400), mean(acc, 0, 20) + 0.08);
 }
 
 TEST(Distill, OnPolicyTeacherWithAnotherVocabularyIsRefused) {

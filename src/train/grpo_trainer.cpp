@@ -280,14 +280,20 @@ class PromptOrder {
   std::vector<int64_t> order_;
 };
 
-// Words that mark a model checking itself ("wait", "re-check", "verify"): the paper's "aha".
+}  // namespace
+
 bool has_reflection(std::string_view text) {
   std::string low(text);
   for (char& c : low) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  for (const char* w : {"wait", "re-check", "recheck", "verify", "double-check", "check again"})
-    if (low.find(w) != std::string::npos) return true;
+  const auto is_word = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; };
+  for (const std::string_view w : kReflectionWords)
+    for (size_t at = low.find(w); at != std::string::npos; at = low.find(w, at + 1))
+      if ((at == 0 || !is_word(low[at - 1])) && (at + w.size() == low.size() || !is_word(low[at + w.size()])))
+        return true;  // a whole-word match: "wait" but not "await" or "waiting"
   return false;
 }
+
+namespace {
 
 // One sampled response and what it earned.
 struct Rollout {

@@ -64,7 +64,7 @@ struct ZeroDoc {
   ZeroProblem problem;
 };
 
-// Whether (a, b) belongs to the held-out test split.
+// Whether (a, b) belongs to the held-out test split; symmetric (a+b and b+a are one problem).
 bool zero_is_test(int64_t a, int64_t b);
 
 // The problem for a given pair of operands.

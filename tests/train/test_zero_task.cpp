@@ -94,18 +94,24 @@ TEST(ZeroTask, ProblemsHaveTheConfiguredDigitsAndAreDistinct) {
 TEST(ZeroTask, SplitIsDisjointAndTheCorpusHoldsOnlyTrainingProblems) {
   ZeroTaskConfig cfg;
   std::set<std::string> test;
-  for (const auto& p : zero_problems(cfg, true, 300)) {
+  for (const auto& p : zero_problems(cfg, true, 512)) {
     EXPECT_TRUE(zero_is_test(p.a, p.b));
     test.insert(p.question);
   }
-  for (const auto& p : zero_problems(cfg, false, 3000)) {
+  // No held-out problem, nor its mirror b+a, is an RL prompt or in the pretraining corpus.
+  auto mirror = [](const ZeroProblem& p) { return zero_problem(p.b, p.a).question; };
+  for (const auto& p : zero_problems(cfg, false, 4096)) {
     EXPECT_FALSE(zero_is_test(p.a, p.b));
     EXPECT_EQ(test.count(p.question), 0u);
+    EXPECT_EQ(test.count(mirror(p)), 0u) << p.question;
   }
-  for (const auto& d : zero_corpus(cfg, 3000)) {
+  for (const auto& d : zero_corpus(cfg, 20000)) {
     EXPECT_FALSE(zero_is_test(d.problem.a, d.problem.b));
     EXPECT_EQ(test.count(d.problem.question), 0u);
+    EXPECT_EQ(test.count(mirror(d.problem)), 0u) << d.problem.question;
   }
+  for (int64_t a = 10; a < 100; a++)
+    for (int64_t b = 10; b < 100; b++) ASSERT_EQ(zero_is_test(a, b), zero_is_test(b, a)) << a << "+" << b;
   // About one problem in kZeroTestModulus is held out.
   int held = 0;
   for (int64_t a = 1000; a < 1100; a++)

@@ -71,25 +71,6 @@ EvalSummary evaluate_model(const std::string& model_path, const std::string& tes
   return summarise(run_eval(engine, problems, ids, verify::ExtractOptions{}), es.k);
 }
 
-// The last row of a metrics file that has `key`.
-nlohmann::json last_row_with(const std::string& metrics, const std::string& key) {
-  nlohmann::json out;
-  std::ifstream in(metrics);
-  for (std::string line; std::getline(in, line);) {
-    const nlohmann::json j = parse_json_or_discarded(line);
-    if (j.is_object() && j.contains(key)) out = j;
-  }
-  return out;
-}
-nlohmann::json first_row_with(const std::string& metrics, const std::string& key) {
-  std::ifstream in(metrics);
-  for (std::string line; std::getline(in, line);) {
-    const nlohmann::json j = parse_json_or_discarded(line);
-    if (j.is_object() && j.contains(key)) return j;
-  }
-  return {};
-}
-
 struct Arm {
   std::string name, what, model;
   double seconds = -1;  // wall-clock of the arm's training (and sampling), without evaluation
@@ -215,12 +196,21 @@ int run_distill_demo(const DistillDemoOptions& o) {
     if (const int rc = run_grpo_training(r); rc != 0) return rc;
     c.seconds = seconds_since(t0);
     c.model = (dir / "onpolicy" / "model").string();
-    const std::string m = (dir / "onpolicy" / "metrics.jsonl").string();
-    const nlohmann::json f = first_row_with(m, "distill/reverse_kl"),
-                         l = last_row_with(m, "distill/reverse_kl");
-    if (!f.is_null())
-      c.extra["reverse_kl_first"] = f["distill/reverse_kl"],
-      c.extra["reverse_kl_last"] = l["distill/reverse_kl"];
+    // The per-token reverse KL to the teacher on the student's own samples: the means of the
+    // first and the last five steps (one step's value is noisy).
+    std::vector<double> kl;
+    std::ifstream in(dir / "onpolicy" / "metrics.jsonl");
+    for (std::string line; std::getline(in, line);) {
+      const nlohmann::json j = parse_json_or_discarded(line);
+      if (j.is_object() && j.contains("distill/reverse_kl"))
+        kl.push_back(j["distill/reverse_kl"].get<double>());
+    }
+    if (!kl.empty()) {
+      const size_t w = std::min<size_t>(5, kl.size());
+      double first = 0, last = 0;
+      for (size_t i = 0; i < w; i++) first += kl[i] / double(w), last += kl[kl.size() - 1 - i] / double(w);
+      c.extra["reverse_kl_first5"] = first, c.extra["reverse_kl_last5"] = last;
+    }
     arms.push_back(c);
   }
 

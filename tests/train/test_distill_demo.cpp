@@ -29,7 +29,7 @@ TEST(DistillDemo, QuickRunWritesTheTableOfAllArms) {
       EXPECT_GT(report[i]["seconds"].get<double>(), 0.0);
     }
   }
-  EXPECT_TRUE(report[4].contains("reverse_kl_first"));
+  EXPECT_TRUE(report[4].contains("reverse_kl_first5"));
   EXPECT_NE(r.out.find("| (b) SFT on the teacher's traces |"), std::string::npos) << r.out;
   EXPECT_TRUE(fs::exists(dir + "/report.md"));
   // A second run reuses the teacher and the student base.

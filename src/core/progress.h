@@ -63,6 +63,11 @@ std::string format_progress_line(std::string_view label, int64_t step, int64_t t
 // "12.3s", "3m05s", "1h02m" (negative or not finite: "--").
 std::string format_duration(double seconds);
 
+// Seconds from t0 to now on the steady clock.
+inline double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
 // Three significant digits with a k/M/G/T suffix, trailing zeros dropped: "950", "12.3k",
 // "4.56M", "1.2G"; below 1 it keeps three significant digits ("0.0123").
 std::string format_count(double x);

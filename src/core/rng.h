@@ -3,7 +3,10 @@
 #pragma once
 
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 namespace r1 {
 
@@ -29,6 +32,14 @@ inline double normal(uint64_t seed, uint64_t a, uint64_t b) {
   double u1 = uniform01(hash_u64(seed, a, b, 0));
   double u2 = uniform01(hash_u64(seed, a, b, 1));
   return std::sqrt(-2.0 * std::log(1.0 - u1)) * std::cos(6.283185307179586 * u2);
+}
+
+// Fisher-Yates with explicit draws (std::shuffle's algorithm is not specified): for i = n down to
+// 2, v[i - 1] trades places with v[draw(i) % i]. With counter-based draws (hash_u64 of i) the
+// order is a pure function of the key.
+template <class T, class Draw>
+void shuffle_by(std::vector<T>& v, Draw draw) {
+  for (size_t i = v.size(); i > 1; i--) std::swap(v[i - 1], v[static_cast<size_t>(draw(i) % i)]);
 }
 
 }  // namespace r1

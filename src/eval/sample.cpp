@@ -7,6 +7,7 @@
 #include <set>
 #include <string_view>
 
+#include "core/rng.h"
 #include "verify/rewards.h"
 
 namespace r1 {
@@ -71,9 +72,8 @@ std::vector<size_t> pick_samples(const SampleFilters& f, const std::vector<size_
   if (f.pick == "shortest") {
     std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return lengths[a] < lengths[b]; });
   } else if (f.pick == "random") {
-    // Fisher-Yates with explicit draws (std::shuffle's algorithm is not specified).
     std::mt19937_64 rng(f.seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(problem_index));
-    for (size_t i = order.size(); i > 1; i--) std::swap(order[i - 1], order[rng() % i]);
+    shuffle_by(order, [&](size_t) { return rng(); });
   }
   order.resize(static_cast<size_t>(f.keep));
   std::sort(order.begin(), order.end());

@@ -6,6 +6,8 @@
 #include <map>
 
 #include "core/error.h"
+#include "core/strings.h"
+#include "rollout/prompts.h"
 
 namespace r1 {
 
@@ -33,9 +35,7 @@ size_t trained_length(std::string_view answer, const std::vector<std::string>& e
   }
   if (end != std::string_view::npos) return end;
   size_t n = answer.size();
-  while (n > 0 &&
-         (answer[n - 1] == ' ' || answer[n - 1] == '\n' || answer[n - 1] == '\t' || answer[n - 1] == '\r'))
-    n--;
+  while (n > 0 && is_ascii_space(answer[n - 1])) n--;
   return n;
 }
 
@@ -121,11 +121,8 @@ std::vector<std::vector<TextPiece>> conversation_pieces(const ChatTemplate& tmpl
 TokenizedPieces tokenize_pieces(const std::vector<TextPiece>& pieces, const Tokenizer& tok) {
   TokenizedPieces out;
   for (const TextPiece& p : pieces) {
-    const std::vector<int32_t> ids = tok.encode(p.text);
-    if (out.tokens.empty() && tok.bos_id() >= 0 && (ids.empty() || ids.front() != tok.bos_id())) {
-      out.tokens.push_back(tok.bos_id());
-      out.trained.push_back(0);
-    }
+    // BOS as generation's prompts have it (the first token is never a target, so its flag is moot).
+    const std::vector<int32_t> ids = out.tokens.empty() ? encode_with_bos(tok, p.text) : tok.encode(p.text);
     out.tokens.insert(out.tokens.end(), ids.begin(), ids.end());
     out.trained.insert(out.trained.end(), ids.size(), p.trained ? 1 : 0);
   }

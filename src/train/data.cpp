@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "io/jsonl.h"
+#include "rollout/prompts.h"
 #include "train/chat_data.h"
 #include "train/zero_task.h"
 
@@ -105,10 +106,7 @@ std::vector<LmExample> load_lm_examples(const LmDataConfig& cfg, const Tokenizer
     out.push_back(std::move(ex));
   };
   auto add_pair = [&](const std::string& prompt, const std::string& completion) {
-    const auto p = tok.encode(prompt);
-    std::vector<int32_t> ids;
-    if (tok.bos_id() >= 0 && (p.empty() || p.front() != tok.bos_id())) ids.push_back(tok.bos_id());
-    ids.insert(ids.end(), p.begin(), p.end());
+    std::vector<int32_t> ids = encode_with_bos(tok, prompt);
     const size_t first_completion = ids.size();
     const auto c = tok.encode(completion);
     ids.insert(ids.end(), c.begin(), c.end());
@@ -207,10 +205,7 @@ std::vector<int64_t> LmDataStream::order(int64_t epoch) const {
   // pure function of the seed.
   std::vector<int64_t> o(examples_.size());
   std::iota(o.begin(), o.end(), 0);
-  for (size_t i = o.size(); i > 1; i--) {
-    const size_t j = hash_u64(seed_, 0x5eed, static_cast<uint64_t>(epoch), i) % i;
-    std::swap(o[i - 1], o[j]);
-  }
+  shuffle_by(o, [&](size_t i) { return hash_u64(seed_, 0x5eed, static_cast<uint64_t>(epoch), i); });
   return o;
 }
 

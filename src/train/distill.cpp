@@ -107,18 +107,11 @@ DistillSettings distill_defaults() {
 
 const char* const kDistillTables[] = {"teacher", "problems", "sample", "student"};
 
-std::string trim(const std::string& s) {
-  const size_t a = s.find_first_not_of(" \t\r\n");
-  if (a == std::string::npos) return "";
-  const size_t b = s.find_last_not_of(" \t\r\n");
-  return s.substr(a, b - a + 1);
-}
-
 // The text inside <answer> ... </answer>, else all of it.
 std::string answer_inner(const std::string& answer) {
   const size_t a = answer.find("<answer>"), b = answer.rfind("</answer>");
   if (a == std::string::npos || b == std::string::npos || b < a) return answer;
-  return trim(answer.substr(a + 8, b - a - 8));
+  return std::string(trim_ascii(std::string_view(answer).substr(a + 8, b - a - 8)));
 }
 
 }  // namespace
@@ -127,13 +120,13 @@ ReasonedAnswer split_reasoning(const std::string& completion) {
   ReasonedAnswer r;
   const size_t close = completion.find("</think>");
   if (close == std::string::npos) {
-    r.answer = trim(completion);
+    r.answer = trim_ascii(completion);
     return r;
   }
   const size_t open = completion.find("<think>");
   const size_t start = open != std::string::npos && open < close ? open + 7 : 0;
-  r.reasoning = trim(completion.substr(start, close - start));
-  r.answer = trim(completion.substr(close + 8));
+  r.reasoning = trim_ascii(std::string_view(completion).substr(start, close - start));
+  r.answer = trim_ascii(std::string_view(completion).substr(close + 8));
   r.has_reasoning = true;
   return r;
 }

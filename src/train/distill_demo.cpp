@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/progress.h"
 #include "core/recipe.h"
 #include "eval/eval.h"
 #include "io/file.h"
@@ -29,10 +30,6 @@ namespace fs = std::filesystem;
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
 
 // A path as a TOML string value for Recipe::set.
 std::string toml_path(const fs::path& p) {

@@ -252,9 +252,6 @@ void check_grpo_recipe(const Recipe& r) {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
 
 // The data order of epoch e: a Fisher-Yates shuffle driven by hash_u64(seed, e, i), so the k-th
 // prompt ever drawn is a pure function of (seed, k).
@@ -266,8 +263,7 @@ class PromptOrder {
     if (e != epoch_) {
       order_.resize(static_cast<size_t>(n_));
       std::iota(order_.begin(), order_.end(), int64_t{0});
-      for (int64_t i = n_ - 1; i > 0; i--)
-        std::swap(order_[i], order_[hash_u64(seed_, 0x6f72646572ULL + e, i) % static_cast<uint64_t>(i + 1)]);
+      shuffle_by(order_, [&](size_t i) { return hash_u64(seed_, 0x6f72646572ULL + e, i - 1); });
       epoch_ = e;
     }
     return order_[static_cast<size_t>(k % n_)];
@@ -844,10 +840,9 @@ class GrpoRun {
       std::vector<size_t> perm(seqs.size());
       std::iota(perm.begin(), perm.end(), size_t{0});
       if (M > 1 || mu > 1)
-        for (size_t i = perm.size() - 1; i > 0; i--)
-          std::swap(
-              perm[i],
-              perm[hash_u64(seed ^ 0x6d696e69ULL, static_cast<uint64_t>(loop_.step()), epoch, i) % (i + 1)]);
+        shuffle_by(perm, [&](size_t i) {
+          return hash_u64(seed ^ 0x6d696e69ULL, static_cast<uint64_t>(loop_.step()), epoch, i - 1);
+        });
       const size_t per = (perm.size() + M - 1) / M;
       for (size_t m0 = 0; m0 < perm.size(); m0 += per) {
         const std::vector<size_t> mb(perm.begin() + m0, perm.begin() + std::min(perm.size(), m0 + per));

@@ -302,7 +302,7 @@ int run_lm_training(const std::string& mode, Recipe r, RunStart start) {
            dc.path, stats.rows);
     std::vector<int64_t> rows(static_cast<size_t>(stats.rows));
     std::iota(rows.begin(), rows.end(), 0);
-    for (size_t i = rows.size(); i > 1; i--) std::swap(rows[i - 1], rows[hash_u64(dc.seed, 0xe7a1, i) % i]);
+    shuffle_by(rows, [&](size_t i) { return hash_u64(dc.seed, 0xe7a1, i); });
     std::vector<uint8_t> is_eval(rows.size(), 0);
     for (int64_t i = 0; i < cfg.eval_rows; i++)
       is_eval[static_cast<size_t>(rows[static_cast<size_t>(i)])] = 1;

@@ -57,7 +57,7 @@ def prepare(messages, source):
 
 def trained_part(answer, end_of_turn):
     ends = [answer.rfind(e) + len(e) for e in end_of_turn if e and e in answer]
-    return answer[:max(ends)] if ends else answer.rstrip(" \n\t\r")
+    return answer[:max(ends)] if ends else answer.rstrip(" \n\t\r\f\v")
 
 
 def sequences(item):

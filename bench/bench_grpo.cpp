@@ -1,9 +1,10 @@
 // One GRPO step's wall-clock split: rollout (the engine), reward, reference (and recomputed old)
 // log-probs, and the update (forward + backward + AdamW), averaged over steps 2.. of a short run
 // of the real trainer (train/grpo_trainer.h). Three set-ups:
-//   --model DIR       a given model (e.g. r1 zero's base, runs/zero/base/model) on r1 zero's
-//                     problems with r1 zero's GRPO recipe (the default run)
-//   (no --model)      a random Llama of about 25M parameters (8 layers, hidden 512, byte tokenizer)
+//   (no options)      r1 zero's shipped base model (models/zero-base) on r1 zero's problems with
+//                     r1 zero's GRPO recipe: the steps r1 zero itself takes first (the default run)
+//   --model DIR       a given model on the same problems and recipe
+//   --shape random25m a random Llama of about 25M parameters (8 layers, hidden 512, byte tokenizer)
 //                     on the same problems: its completions run to max_new_tokens, so the step does
 //                     the most work the settings allow
 //   --shape qwen0.5b  a random model of Qwen2.5-0.5B's shape (Qwen2: hidden 896, 24 layers, 14 query
@@ -18,7 +19,8 @@
 //                     never samples EOS, so the completions run to 256 tokens (the mean length is
 //                     printed). --torch also runs bench/torch_grpo_step.py (Debian's python3-torch)
 //                     on the same shape and step, after r1.cpp, and prints both and the ratio.
-//   build/bench/bench_grpo [--model DIR | --shape qwen0.5b [--layers N] [--hidden N] [--ffn N]
+//   build/bench/bench_grpo [--model DIR | --shape random25m | --shape qwen0.5b [--layers N] [--hidden N]
+//   [--ffn N]
 //       [--vocab N] [--heads N] [--kv-heads N] [--head-dim N] [--prompt-len N] [--shared DIR]
 //       [--torch] [--torch-steps N] [--torch-warmup N] [--torch-micro-batch N]] [--steps N]
 //       [--set key=value]...
@@ -197,27 +199,29 @@ int main(int argc, char** argv) {
       continue;
     else {
       std::fprintf(stderr,
-                   "usage: bench_grpo [--model DIR | --shape qwen0.5b [--layers N] [--hidden N] [--ffn N] "
+                   "usage: bench_grpo [--model DIR | --shape random25m | --shape qwen0.5b [--layers N] "
+                   "[--hidden N] [--ffn N] "
                    "[--vocab N] [--heads N] [--kv-heads N] [--head-dim N] [--prompt-len N] [--shared DIR] "
                    "[--torch] [--torch-steps N] [--torch-warmup N] [--torch-micro-batch N]] [--steps N] "
                    "[--set key=value]...\n");
       return 2;
     }
   }
-  const bool qwen = shape == "qwen0.5b" || shape == "qwen05b";
-  if (!shape.empty() && !qwen) {
-    std::fprintf(stderr, "bench_grpo: --shape must be qwen0.5b, got '%s'\n", shape.c_str());
+  const bool qwen = shape == "qwen0.5b" || shape == "qwen05b", random25m = shape == "random25m";
+  if (!shape.empty() && !qwen && !random25m) {
+    std::fprintf(stderr, "bench_grpo: --shape must be random25m or qwen0.5b, got '%s'\n", shape.c_str());
     return 2;
   }
   if (!qwen && (shape_flags || torch)) {
     std::fprintf(stderr, "bench_grpo: the shape flags and --torch go with --shape qwen0.5b\n");
     return 2;
   }
-  if (qwen && !model_dir.empty()) {
+  if (!shape.empty() && !model_dir.empty()) {
     std::fprintf(stderr, "bench_grpo: --model and --shape exclude each other\n");
     return 2;
   }
   if (steps < 0) steps = qwen ? 2 : 4;  // step 1 warms up; the full shape takes minutes a step
+  if (shape.empty() && model_dir.empty()) model_dir = r1::shipped_zero_base();
 
   std::vector<std::string> questions;
   std::unique_ptr<r1::Tokenizer> qwen_tok;
@@ -246,7 +250,7 @@ int main(int argc, char** argv) {
     model_dir = (tmp / "model").string();
     r1::save_model(m, model_dir);
     tok.save(model_dir);
-  } else if (model_dir.empty()) {
+  } else if (random25m) {
     auto tok = r1::make_byte_tokenizer();
     r1::ModelConfig c;
     c.arch = r1::Arch::Llama;

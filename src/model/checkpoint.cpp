@@ -1,8 +1,10 @@
 #include "model/checkpoint.h"
 
+#include <algorithm>
 #include <charconv>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <set>
 #include <unordered_map>
 
@@ -227,18 +229,30 @@ Model load_model(const std::string& path) {
   return model;
 }
 
-void save_model(const Model& model, const std::string& dir, const std::string& tokenizer_src) {
+void save_model(const Model& model, const std::string& dir, const std::string& tokenizer_src, DType dtype) {
+  R1_CHECK(dtype == DType::F32 || dtype == DType::BF16);
   make_dirs(dir);
   const ModelConfig& c = model.config();
-  write_file_atomic((fs::path(dir) / "config.json").string(), c.to_hf_json().dump(2) + "\n");
+  nlohmann::json config = c.to_hf_json();
+  config["torch_dtype"] = dtype == DType::BF16 ? "bfloat16" : "float32";
+  write_file_atomic((fs::path(dir) / "config.json").string(), config.dump(2) + "\n");
   nlohmann::json gen;
   if (c.bos_token_id >= 0) gen["bos_token_id"] = c.bos_token_id;
   if (c.eos_token_ids.size() == 1) gen["eos_token_id"] = c.eos_token_ids[0];
   if (c.eos_token_ids.size() > 1) gen["eos_token_id"] = c.eos_token_ids;
   write_file_atomic((fs::path(dir) / "generation_config.json").string(), gen.dump(2) + "\n");
   std::vector<TensorToWrite> tensors;
+  std::vector<uint16_t> bf16;
+  if (dtype == DType::BF16) {
+    const float* p = model.params();
+    bf16.reserve(model.num_params());
+    std::transform(p, p + model.num_params(), std::back_inserter(bf16), f32_to_bf16);
+  }
+  const auto* base = dtype == DType::BF16 ? reinterpret_cast<const char*>(bf16.data())
+                                          : reinterpret_cast<const char*>(model.params());
+  const size_t esize = dtype == DType::BF16 ? sizeof(uint16_t) : sizeof(float);
   for (const ParamSpec& s : model.param_specs())
-    tensors.push_back({s.name, s.shape, DType::F32, model.params() + s.offset});
+    tensors.push_back({s.name, s.shape, dtype, base + s.offset * esize});
   save_safetensors((fs::path(dir) / "model.safetensors").string(), tensors, {{"format", "pt"}});
   if (!tokenizer_src.empty() && fs::is_directory(tokenizer_src) && !fs::equivalent(tokenizer_src, dir)) {
     for (const std::string& name : tokenizer_file_names()) {

@@ -279,6 +279,51 @@ std::string field_html(std::string_view s) {
          fmt::format("\n[... {} more bytes not shown]", s.size() - kMaxFieldBytes);
 }
 
+// One sample: its prompt, its completion and every other string or number field.
+std::string sample_html(const Json& row) {
+  std::string h;
+  h += "<div class=\"sample\">\n";
+  if (const auto p = row.find("prompt"); p != row.end() && p->is_string())
+    h += "<div class=\"label\">prompt</div><pre class=\"prompt\">" +
+         field_html(p->get_ref<const std::string&>()) + "</pre>\n";
+  if (const auto c = row.find("completion"); c != row.end() && c->is_string())
+    h += "<div class=\"label\">completion</div><pre class=\"completion\">" +
+         field_html(c->get_ref<const std::string&>()) + "</pre>\n";
+  // Every other string or number field (reward, gold, ...); gold may be any JSON value.
+  std::string fields;
+  for (const auto& [key, v] : row.items()) {
+    if (key == "step" || key == "prompt" || key == "completion") continue;
+    std::string text;
+    if (v.is_string())
+      text = v.get<std::string>();
+    else if (v.is_number() && !v.is_boolean())
+      text = format_value(v.get<double>());
+    else if (key == "gold" && !v.is_null())
+      text = v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    else
+      continue;
+    fields += fmt::format("<span><b>{}</b> {}</span> ", html_escape(key), field_html(text));
+  }
+  if (!fields.empty()) h += "<div class=\"fields\">" + fields + "</div>\n";
+  h += "</div>\n";
+  return h;
+}
+
+// The first rollout that corrected itself, when the run recorded one.
+std::string self_correction_html(const std::string& path) {
+  std::string h;
+  for_each_row(path, [&](Json& row, size_t) {
+    const auto kind = row.find("kind");
+    if (!h.empty() || kind == row.end() || *kind != kFirstSelfCorrection) return;
+    h = fmt::format(
+        "<h2>First self-correction (step {})</h2>\n<p>The first rollout of the run with a slip (an equation "
+        "that does not hold), then a check step after a reflection phrase, and a right answer.</p>\n",
+        format_step(row["step"].get<double>()));
+    h += sample_html(row);
+  });
+  return h;
+}
+
 // The "Sample completions" section: the latest kMaxSampleSteps steps of samples.jsonl, newest
 // first. Read as a stream keeping only those steps, so a long run's file need not fit in memory.
 std::string samples_html(const std::string& path) {
@@ -293,32 +338,7 @@ std::string samples_html(const std::string& path) {
   for (auto it = steps.rbegin(); it != steps.rend(); ++it) {
     const auto& [kept, total] = it->second;
     h += fmt::format("<h3>step {}</h3>\n", format_step(it->first));
-    for (const Json& row : kept) {
-      h += "<div class=\"sample\">\n";
-      if (const auto p = row.find("prompt"); p != row.end() && p->is_string())
-        h += "<div class=\"label\">prompt</div><pre class=\"prompt\">" +
-             field_html(p->get_ref<const std::string&>()) + "</pre>\n";
-      if (const auto c = row.find("completion"); c != row.end() && c->is_string())
-        h += "<div class=\"label\">completion</div><pre class=\"completion\">" +
-             field_html(c->get_ref<const std::string&>()) + "</pre>\n";
-      // Every other string or number field (reward, gold, ...); gold may be any JSON value.
-      std::string fields;
-      for (const auto& [key, v] : row.items()) {
-        if (key == "step" || key == "prompt" || key == "completion") continue;
-        std::string text;
-        if (v.is_string())
-          text = v.get<std::string>();
-        else if (v.is_number() && !v.is_boolean())
-          text = format_value(v.get<double>());
-        else if (key == "gold" && !v.is_null())
-          text = v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-        else
-          continue;
-        fields += fmt::format("<span><b>{}</b> {}</span> ", html_escape(key), field_html(text));
-      }
-      if (!fields.empty()) h += "<div class=\"fields\">" + fields + "</div>\n";
-      h += "</div>\n";
-    }
+    for (const Json& row : kept) h += sample_html(row);
     if (total > kept.size())
       h += fmt::format("<p>({} more samples of this step not shown)</p>\n", total - kept.size());
   }
@@ -456,8 +476,16 @@ std::string render_report(const std::string& run_dir) {
                      return k == "accuracy" || k.starts_with("eval/pass") || k.starts_with("eval/cons");
                    }),
                    kLarge);
-  charts += figure("Mean response length vs step",
-                   pick(is({"response_length_mean", "eval/response_length_mean"})), kLarge);
+  charts += figure(
+      "Mean response length vs step",
+      pick(is({"response_length_mean", "eval/response_length_mean", "response_length_correct",
+               "response_length_wrong", "eval/response_length_correct", "eval/response_length_wrong"})),
+      kLarge);
+  charts += figure("Reflection vs step (phrases; actual check steps; self-corrections)",
+                   pick(is({"reflection_rate", "check_rate", "self_correction_rate", "eval/reflection_rate",
+                            "eval/check_rate", "check_rate_correct", "check_rate_wrong",
+                            "eval/check_rate_correct", "eval/check_rate_wrong"})),
+                   kLarge);
   std::string medium;
   medium += figure("Reward",
                    pick([](const std::string& k) { return k == "reward_mean" || k.starts_with("reward/"); }),
@@ -483,7 +511,7 @@ std::string render_report(const std::string& run_dir) {
   h += charts;
 
   const std::string samples_path = (dir / "samples.jsonl").string();
-  if (fs::exists(samples_path, ec)) h += samples_html(samples_path);
+  if (fs::exists(samples_path, ec)) h += self_correction_html(samples_path) + samples_html(samples_path);
   return h + "</body>\n</html>\n";
 }
 

@@ -3,7 +3,10 @@
 // generated here (no scripts, no network): first the two charts of the DeepSeek-R1 paper
 // (accuracy and mean response length against step), then reward, KL, entropy, clip fraction,
 // grad norm, lr, loss and timings, then a small chart of every other numeric key, then sample
-// completions grouped by step. All text from the files is HTML-escaped.
+// completions grouped by step. All text from the files is HTML-escaped. A GRPO run's report also
+// charts reflection (phrases and actual check steps, in rollouts and held-out evaluations) and
+// shows the first rollout that corrected itself (a samples.jsonl row of kind
+// kFirstSelfCorrection).
 #pragma once
 
 #include <string>
@@ -11,6 +14,9 @@
 #include <vector>
 
 namespace r1::report {
+
+// The "kind" of the samples.jsonl row that holds a run's first self-correcting rollout.
+inline constexpr const char* kFirstSelfCorrection = "first self-correction";
 
 // Builds the report of run_dir and writes it atomically to run_dir/report.html. Fails (r1::Error,
 // "PATH:LINE: ...") when run_dir or its metrics.jsonl is missing, when a line of metrics.jsonl or

@@ -40,7 +40,7 @@ std::string toml_path(const fs::path& p) {
 // problems, seed 1234), the R1-Zero template and its </answer> stop, the math verifier on the
 // extracted answer.
 struct EvalSettings {
-  int k = 8, max_new_tokens = 80;
+  int k = 8, max_new_tokens = 200;
   int64_t limit = 256;
   float temperature = 0.6f, top_p = 0.95f;
   uint64_t seed = 1234;
@@ -91,12 +91,12 @@ int run_distill_demo(const DistillDemoOptions& o) {
   const std::vector<std::string> quick_pretrain = {"train.steps=10", "data.builtin_docs=400",
                                                    "train.warmup_steps=2", "output.save_every=0"};
 
-  // 1. The teacher: r1 zero's GRPO model (its run reused when complete).
+  // 1. The teacher: r1 zero's GRPO model from the shipped base (its run reused when complete).
   if (!RunDir::is_complete((zdir / "grpo").string())) {
     std::fprintf(stderr, "distill demo: the teacher: r1 zero into %s\n", zdir.string().c_str());
     ZeroOptions z;
     z.dir = zdir.string();
-    if (o.quick) z.sets = quick_grpo, z.pretrain_sets = quick_pretrain;
+    if (o.quick) z.sets = quick_grpo;  // from the shipped base
     if (const int rc = run_zero(z); rc != 0) return rc;
   } else {
     std::fprintf(stderr, "distill demo: the teacher: r1 zero's model in %s\n",
@@ -138,7 +138,7 @@ int run_distill_demo(const DistillDemoOptions& o) {
 
   // (a) GRPO on the student, r1 zero's recipe.
   {
-    Arm a{"(a) GRPO on the student", "r1 zero's GRPO recipe (30 steps of 16 x 8 samples)", "", -1, {}, {}};
+    Arm a{"(a) GRPO on the student", "r1 zero's GRPO recipe (50 steps of 16 x 8 samples)", "", -1, {}, {}};
     const auto t0 = Clock::now();
     if (const int rc = run_grpo_training(grpo_recipe(dir / "grpo")); rc != 0) return rc;
     a.seconds = seconds_since(t0);
@@ -156,11 +156,11 @@ int run_distill_demo(const DistillDemoOptions& o) {
                                  std::string("problems.answer_field=\"answer\""),
                                  std::string("problems.limit=") + (o.quick ? "16" : "1024"),
                                  std::string("sample.k=") + (o.quick ? "2" : "4"),
-                                 std::string("sample.max_new_tokens=80"),
+                                 std::string("sample.max_new_tokens=200"),
                                  std::string("sample.reward=\"math\""),
                                  std::string("student.template=\"r1zero\""),
                                  "model.path=" + toml_path(student),
-                                 std::string("data.seq_len=512"),
+                                 std::string("data.seq_len=768"),
                                  std::string("train.epochs=") + (o.quick ? "1" : "3"),
                                  std::string("train.batch_tokens=4096"),
                                  std::string("train.lr=1e-3"),

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
 #include <memory>
 #include <numeric>
 #include <optional>
@@ -13,14 +14,17 @@
 #include "core/rng.h"
 #include "core/strings.h"
 #include "eval/eval.h"
+#include "io/json.h"
 #include "io/metrics.h"
 #include "model/checkpoint.h"
 #include "model/memory.h"
+#include "report/report.h"
 #include "rollout/engine.h"
 #include "rollout/prompts.h"
 #include "train/grpo.h"
 #include "train/training_loop.h"
 #include "verify/math.h"
+#include "verify/reasoning.h"
 #include "verify/reward_spec.h"
 #include "verify/rewards.h"
 
@@ -278,17 +282,6 @@ class PromptOrder {
 
 }  // namespace
 
-bool has_reflection(std::string_view text) {
-  std::string low(text);
-  for (char& c : low) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  const auto is_word = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; };
-  for (const std::string_view w : kReflectionWords)
-    for (size_t at = low.find(w); at != std::string::npos; at = low.find(w, at + 1))
-      if ((at == 0 || !is_word(low[at - 1])) && (at + w.size() == low.size() || !is_word(low[at + w.size()])))
-        return true;  // a whole-word match: "wait" but not "await" or "waiting"
-  return false;
-}
-
 namespace {
 
 // One sampled response and what it earned.
@@ -423,17 +416,20 @@ void completion_logprobs(Model& model, std::vector<TrainSeq>& seqs, int64_t max_
 }
 
 struct StepMetrics {
-  double reward_sum = 0, reward_sq = 0, correct = 0, format_ok = 0, reflect = 0, truncated = 0;
+  double reward_sum = 0, reward_sq = 0, correct = 0, format_ok = 0, revisits_slip = 0, truncated = 0;
   double len_sum = 0;
   int64_t len_max = 0, n = 0, groups = 0, zero_var_groups = 0, gen_tokens = 0;
   std::vector<std::pair<std::string, double>> components;  // sums, in spec order
+  verify::ReasoningStats reasoning;                        // reflection and check steps
 
   void add(const Rollout& r) {
     n++;
     reward_sum += r.reward, reward_sq += double(r.reward) * r.reward;
     correct += r.score.verdict == verify::Verdict::kCorrect;
     format_ok += r.format_ok;
-    reflect += has_reflection(r.c.text);
+    const bool ok = r.score.verdict == verify::Verdict::kCorrect;
+    reasoning.add(r.c.text, static_cast<int64_t>(r.c.token_ids.size()), ok);
+    revisits_slip += ok && verify::reasoning_traits(r.c.text).revisits_slip;
     truncated += r.c.finish_reason == "length";
     const int64_t L = static_cast<int64_t>(r.c.token_ids.size());
     len_sum += double(L), len_max = std::max(len_max, L), gen_tokens += L;
@@ -515,7 +511,9 @@ class GrpoRun {
     const int64_t N = static_cast<int64_t>(problems_.size());
     drawn_ = st.data.epoch * N + st.data.index;
     loop_.data_position = [this, N] { return DataPosition{drawn_ / N, drawn_ % N}; };
-    loop_.export_model = [this](const std::string& dir) { save_model(model_, dir, s_.model_path); };
+    loop_.export_model = [this](const std::string& dir) {
+      save_model(model_, dir, s_.model_path, s_.train.save_dtype);
+    };
     loop_.begin(r, true);  // everything is checked: from here on the run writes
 
     std::fprintf(stderr, "grpo: %s model, %.2fM parameters, %zu problems, B %d x G %d, beta %g, %s\n",
@@ -541,6 +539,7 @@ class GrpoRun {
       write_metrics(ro, up, old, ref_s, seconds_since(t_step));
       const int64_t step = loop_.step() + 1;
       write_samples(ro, step);
+      note_first_self_correction(ro, step);
       const StepMetrics& sm = ro.metrics;
       const double n = std::max<double>(1, double(sm.n));
       progress.update(step, {{"reward", fmt::format("{:.3f}", sm.reward_sum / n)},
@@ -932,7 +931,7 @@ class GrpoRun {
         {"response_length_mean", sm.len_sum / n},
         {"response_length_max", sm.len_max},
         {"truncated_rate", sm.truncated / n},
-        {"reflection_rate", sm.reflect / n},
+        {"self_correction_rate", sm.revisits_slip / n},
         {"zero_variance_groups", sm.groups ? double(sm.zero_var_groups) / double(sm.groups) : 0.0},
         {"groups_trained", ro.kept.size()},
         {"prompts_drawn", ro.draws},
@@ -969,23 +968,50 @@ class GrpoRun {
       row["tis_capped_fraction"] = double(old.is_capped) / double(old.tokens);
     }
     for (const auto& [name, sum] : sm.components) row["reward/" + name] = sum / n;
+    sm.reasoning.write(row, "");
     loop_.metrics().write(row);
   }
 
   void write_samples(const StepRollouts& ro, int64_t step) {
     if (s_.sample_every <= 0 || step % s_.sample_every != 0) return;
     const int64_t n = std::min<int64_t>(s_.samples_per_step, static_cast<int64_t>(ro.rolls.size()));
-    for (int64_t i = 0; i < n; i++) {
-      const Rollout& x = ro.rolls[static_cast<size_t>(i * s_.gen.n) % ro.rolls.size()];
-      const EvalProblem& p = problems_[static_cast<size_t>(x.problem)];
-      loop_.samples().write({{"step", step},
-                             {"prompt", p.prompt},
-                             {"gold", p.gold},
-                             {"completion", x.c.text},
-                             {"reward", x.reward},
-                             {"verdict", x.score.verdict ? verify::verdict_name(*x.score.verdict) : "none"},
-                             {"tokens", x.c.token_ids.size()}});
+    for (int64_t i = 0; i < n; i++)
+      write_sample(ro.rolls[static_cast<size_t>(i * s_.gen.n) % ro.rolls.size()], step);
+  }
+
+  void write_sample(const Rollout& x, int64_t step, const char* kind = nullptr) {
+    const EvalProblem& p = problems_[static_cast<size_t>(x.problem)];
+    nlohmann::json row = {{"step", step},
+                          {"prompt", p.prompt},
+                          {"gold", p.gold},
+                          {"completion", x.c.text},
+                          {"reward", x.reward},
+                          {"verdict", x.score.verdict ? verify::verdict_name(*x.score.verdict) : "none"},
+                          {"tokens", x.c.token_ids.size()}};
+    if (kind) row["kind"] = kind;
+    loop_.samples().write(row);
+  }
+
+  // The first rollout of the run that corrects itself (a slip, then a check step, and a right
+  // answer) goes to samples.jsonl with kind = report::kFirstSelfCorrection, for the report.
+  void note_first_self_correction(const StepRollouts& ro, int64_t step) {
+    if (!self_correction_known_) {  // a resumed run may have recorded it already
+      self_correction_known_ = true;
+      const std::string path = loop_.run().path(RunDir::kSamples);
+      std::ifstream in(path);
+      for (std::string line; !self_correction_seen_ && std::getline(in, line);) {
+        const nlohmann::json j = parse_json_or_discarded(line);
+        self_correction_seen_ =
+            j.is_object() && j.contains("kind") && j["kind"] == report::kFirstSelfCorrection;
+      }
     }
+    if (self_correction_seen_) return;
+    for (const Rollout& x : ro.rolls)
+      if (x.score.verdict == verify::Verdict::kCorrect && verify::reasoning_traits(x.c.text).revisits_slip) {
+        write_sample(x, step, report::kFirstSelfCorrection);
+        self_correction_seen_ = true;
+        return;
+      }
   }
 
   // Held-out evaluation, scored by the recipe's own accuracy reward (the math verifier when the
@@ -1013,9 +1039,11 @@ class GrpoRun {
     const EvalSummary s = summarise(res, eval_gen_.n);
     double fmt_ok = 0;
     int64_t n = 0;
+    verify::ReasoningStats reasoning;
     for (const ProblemResult& pr : res)
       for (const SampleResult& sr : pr.samples) {
         fmt_ok += verify::format_reward(sr.text).value >= 1.0;
+        reasoning.add(sr.text, sr.num_tokens, sr.verdict == verify::Verdict::kCorrect);
         n++;
       }
     nlohmann::json row = {{"step", step},
@@ -1028,6 +1056,7 @@ class GrpoRun {
                           {"eval/unverifiable", s.unverifiable},
                           {"eval/seconds", seconds_since(t0)}};
     if (eval_gen_.n > 1) row[fmt::format("eval/pass@{}", eval_gen_.n)] = s.pass_at.back();
+    reasoning.write(row, "eval/");
     loop_.metrics().write(row);
     std::fprintf(
         stderr,
@@ -1055,6 +1084,7 @@ class GrpoRun {
   std::optional<PromptOrder> order_;
   int64_t drawn_ = 0;  // prompts drawn so far (epoch x N + index in the state)
   int64_t bad_streak_ = 0;
+  bool self_correction_known_ = false, self_correction_seen_ = false;
   Clock::time_point t_start_ = Clock::now();
 };
 

@@ -33,13 +33,6 @@ std::vector<KeyRule> grpo_recipe_rules();
 // without reading any file; run_grpo_training calls it first, r1 zero before its first stage.
 void check_grpo_recipe(const Recipe& recipe);
 
-// Phrases that mark a model checking itself (the paper's "aha"), matched case-insensitively as
-// whole words (a letter or digit may not touch either end: "wait" counts, "await" and "waiting"
-// do not); a response with any of them counts toward the metrics' reflection_rate.
-inline constexpr std::string_view kReflectionWords[] = {"wait",   "re-check",     "recheck",
-                                                        "verify", "double-check", "check again"};
-bool has_reflection(std::string_view text);
-
 // Runs (or, with resume, continues) a GRPO run. Returns the process exit code: 0 done, 130
 // interrupted after saving. A loss or gradient that is not finite skips that update with a
 // warning; train.max_bad_steps such steps in a row stop the run with an error, leaving the last

@@ -338,7 +338,7 @@ int run_lm_training(const std::string& mode, Recipe r, RunStart start) {
   stream.set_position(loop.attach(model).data);
   loop.data_position = [&] { return stream.position(); };
   loop.export_model = [&](const std::string& dir) {
-    save_model(model, dir, cfg.model_path);
+    save_model(model, dir, cfg.model_path, cfg.train.save_dtype);
     if (cfg.model_path.empty()) tok->save(dir);
   };
   loop.begin(r);  // everything is checked: from here on the run writes

@@ -26,6 +26,8 @@ RecipeSchema<TrainSettings> train_settings_schema() {
       .add(KeyRule::int_at_least("train.seed", 0), &S::seed)
       .add(KeyRule::integer("train.threads", 0, 4096), &S::threads)
       .add(KeyRule::int_at_least("output.save_every", 0), &S::save_every)
+      .add_choice<DType>("output.dtype", {{"f32", DType::F32}, {"bf16", DType::BF16}},
+                         [](S& x) -> DType& { return x.save_dtype; })
       .add_choice<DType>("train.compute", {{"f32", DType::F32}, {"bf16", DType::BF16}},
                          [](S& x) -> DType& { return x.compute.dtype; })
       .add(KeyRule::boolean("train.recompute"), [](S& x) -> bool& { return x.compute.recompute; })

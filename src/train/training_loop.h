@@ -40,8 +40,9 @@ struct TrainSettings {
   double beta1 = 0.9, beta2 = 0.95, eps = 1e-8;
   double grad_clip = 1.0;  // global-norm clipping; 0 = off
   uint64_t seed = 1;
-  int threads = 0;         // 0: all cores
-  int64_t save_every = 0;  // checkpoint every N steps (and always at the end and on a signal)
+  int threads = 0;                // 0: all cores
+  int64_t save_every = 0;         // checkpoint every N steps (and always at the end and on a signal)
+  DType save_dtype = DType::F32;  // output.dtype: the exported model's weights ("f32" | "bf16")
   // train.compute ("f32" | "bf16") and train.recompute: how the trained model computes
   // (Model::set_compute), set by attach().
   ComputeConfig compute;

@@ -49,6 +49,26 @@ TEST(Checkpoint, SaveThenLoadIsBitExactForEveryArchitecture) {
   }
 }
 
+// output.dtype = "bf16": the weights saved rounded to bfloat16 (nearest even), and loaded back as
+// exactly those values; config.json says so.
+TEST(Checkpoint, Bf16SaveRoundsEveryWeight) {
+  r1::Model m(small_config(r1::Arch::Qwen2));
+  m.init_random(5, 0.3f);
+  const std::string dir = scratch_dir() + "/bf16";
+  r1::save_model(m, dir, "", r1::DType::BF16);
+  const r1::Model back = r1::load_model(dir);
+  ASSERT_EQ(back.num_params(), m.num_params());
+  size_t changed = 0;
+  for (size_t i = 0; i < m.num_params(); i++) {
+    const float want = r1::bf16_to_f32(r1::f32_to_bf16(m.params()[i]));
+    ASSERT_EQ(back.params()[i], want) << i;
+    changed += want != m.params()[i];
+  }
+  EXPECT_GT(changed, m.num_params() / 2);  // it was rounded, not saved as f32
+  EXPECT_NE(r1::read_file(dir + "/config.json").find("\"torch_dtype\": \"bfloat16\""), std::string::npos);
+  EXPECT_EQ(fs::file_size(dir + "/model.safetensors") < m.num_params() * 3, true);
+}
+
 TEST(Checkpoint, HalfPrecisionAndShardedCheckpointsLoad) {
   r1::Model m(small_config(r1::Arch::Llama));
   m.init_random(4, 0.3f);

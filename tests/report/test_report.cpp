@@ -97,6 +97,43 @@ TEST(ReportTest, ChartsOfASyntheticRun) {
   EXPECT_EQ(html.find("<script"), std::string::npos);
 }
 
+// Reflection curves get their own chart, and the run's first self-correcting rollout (a
+// samples.jsonl row of kind kFirstSelfCorrection) its own section, before the samples.
+TEST(ReportTest, ReflectionChartAndFirstSelfCorrection) {
+  const std::string dir = scratch_dir() + "/run-reflect";
+  std::filesystem::create_directories(dir);
+  std::string m;
+  for (int s = 1; s <= 4; ++s)
+    m += fmt::format(
+        "{{\"step\":{},\"accuracy\":0.5,\"response_length_mean\":60,\"response_length_correct\":70,"
+        "\"response_length_wrong\":50,\"reflection_rate\":{},\"check_rate\":{},\"self_correction_rate\":0.01}"
+        "}\n",
+        s, 0.1 * s, 0.05 * s);
+  m += "{\"step\":4,\"eval/pass@1\":0.5,\"eval/check_rate\":0.2,\"eval/reflection_rate\":0.3}\n";
+  write_file(dir + "/metrics.jsonl", m);
+  write_file(dir + "/samples.jsonl",
+             "{\"step\":2,\"prompt\":\"p\",\"completion\":\"ordinary\",\"reward\":0.0}\n"
+             "{\"step\":3,\"prompt\":\"p\",\"completion\":\"2+8=11 check 2+8=10\",\"reward\":1.5,"
+             "\"kind\":\"first self-correction\"}\n"
+             "{\"step\":4,\"prompt\":\"p\",\"completion\":\"later\",\"kind\":7}\n");
+  write_report(dir);
+  const std::string html = read_file(dir + "/report.html");
+  const size_t len = html.find("Mean response length vs step"), refl = html.find("Reflection vs step");
+  ASSERT_NE(refl, std::string::npos);
+  ASSERT_LT(len, refl);
+  for (const char* key : {"\"response_length_correct\"", "\"response_length_wrong\""}) {
+    EXPECT_GT(html.find(std::string("data-series=") + key), len) << key;
+    EXPECT_LT(html.find(std::string("data-series=") + key), refl) << key;
+  }
+  for (const char* key : {"\"reflection_rate\"", "\"check_rate\"", "\"self_correction_rate\"",
+                          "\"eval/check_rate\"", "\"eval/reflection_rate\""})
+    EXPECT_GT(html.find(std::string("data-series=") + key), refl) << key;
+  const size_t first = html.find("<h2>First self-correction (step 3)</h2>");
+  ASSERT_NE(first, std::string::npos);
+  EXPECT_LT(first, html.find("<h2>Sample completions</h2>"));
+  EXPECT_NE(html.find("2+8=11 check 2+8=10", first), std::string::npos);
+}
+
 TEST(ReportTest, PolylinePointsAreTheNonNullValues) {
   const std::string html = render_report(grpo_run());
   // accuracy: 10 rows, nulls at steps 3 and 7 split it into 3 + 3 + 2 points.

@@ -215,7 +215,7 @@ TEST(ZeroCli, EverySettingIsCheckedBeforeStageOne) {
                                                                  {"--set", "eval.k=0"},
                                                                  {"--pretrain-set", "train.lr=-1"},
                                                                  {"--pretrain-set", "model.num_layerz=2"}}) {
-    std::vector<std::string> args = {"zero", "--dir", dir};
+    std::vector<std::string> args = {"zero", "--dir", dir, "--from-scratch"};
     args.insert(args.end(), extra.begin(), extra.end());
     const auto r = run_r1(args);
     EXPECT_TRUE(IsOneLineError(r, {extra.back().substr(0, extra.back().find('='))})) << extra.back();
@@ -225,7 +225,7 @@ TEST(ZeroCli, EverySettingIsCheckedBeforeStageOne) {
 
 // The toy r1 zero of tests/train/test_zero_run.cpp, with a pretraining of 8 steps.
 std::vector<std::string> zero_args(const std::string& dir) {
-  std::vector<std::string> args = {"zero", "--dir", dir};
+  std::vector<std::string> args = {"zero", "--dir", dir, "--from-scratch"};
   for (const char* s :
        {"train.steps=8", "output.save_every=3", "data.builtin_docs=40", "train.batch_tokens=2048",
         "model.num_layers=1", "model.hidden_size=32", "model.intermediate_size=64", "model.num_heads=2",

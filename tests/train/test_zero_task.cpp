@@ -1,16 +1,21 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/error.h"
 #include "train/data.h"
 #include "train/zero_task.h"
 #include "verify/extract.h"
 #include "verify/math.h"
+#include "verify/reasoning.h"
 #include "verify/rewards.h"
 
 using namespace r1;
@@ -23,42 +28,77 @@ std::string tagged_answer(const std::string& completion) {
   return a ? *a : std::string();
 }
 
-// Checks every "da+db[+1]=s PARTIAL" step of a worked completion; returns the last PARTIAL.
-std::string check_worked_steps(const ZeroProblem& p, const std::string& completion) {
-  const std::string sa = std::to_string(p.a), sb = std::to_string(p.b);
-  const size_t open = completion.find("<think>"), close = completion.find("</think>");
-  EXPECT_NE(open, std::string::npos);
-  EXPECT_NE(close, std::string::npos);
-  const std::string think = completion.substr(open + 7, close - open - 7);
-  // Steps "da+db[+1]=s PARTIAL", separated by ", " (parsed by hand: std::regex draws GCC 12
-  // false-positive warnings in the sanitizer build).
-  size_t col = 0;
-  int carry = 0;
-  std::string partial;
-  std::stringstream steps(think);
-  for (std::string piece; std::getline(steps, piece, ','); ++col) {
-    int da = -1, db = -1, s = -1;
-    char rest[32] = {0};
-    const bool with_carry = std::sscanf(piece.c_str(), " %1d+%1d+1=%d %31s", &da, &db, &s, rest) == 4;
-    const int c = with_carry ? 1 : 0;
-    if (!with_carry && std::sscanf(piece.c_str(), " %1d+%1d=%d %31s", &da, &db, &s, rest) != 4) {
-      ADD_FAILURE() << "not a step: '" << piece << "' in " << completion;
-      return partial;
-    }
-    // The column's digits are the operands' digits, the carry is the previous column's.
-    EXPECT_EQ(da, col < sa.size() ? sa[sa.size() - 1 - col] - '0' : 0) << completion;
-    EXPECT_EQ(db, col < sb.size() ? sb[sb.size() - 1 - col] - '0' : 0) << completion;
-    EXPECT_EQ(c, carry) << completion;
-    EXPECT_EQ(s, da + db + c) << completion;  // the step is arithmetically true
-    // The partial result is the previous one with this column's digit (or whole sum) in front.
-    const std::string want =
-        (col + 1 == std::max(sa.size(), sb.size()) ? std::to_string(s) : std::to_string(s % 10));
-    EXPECT_EQ(std::string(rest), want + partial) << completion;
-    partial = rest;
-    carry = s / 10;
+struct Eq {
+  int64_t a, b, c;
+};
+
+// One step of a worked completion: "a+b=c", or "a+b=c check a+b=d" with " wait" when d != c.
+struct Step {
+  Eq eq;
+  std::optional<Eq> check;
+  bool wait = false;
+};
+
+// A worked completion's <think> part: "TERMS: step, step, ..." (parsed by hand: std::regex draws
+// GCC 12 false-positive warnings in the sanitizer build).
+struct Worked {
+  std::string restated;
+  std::vector<Step> steps;
+  bool checked = false;  // every step checked
+};
+
+Worked parse_worked(const std::string& completion) {
+  Worked w;
+  const size_t open = completion.find("<think> "), close = completion.find(" </think>");
+  EXPECT_EQ(open, 1u) << completion;
+  EXPECT_NE(close, std::string::npos) << completion;
+  const std::string think = completion.substr(open + 8, close - open - 8);
+  const size_t colon = think.find(": ");
+  EXPECT_NE(colon, std::string::npos) << completion;
+  if (colon == std::string::npos) return w;
+  w.restated = think.substr(0, colon);
+  std::stringstream steps(think.substr(colon + 2));
+  for (std::string piece; std::getline(steps, piece, ',');) {
+    long long a = -1, b = -1, c = -1, ca = -1, cb = -1, cc = -1;
+    char tail[8] = {0};
+    const int n = std::sscanf(piece.c_str(), " %lld+%lld=%lld check %lld+%lld=%lld%7s", &a, &b, &c, &ca, &cb,
+                              &cc, tail);
+    EXPECT_TRUE(n == 3 || n == 6 || (n == 7 && std::string(tail) == "wait")) << "'" << piece << "'";
+    Step st{{a, b, c}, std::nullopt, n == 7};
+    if (n >= 6) st.check = Eq{ca, cb, cc};
+    w.steps.push_back(st);
   }
-  EXPECT_EQ(col, std::max(sa.size(), sb.size())) << completion;
-  return partial;
+  w.checked = !w.steps.empty() &&
+              std::all_of(w.steps.begin(), w.steps.end(), [](const Step& x) { return x.check.has_value(); });
+  return w;
+}
+
+// The steps add `terms` in order, each from the previous step's value (its check's when checked);
+// a check adds the same two numbers with no slip, and says "wait" when it differs. Returns the last
+// value.
+int64_t expect_steps_add(const Worked& w, const ZeroProblem& p, const std::string& text) {
+  EXPECT_EQ("Compute " + w.restated, p.question) << text;
+  EXPECT_EQ(w.steps.size() + 1, p.terms.size()) << text;
+  int64_t acc = p.terms[0];
+  for (size_t i = 0; i < w.steps.size() && i + 1 < p.terms.size(); i++) {
+    const Step& st = w.steps[i];
+    EXPECT_EQ(st.eq.a, acc) << text;
+    EXPECT_EQ(st.eq.b, p.terms[i + 1]) << text;
+    acc = st.eq.c;
+    if (st.check) {
+      EXPECT_EQ(st.check->a, st.eq.a) << text;
+      EXPECT_EQ(st.check->b, st.eq.b) << text;
+      EXPECT_EQ(st.check->a + st.check->b, st.check->c) << text;
+      EXPECT_EQ(st.wait, st.check->c != st.eq.c) << text;
+      acc = st.check->c;
+    }
+  }
+  return acc;
+}
+
+std::vector<int64_t> sorted(std::vector<int64_t> t) {
+  std::sort(t.begin(), t.end());
+  return t;
 }
 
 }  // namespace
@@ -77,76 +117,123 @@ TEST(ZeroTask, ProblemsAreDeterministic) {
   EXPECT_NE(builtin_zero_corpus(50, 7), builtin_zero_corpus(50, 8));
 }
 
-TEST(ZeroTask, ProblemsHaveTheConfiguredDigitsAndAreDistinct) {
-  for (int digits : {2, 3, 4}) {
-    ZeroTaskConfig cfg;
-    cfg.digits = digits;
+TEST(ZeroTask, ProblemsCycleThroughTheLevelsAndAreDistinct) {
+  ZeroTaskConfig cfg;
+  for (bool test : {false, true}) {
     std::set<std::string> seen;
-    for (const auto& p : zero_problems(cfg, true, 100)) {
-      EXPECT_EQ(std::to_string(p.a).size(), static_cast<size_t>(digits));
-      EXPECT_EQ(std::to_string(p.b).size(), static_cast<size_t>(digits));
-      EXPECT_EQ(p.question, "Compute " + std::to_string(p.a) + "+" + std::to_string(p.b));
+    const auto ps = zero_problems(cfg, test, test ? 160 : 2000);
+    for (size_t i = 0; i < ps.size(); i++) {
+      const ZeroProblem& p = ps[i];
+      EXPECT_EQ(p.terms.size(), static_cast<size_t>(cfg.min_terms) + i % 4);
+      std::string q = "Compute ";
+      int64_t sum = 0;
+      for (size_t j = 0; j < p.terms.size(); j++) {
+        EXPECT_GE(p.terms[j], 1);
+        EXPECT_LE(p.terms[j], 9);
+        if (j) q += '+';
+        q += std::to_string(p.terms[j]);
+        sum += p.terms[j];
+      }
+      EXPECT_EQ(p.question, q);
+      EXPECT_EQ(p.answer, std::to_string(sum));
       EXPECT_TRUE(seen.insert(p.question).second);
     }
   }
+  // Asking a level for more problems than its split holds is an error, not an endless loop.
+  EXPECT_THROW(zero_problems(cfg, true, 4 * 80), Error);
+  EXPECT_THROW(zero_problems(ZeroTaskConfig{.min_terms = 1}, false, 10), Error);
+  EXPECT_THROW(zero_problems(ZeroTaskConfig{.min_terms = 5, .max_terms = 4}, false, 10), Error);
 }
 
-TEST(ZeroTask, SplitIsDisjointAndTheCorpusHoldsOnlyTrainingProblems) {
+// The split test of issue 15: no held-out problem, nor any rewriting of it (any reordering of its
+// terms), is an RL prompt or in the pretraining corpus.
+TEST(ZeroTask, NoHeldOutProblemNorAnyReorderingIsTrainedOn) {
   ZeroTaskConfig cfg;
-  std::set<std::string> test;
-  for (const auto& p : zero_problems(cfg, true, 512)) {
-    EXPECT_TRUE(zero_is_test(p.a, p.b));
-    test.insert(p.question);
+  std::set<std::vector<int64_t>> test;
+  for (const auto& p : zero_problems(cfg, true, 160)) {
+    EXPECT_TRUE(zero_is_test(p.terms));
+    test.insert(sorted(p.terms));
   }
-  // No held-out problem, nor its mirror b+a, is an RL prompt or in the pretraining corpus.
-  auto mirror = [](const ZeroProblem& p) { return zero_problem(p.b, p.a).question; };
-  for (const auto& p : zero_problems(cfg, false, 4096)) {
-    EXPECT_FALSE(zero_is_test(p.a, p.b));
-    EXPECT_EQ(test.count(p.question), 0u);
-    EXPECT_EQ(test.count(mirror(p)), 0u) << p.question;
+  for (const auto& p : zero_problems(cfg, false, 2000)) {
+    EXPECT_FALSE(zero_is_test(p.terms)) << p.question;
+    EXPECT_FALSE(test.contains(sorted(p.terms))) << p.question;
   }
   for (const auto& d : zero_corpus(cfg, 20000)) {
-    EXPECT_FALSE(zero_is_test(d.problem.a, d.problem.b));
-    EXPECT_EQ(test.count(d.problem.question), 0u);
-    EXPECT_EQ(test.count(mirror(d.problem)), 0u) << d.problem.question;
+    EXPECT_FALSE(zero_is_test(d.problem.terms)) << d.problem.question;
+    EXPECT_FALSE(test.contains(sorted(d.problem.terms))) << d.problem.question;
   }
-  for (int64_t a = 10; a < 100; a++)
-    for (int64_t b = 10; b < 100; b++) ASSERT_EQ(zero_is_test(a, b), zero_is_test(b, a)) << a << "+" << b;
+  // The split is a function of the multiset: every permutation falls on the same side.
+  int held = 0, n = 0;
+  for (const auto& p : zero_problems(cfg, false, 400)) {
+    std::vector<int64_t> t = sorted(p.terms);
+    do ASSERT_FALSE(zero_is_test(t)) << p.question;
+    while (std::next_permutation(t.begin(), t.end()));
+  }
+  for (const auto& p : zero_problems(cfg, true, 160)) {
+    std::vector<int64_t> t = sorted(p.terms);
+    do ASSERT_TRUE(zero_is_test(t)) << p.question;
+    while (std::next_permutation(t.begin(), t.end()));
+  }
   // About one problem in kZeroTestModulus is held out.
-  int held = 0;
-  for (int64_t a = 1000; a < 1100; a++)
-    for (int64_t b = 5000; b < 5100; b++) held += zero_is_test(a, b);
-  EXPECT_NEAR(held / 10000.0, 1.0 / kZeroTestModulus, 0.015);
-  EXPECT_THROW(zero_problems(ZeroTaskConfig{.digits = 1}, true, 100), Error);
-  // What r1 zero asks of the default (2-digit) task: 4096 train and 512 test problems.
-  EXPECT_EQ(zero_problems(cfg, false, 4096).size(), 4096u);
-  EXPECT_EQ(zero_problems(cfg, true, 512).size(), 512u);
+  for (int64_t a = 1; a <= 9; a++)
+    for (int64_t b = 1; b <= 9; b++)
+      for (int64_t c = 1; c <= 9; c++)
+        for (int64_t d = 1; d <= 9; d++) held += zero_is_test(std::vector<int64_t>{a, b, c, d}), n++;
+  EXPECT_NEAR(held / double(n), 1.0 / kZeroTestModulus, 0.03);
 }
 
 TEST(ZeroTask, WorkedSolutionsAreTrueAndReachTheGold) {
-  for (int digits : {1, 2, 3, 4, 5}) {
-    ZeroTaskConfig cfg;
-    cfg.digits = digits;
-    for (const auto& p : zero_problems(cfg, false, digits == 1 ? 30 : 300)) {
-      ASSERT_TRUE(verify::math_parses(p.answer));
-      EXPECT_EQ(p.answer, std::to_string(p.a + p.b));
-      const std::string w = zero_worked_completion(p);
-      EXPECT_EQ(w.rfind(" <think> ", 0), 0u) << w;
-      EXPECT_EQ(check_worked_steps(p, w), p.answer);
+  ZeroTaskConfig cfg;
+  for (const auto& p : zero_problems(cfg, false, 200)) {
+    ASSERT_TRUE(verify::math_parses(p.answer));
+    for (bool check : {false, true}) {
+      const std::string w = zero_worked_completion(p, {}, check);
+      const Worked parsed = parse_worked(w);
+      EXPECT_EQ(std::to_string(expect_steps_add(parsed, p, w)), p.answer);
+      for (const Step& st : parsed.steps) {
+        EXPECT_EQ(st.eq.a + st.eq.b, st.eq.c) << w;  // every step is true
+        EXPECT_EQ(st.check.has_value(), check) << w;
+        EXPECT_FALSE(st.wait) << w;
+      }
       EXPECT_EQ(verify::verify_math(p.answer, tagged_answer(w)), verify::Verdict::kCorrect) << w;
       EXPECT_EQ(verify::format_reward(w).value, 1.0) << w;
+      EXPECT_EQ(verify::reasoning_traits(w).check, check) << w;
+      EXPECT_FALSE(verify::reasoning_traits(w).revisits_slip) << w;
     }
   }
-  // A carry into a new leading digit: 9999+1 needs five digits.
-  const ZeroProblem p = zero_problem(9999, 1);
+  const ZeroProblem p = zero_problem({4, 9, 7, 8});
   EXPECT_EQ(zero_worked_completion(p),
-            " <think> 9+1=10 0, 9+0+1=10 00, 9+0+1=10 000, 9+0+1=10 10000 </think> <answer> 10000 </answer>");
-  EXPECT_EQ(check_worked_steps(p, zero_worked_completion(p)), "10000");
+            " <think> 4+9+7+8: 4+9=13, 13+7=20, 20+8=28 </think> <answer> 28 </answer>");
 }
 
-TEST(ZeroTask, DirectAnswersAreRightAndSloppyOnesHaveNoAnswerTags) {
+TEST(ZeroTask, ASlipCarriesThroughAndACheckCorrectsIt) {
+  const ZeroProblem p = zero_problem({4, 9, 7, 8});
+  const std::vector<int> slips = {0, 0, 1};
+  const std::string slipped = zero_worked_completion(p, slips);
+  EXPECT_EQ(slipped, " <think> 4+9+7+8: 4+9=13, 13+7=20, 20+8=29 </think> <answer> 29 </answer>");
+  EXPECT_EQ(verify::verify_math(p.answer, tagged_answer(slipped)), verify::Verdict::kWrong);
+  const std::string early = zero_worked_completion(p, std::vector<int>{-1, 0, 0});
+  EXPECT_EQ(early,
+            " <think> 4+9+7+8: 4+9=12, 12+7=19, 19+8=27 </think> <answer> 27 </answer>");  // carried on
+  const std::string checked = zero_worked_completion(p, slips, true);
+  EXPECT_EQ(
+      checked,
+      " <think> 4+9+7+8: 4+9=13 check 4+9=13, 13+7=20 check 13+7=20, 20+8=29 check 20+8=28 wait </think> "
+      "<answer> 28 </answer>");
+  // A slip at the first step: corrected there, and the sum goes on from the checked value.
+  EXPECT_EQ(
+      zero_worked_completion(p, std::vector<int>{1, 0, 0}, true),
+      " <think> 4+9+7+8: 4+9=14 check 4+9=13 wait, 13+7=20 check 13+7=20, 20+8=28 check 20+8=28 </think> "
+      "<answer> 28 </answer>");
+  EXPECT_EQ(verify::verify_math(p.answer, tagged_answer(checked)), verify::Verdict::kCorrect);
+  EXPECT_EQ(verify::format_reward(checked).value, 1.0);
+  const verify::ReasoningTraits t = verify::reasoning_traits(checked);
+  EXPECT_TRUE(t.reflection && t.check && t.revisits_slip);
+}
+
+TEST(ZeroTask, DirectAnswersAndSloppyOnesHaveNoWorking) {
   ZeroTaskConfig cfg;
-  for (const auto& p : zero_problems(cfg, false, 300)) {
+  for (const auto& p : zero_problems(cfg, false, 100)) {
     const std::string d = zero_direct_completion(p), s = zero_sloppy_completion(p);
     EXPECT_EQ(d, " <think> I know this. </think> <answer> " + p.answer + " </answer>");
     EXPECT_EQ(verify::verify_math(p.answer, tagged_answer(d)), verify::Verdict::kCorrect);
@@ -155,20 +242,50 @@ TEST(ZeroTask, DirectAnswersAreRightAndSloppyOnesHaveNoAnswerTags) {
     EXPECT_EQ(s.find("<answer>"), std::string::npos);
     EXPECT_EQ(verify::format_reward(s).value, 0.0);
     EXPECT_FALSE(verify::extract_answer(s).has_value());
+    const std::string off = zero_direct_completion(p, -2);
+    EXPECT_EQ(tagged_answer(off), std::to_string(std::stoll(p.answer) - 2));
   }
 }
 
 TEST(ZeroTask, CorpusMixMatchesTheConfiguration) {
   ZeroTaskConfig cfg;
   cfg.full_template_frac = 0.4;
-  cfg.template_mix = {.worked = 0.25, .sloppy = 0.1};
-  cfg.excerpt_mix = {.worked = 0.6, .sloppy = 0.05};
-  const int n = 10000;
-  int full = 0, tw = 0, ts = 0, ew = 0, es = 0;
+  cfg.template_mix = {.worked = 0.25, .sloppy = 0.1, .check = 0.4};
+  cfg.excerpt_mix = {.worked = 0.6, .sloppy = 0.05, .check = 0.1};
+  const int n = 20000;
+  int full = 0, tw = 0, ts = 0, ew = 0, es = 0, steps = 0, slipped_steps = 0;
+  int worked_by[2][4] = {}, checked_by[2][4] = {}, direct_by[4] = {0}, wrong_by[4] = {0};
   for (const auto& d : zero_corpus(cfg, n)) {
     full += d.full_template;
     (d.full_template ? tw : ew) += d.kind == ZeroDocKind::kWorked;
     (d.full_template ? ts : es) += d.kind == ZeroDocKind::kSloppy;
+    const size_t level = d.problem.terms.size() - 3;
+    ASSERT_LT(level, 4u);
+    const std::string completion = d.text.substr(d.text.rfind("Assistant:") + 10);
+    if (d.kind == ZeroDocKind::kWorked) {
+      worked_by[d.full_template][level]++;
+      checked_by[d.full_template][level] += d.checked;
+      // Every step adds the right numbers; a false one is a slip, which a check corrects.
+      const Worked w = parse_worked(completion);
+      EXPECT_EQ(d.checked, w.checked) << completion;
+      EXPECT_EQ(d.checked, completion.find(" check ") != std::string::npos) << completion;
+      const int64_t last = expect_steps_add(w, d.problem, completion);
+      int slips = 0;
+      for (const Step& x : w.steps) slips += x.eq.a + x.eq.b != x.eq.c;
+      steps += static_cast<int>(w.steps.size());
+      slipped_steps += slips;
+      EXPECT_EQ(d.slipped, slips > 0) << completion;
+      EXPECT_EQ(tagged_answer(completion), std::to_string(last)) << completion;
+      // A checked document always ends with the right answer; an unchecked one only without slips
+      // (or with slips that cancel out).
+      if (d.checked || !d.slipped) {
+        EXPECT_EQ(tagged_answer(completion), d.problem.answer) << completion;
+      }
+    } else {
+      direct_by[level]++;
+      wrong_by[level] += d.answer_error != 0;
+      EXPECT_LE(std::abs(d.answer_error), 3);
+    }
   }
   // Four standard deviations of a binomial proportion.
   auto near = [](int k, int m, double f) { EXPECT_NEAR(k / double(m), f, 4.0 * std::sqrt(f * (1 - f) / m)); };
@@ -177,6 +294,14 @@ TEST(ZeroTask, CorpusMixMatchesTheConfiguration) {
   near(ts, full, 0.1);
   near(ew, n - full, 0.6);
   near(es, n - full, 0.05);
+  near(slipped_steps, steps, cfg.slip);
+  // Checks and wrong direct answers grow with the number of terms: level i has (i+1)/4 of the
+  // hardest level's share.
+  for (int i = 0; i < 4; i++) {
+    near(checked_by[0][i], worked_by[0][i], cfg.excerpt_mix.check * (i + 1) / 4);
+    near(checked_by[1][i], worked_by[1][i], cfg.template_mix.check * (i + 1) / 4);
+    near(wrong_by[i], direct_by[i], cfg.direct_error * (i + 1) / 4);
+  }
   cfg.excerpt_mix = {.worked = 0.8, .sloppy = 0.3};
   EXPECT_THROW(zero_corpus(cfg, 10), Error);
 }
@@ -194,18 +319,18 @@ TEST(ZeroTask, DocumentsUseTheExactR1ZeroTemplate) {
   for (const auto& d : zero_corpus(cfg, 400)) {
     const std::string prompt = zero_prompt(d.problem);
     EXPECT_EQ(prompt, head + d.problem.question + ". Assistant:");
-    const std::string completion = d.kind == ZeroDocKind::kWorked   ? zero_worked_completion(d.problem)
-                                   : d.kind == ZeroDocKind::kSloppy ? zero_sloppy_completion(d.problem)
-                                                                    : zero_direct_completion(d.problem);
+    const size_t at = d.text.rfind("Assistant:");
+    ASSERT_NE(at, std::string::npos);
+    const std::string shown = d.text.substr(0, at + 10);
+    EXPECT_EQ(d.text.substr(at + 10, 8), " <think>");
     if (d.full_template) {
       full++;
-      EXPECT_EQ(d.text, prompt + completion);
+      EXPECT_EQ(shown, prompt);
     } else {
       // An excerpt: the same document from the template's "User: " on.
       excerpt++;
-      EXPECT_EQ(d.text.rfind(std::string(zero_excerpt_marker()), 0), 0u);
-      const std::string whole = prompt + completion;
-      EXPECT_EQ(whole.substr(whole.size() - d.text.size()), d.text);
+      EXPECT_EQ(shown.rfind(std::string(zero_excerpt_marker()), 0), 0u);
+      EXPECT_TRUE(prompt.ends_with(shown)) << shown;
     }
   }
   EXPECT_GT(full, 100);

@@ -36,12 +36,12 @@ std::string toml_path(const fs::path& p) {
   return fmt::format("\"{}\"", p.string());
 }
 
-// How every model is evaluated: r1 zero's held-out protocol (eval.k 8, T 0.6, top-p 0.95, 256
+// How every model is evaluated: r1 zero's held-out protocol (eval.k 8, T 0.6, top-p 0.95, its 160
 // problems, seed 1234), the R1-Zero template and its </answer> stop, the math verifier on the
 // extracted answer.
 struct EvalSettings {
   int k = 8, max_new_tokens = 200;
-  int64_t limit = 256;
+  int64_t limit = 160;
   float temperature = 0.6f, top_p = 0.95f;
   uint64_t seed = 1234;
 };

@@ -425,11 +425,11 @@ struct StepMetrics {
   void add(const Rollout& r) {
     n++;
     reward_sum += r.reward, reward_sq += double(r.reward) * r.reward;
-    correct += r.score.verdict == verify::Verdict::kCorrect;
-    format_ok += r.format_ok;
     const bool ok = r.score.verdict == verify::Verdict::kCorrect;
-    reasoning.add(r.c.text, static_cast<int64_t>(r.c.token_ids.size()), ok);
-    revisits_slip += ok && verify::reasoning_traits(r.c.text).revisits_slip;
+    correct += ok;
+    format_ok += r.format_ok;
+    const verify::ReasoningTraits t = reasoning.add(r.c.text, static_cast<int64_t>(r.c.token_ids.size()), ok);
+    revisits_slip += ok && t.revisits_slip;
     truncated += r.c.finish_reason == "length";
     const int64_t L = static_cast<int64_t>(r.c.token_ids.size());
     len_sum += double(L), len_max = std::max(len_max, L), gen_tokens += L;

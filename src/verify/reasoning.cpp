@@ -17,10 +17,15 @@ bool is_digit(char c) {
   return c >= '0' && c <= '9';
 }
 
-// Where the first whole-word reflection phrase at or after `from` starts in text (npos: none).
-size_t next_reflection(std::string_view text, size_t from = 0) {
+std::string lowercase(std::string_view text) {
   std::string low(text);
   for (char& c : low) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return low;
+}
+
+// Where the first whole-word reflection phrase at or after `from` starts in `low` (the text in
+// lower case; npos: none).
+size_t next_reflection(std::string_view low, size_t from = 0) {
   size_t first = std::string::npos;
   for (const std::string_view w : kReflectionWords)
     for (size_t at = low.find(w, from); at != std::string::npos && at < first; at = low.find(w, at + 1))
@@ -91,12 +96,13 @@ void for_each_equation(std::string_view text, F&& f) {
 }  // namespace
 
 bool has_reflection(std::string_view text) {
-  return next_reflection(text) != std::string::npos;
+  return next_reflection(lowercase(text)) != std::string::npos;
 }
 
 ReasoningTraits reasoning_traits(std::string_view text) {
   ReasoningTraits t;
-  const size_t first = next_reflection(text);
+  const std::string low = lowercase(text);
+  const size_t first = next_reflection(low);
   if (first == std::string::npos) return t;
   t.reflection = true;
   size_t slip = std::string::npos;  // the first equation that does not hold
@@ -112,17 +118,18 @@ ReasoningTraits reasoning_traits(std::string_view text) {
            std::any_of(holds.begin(), holds.end(), [&](size_t p) { return p > at; });
   };
   t.check = true_after(first);
-  if (slip != std::string::npos) t.revisits_slip = true_after(next_reflection(text, slip));
+  if (slip != std::string::npos) t.revisits_slip = true_after(next_reflection(low, slip));
   return t;
 }
 
-void ReasoningStats::add(std::string_view text, int64_t tokens, bool correct) {
+ReasoningTraits ReasoningStats::add(std::string_view text, int64_t tokens, bool correct) {
   const ReasoningTraits t = reasoning_traits(text);
   Part& p = part_[correct ? 1 : 0];
   p.n += 1;
   p.tokens += static_cast<double>(tokens);
   p.reflect += t.reflection;
   p.check += t.check;
+  return t;
 }
 
 void ReasoningStats::write(nlohmann::json& row, std::string_view prefix) const {

@@ -30,7 +30,8 @@ ReasoningTraits reasoning_traits(std::string_view text);
 
 // Rates and lengths over a set of responses, split by correct and wrong ones.
 struct ReasoningStats {
-  void add(std::string_view text, int64_t tokens, bool correct);
+  // Returns the response's traits (so a caller need not compute them again).
+  ReasoningTraits add(std::string_view text, int64_t tokens, bool correct);
   // Writes PREFIX + reflection_rate, check_rate, response_length_correct / _wrong and the rates
   // _correct / _wrong (a split only when it has responses) into row.
   void write(nlohmann::json& row, std::string_view prefix) const;

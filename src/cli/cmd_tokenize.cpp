@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "io/encoding.h"
 #include "io/json.h"
 #include "tokenizer/tokenizer.h"
 
@@ -45,6 +46,7 @@ std::vector<int32_t> parse_id_array(const std::string& text) {
 int run_tokenize(const TokenizeArgs& a) {
   const std::unique_ptr<Tokenizer> tok = load_tokenizer(a.tokenizer);
   const std::string input = read_stdin();
+  require_utf8(input, "stdin");  // UTF-16 from PowerShell's pipe would otherwise tokenize its NULs
   if (a.decode) {
     const std::string text = tok->decode(parse_id_array(input), a.skip_special);
     std::fwrite(text.data(), 1, text.size(), stdout);

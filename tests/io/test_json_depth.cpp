@@ -15,6 +15,7 @@
 #include "io/jsonl.h"
 #include "run_r1.h"
 #include "test_util.h"
+#include "train/zero_run.h"
 
 namespace {
 
@@ -210,6 +211,17 @@ TEST(JsonDepthCli, ScoreRefusesADeepRowOnStdin) {
       write_file(dir + "/in.jsonl", "{\"completion\": \"\\\\boxed{1}\", \"gold\": \"1\"}\n{\"completion\": " +
                                         objects(kDeep) + ", \"gold\": \"1\"}\n");
   EXPECT_TRUE(IsOneLineError(run_r1({"score"}, 60, in), {"stdin line 2: JSON nests deeper than 512 levels"}));
+}
+
+TEST(TextEncoding, TokenizeRefusesUtf16OnStdin) {
+  const std::string dir = scratch_dir();
+  const std::string in = write_file(dir + "/in.txt", utf16("hello", true, true));
+  EXPECT_TRUE(IsOneLineError(run_r1({"tokenize", "--tokenizer", r1::shipped_zero_base()}, 60, in),
+                             {"stdin: the input is UTF-16 (byte order mark FF FE); r1 reads UTF-8"}));
+  const std::string ids = write_file(dir + "/ids.json", utf16("[104, 105]", false, false));
+  EXPECT_TRUE(
+      IsOneLineError(run_r1({"tokenize", "--tokenizer", r1::shipped_zero_base(), "--decode"}, 60, ids),
+                     {"stdin: the input is UTF-16 (big-endian, no byte order mark); r1 reads UTF-8"}));
 }
 
 TEST(JsonDepthCli, TemplateRefusesDeepMessagesAndConfig) {

@@ -53,6 +53,7 @@ int main(int argc, char** argv) {
   r1::cli::add_score_command(app, commands);
   r1::cli::add_grpo_commands(app, commands);
   r1::cli::add_report_command(app, commands);
+  r1::cli::add_rm_commands(app, commands);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

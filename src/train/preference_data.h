@@ -68,8 +68,9 @@ std::vector<PreferencePair> load_preference_pairs(const PreferenceDataConfig& cf
                                                   const PreferenceFormat& fmt,
                                                   PreferenceStats* stats = nullptr);
 
-// The built-in preference set (builtin:sort), rows as JSON: "sort 507193:" with the digits sorted
-// chosen ("013579") and the sorted digits with one adjacent pair swapped rejected ("013759").
+// The built-in preference set (builtin:sort), rows as JSON: "sort 5071938264:" with the digits
+// sorted chosen ("0123456789") and the sorted digits with one adjacent pair swapped rejected
+// ("0123546789").
 std::vector<nlohmann::json> builtin_sort_pairs(int64_t rows, uint64_t seed);
 
 }  // namespace r1

@@ -21,8 +21,8 @@ namespace r1 {
 
 const char* default_rm_recipe() {
   return R"(# r1 rm train's built-in default: a tiny Llama reward model learns, from scratch, to prefer a
-# sorted answer ("sort 507193:" then "013579") to one with an adjacent pair swapped ("013759");
-# held-out pairs are unseen lists.
+# sorted answer ("sort 5071938264:" then "0123456789") to one with an adjacent pair swapped
+# ("0123546789"); held-out pairs are other lists.
 [model]
 path = ""               # a causal LM or reward model to start from; empty: create from the keys below
 arch = "llama"
@@ -39,10 +39,10 @@ init_std = 0.02
 path = "builtin:sort"
 builtin_rows = 4000
 eval_rows = 400
-max_len = 24
+max_len = 32
 
 [train]
-steps = 200
+steps = 300
 batch_pairs = 64
 lr = 3e-3
 schedule = "cosine"
@@ -95,7 +95,7 @@ const RecipeSchema<RmSettings>& rm_schema() {
              [](S& x) -> std::string& { return x.data.rejected_field; })
         .add(KeyRule::string("data.margin_field"), [](S& x) -> std::string& { return x.data.margin_field; })
         .add(KeyRule::integer("data.max_len", 2, kInt), [](S& x) -> int64_t& { return x.data.max_len; })
-        .add(KeyRule::integer("data.builtin_rows", 1, 10000),
+        .add(KeyRule::integer("data.builtin_rows", 1, 1000000),
              [](S& x) -> int64_t& { return x.data.builtin_rows; })
         .add(KeyRule::string("data.template"), &S::templ)
         .add(KeyRule::string("data.eval_path"), &S::eval_path)
@@ -230,6 +230,9 @@ int run_rm_training(Recipe r, RunStart start) {
   bool created = false;
   Model model = build_model(
       r, *tok, ModelBuild{true, static_cast<float>(cfg.score_init_std), cfg.data.max_len}, &created);
+  if (cfg.data.max_len > model.config().max_position_embeddings)
+    fail("{}: data.max_len {} exceeds the model's max_position_embeddings {}", r.name(), cfg.data.max_len,
+         model.config().max_position_embeddings);
   TrainingMemoryPlan plan;
   plan.batch_tokens = cfg.micro_batch_tokens > 0 ? cfg.micro_batch_tokens + 2 * cfg.data.max_len
                                                  : 2 * cfg.data.max_len * cfg.batch_pairs;

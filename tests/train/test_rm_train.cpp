@@ -55,7 +55,7 @@ std::vector<std::string> rm_args(const std::string& dir, std::vector<std::string
 // The loss falls and held-out accuracy on unseen lists rises from chance to >= 95%.
 TEST(RmTrainCli, BuiltinRunLearnsItsRule) {
   const std::string dir = r1::testing::scratch_dir() + "/rm";
-  const auto r = run_r1(rm_args(dir, {"train.steps=120", "train.eval_every=40"}), 300);
+  const auto r = run_r1(rm_args(dir, {"train.eval_every=100"}), 300);
   ASSERT_EQ(r.exit_code, 0) << r1::testing::describe(r);
   double first_eval = -1, last_eval = -1, first_loss = -1, last_loss = -1;
   for (const json& row : metrics(dir)) {
@@ -80,10 +80,10 @@ TEST(RmTrainCli, BuiltinRunLearnsItsRule) {
   // r1 rm score with the trained model: one line per row, the sorted answer scored higher.
   const std::string data = dir + "/score.jsonl";
   r1::testing::write_file(data,
-                          "{\"prompt\": \"sort 507193:\", \"completion\": \"013579\"}\n"
-                          "{\"prompt\": \"sort 507193:\", \"completion\": \"015379\"}\n"
-                          "{\"prompt\": \"sort 882014:\", \"completion\": \"012488\"}\n"
-                          "{\"prompt\": \"sort 882014:\", \"completion\": \"012848\"}\n");
+                          "{\"prompt\": \"sort 5071938264:\", \"completion\": \"0123456789\"}\n"
+                          "{\"prompt\": \"sort 5071938264:\", \"completion\": \"0123546789\"}\n"
+                          "{\"prompt\": \"sort 8820147733:\", \"completion\": \"0123347788\"}\n"
+                          "{\"prompt\": \"sort 8820147733:\", \"completion\": \"0123437788\"}\n");
   const auto s = run_r1({"rm", "score", "--model", dir + "/model", "--data", data});
   ASSERT_EQ(s.exit_code, 0) << r1::testing::describe(s);
   const auto lines = split_lines(s.out);
@@ -227,6 +227,19 @@ TEST(RmScoreCli, RefusesCausalLmsMissingHeadsAndBadRows) {
                 fs::copy_options::overwrite_existing);
   EXPECT_TRUE(IsOneLineError(run_r1({"rm", "score", "--model", rm, "--data", data}),
                              {"missing tensor 'score.weight'"}));
+}
+
+// Usage errors name the nested command; recipe keys are checked before anything runs.
+TEST(RmCli, UsageAndRecipeErrors) {
+  EXPECT_TRUE(IsOneLineError(run_r1({"rm"}), {"r1 rm:", "subcommand is required"}));
+  EXPECT_TRUE(IsOneLineError(run_r1({"rm", "score"}), {"r1 rm score:", "--model is required"}));
+  EXPECT_TRUE(IsOneLineError(run_r1({"rm", "train", "--bogus"}), {"r1 rm train:", "--bogus"}));
+  const std::string dir = r1::testing::scratch_dir() + "/run";
+  EXPECT_TRUE(IsOneLineError(run_r1(rm_args(dir, {"train.center_rewards_coefficient=-1"})),
+                             {"train.center_rewards_coefficient", ">= 0"}));
+  EXPECT_TRUE(
+      IsOneLineError(run_r1(rm_args(dir, {"train.batch_pairz=3"})), {"unknown key 'train.batch_pairz'"}));
+  EXPECT_FALSE(fs::exists(dir));
 }
 
 }  // namespace

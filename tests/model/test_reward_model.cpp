@@ -5,6 +5,7 @@
 // a reward model made from a causal LM; and the refusals.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -113,6 +114,45 @@ TEST_P(RewardModelReference, ScoresLossAndEveryGradient) {
                 arch_label(GetParam()), recompute ? ", recompute" : "", score_err, loss, ref_loss, worst,
                 worst_name.c_str());
   }
+}
+
+// bf16 compute (train.compute = "bf16"): the layers' products round their inputs to bf16, the
+// score product stays fp32. The LM head's bounds (test_torch_reference.cpp): 0.06 for scores and
+// loss, 0.08 for gradients.
+TEST_P(RewardModelReference, Bf16ComputeStaysNearTheOracle) {
+  if (!have_torch())
+    R1_SKIP_WITHOUT_ORACLE("/usr/bin/python3 with torch not available (scripts/install-deps.sh installs it)");
+  const std::string dir = r1::testing::scratch_dir();
+  r1::Model model = tiny_rm(GetParam());
+  r1::save_model(model, dir + "/model");
+  const Pairs p = make_pairs(model.config().vocab_size, 5);
+  json j;
+  j["tokens"] = p.batch.tokens;
+  j["cu_seqlens"] = p.batch.cu_seqlens;
+  j["margins"] = p.margins;
+  j["center"] = 0.05;
+  r1::testing::write_file(dir + "/pairs.json", j.dump());
+  ASSERT_EQ(run_ref("rm --model " + dir + "/model --batch " + dir + "/pairs.json --out " + dir +
+                    "/ref.safetensors"),
+            "");
+  r1::SafetensorsFile ref(dir + "/ref.safetensors");
+  model.set_compute({r1::DType::BF16, false});
+  std::vector<float> scores(6);
+  model.zero_grads();
+  const double loss = model.forward_backward_scores(
+      p.batch, r1::bradley_terry_loss(p.margins, 1.0 / 3, 0.05, nullptr), scores.data());
+  const double score_err = rel_err(scores.data(), read_f64(ref, "scores"));
+  EXPECT_LT(score_err, 0.06);
+  const double ref_loss = read_f64(ref, "loss")[0];
+  EXPECT_NEAR(loss, ref_loss, 0.06 * std::abs(ref_loss));
+  double worst = 0;
+  for (const auto& s : model.param_specs()) {
+    const double e = rel_err(model.grads() + s.offset, read_f64(ref, "grad." + s.name));
+    EXPECT_LT(e, 0.08) << s.name;
+    worst = std::max(worst, e);
+  }
+  std::printf("[%s, bf16] scores error %.3g, loss %.6g vs %.6g, worst gradient error %.3g\n",
+              arch_label(GetParam()), score_err, loss, ref_loss, worst);
 }
 
 INSTANTIATE_TEST_SUITE_P(Archs, RewardModelReference,

@@ -229,6 +229,35 @@ TEST(RmScoreCli, RefusesCausalLmsMissingHeadsAndBadRows) {
                              {"missing tensor 'score.weight'"}));
 }
 
+// train.epochs counts the steps from the data; data.eval_path is a held-out file.
+TEST(RmTrainCli, EpochsAndHeldOutFile) {
+  const std::string dir = r1::testing::scratch_dir();
+  r1::testing::write_file(dir + "/eval.jsonl", R"({"prompt": "sort 21:", "chosen": "12", "rejected": "21"})"
+                                               "\n"
+                                               R"({"chosen": "0011", "rejected": "0101", "margin": 0.5})"
+                                               "\n");
+  // The built-in recipe with train.epochs = 2 in place of train.steps, as a file.
+  std::string recipe = r1::default_rm_recipe();
+  const size_t at = recipe.find("steps = 300\n");
+  ASSERT_NE(at, std::string::npos);
+  recipe.replace(at, 12, "epochs = 2\n");
+  r1::testing::write_file(dir + "/rm.toml", recipe);
+  const auto r = run_r1({"rm", "train", dir + "/rm.toml", "--set", "output.dir=\"" + dir + "/run\"", "--set",
+                         "data.builtin_rows=100", "--set", "data.eval_rows=0", "--set",
+                         "data.eval_path=\"" + dir + "/eval.jsonl\"", "--set", "train.batch_pairs=16",
+                         "--set", "train.eval_every=0"},
+                        120);
+  ASSERT_EQ(r.exit_code, 0) << r1::testing::describe(r);
+  const auto rows = metrics(dir + "/run");
+  int64_t last_step = 0, eval_pairs = 0;
+  for (const json& row : rows) {
+    if (row.contains("loss")) last_step = row["step"];
+    if (row.contains("eval/pairs")) eval_pairs = row["eval/pairs"];
+  }
+  EXPECT_EQ(last_step, 13);  // 2 x 100 pairs in steps of 16
+  EXPECT_EQ(eval_pairs, 2);
+}
+
 // Usage errors name the nested command; recipe keys are checked before anything runs.
 TEST(RmCli, UsageAndRecipeErrors) {
   EXPECT_TRUE(IsOneLineError(run_r1({"rm"}), {"r1 rm:", "subcommand is required"}));

@@ -32,7 +32,14 @@ std::string usage_error(CLI::App& app, const CLI::ParseError& e, int argc, char*
     return fmt::format("unknown command '{}' (commands: {}; see r1 --help)", argv[1], command_list(app));
   if (cmd == nullptr && argc <= 1)
     return fmt::format("no command given (commands: {}; see r1 --help)", command_list(app));
-  const std::string where = cmd ? "r1 " + cmd->get_name() : "r1";
+  std::string where = "r1";
+  for (const CLI::App* c = cmd; c != nullptr;) {  // nested commands: "r1 rm score"
+    where += " " + c->get_name();
+    const CLI::App* child = nullptr;
+    for (const CLI::App* s : c->get_subcommands([](const CLI::App*) { return true; }))
+      if (s->parsed()) child = s;
+    c = child;
+  }
   return fmt::format("{}: {} (see {} --help)", where, e.what(), where);
 }
 
@@ -53,6 +60,7 @@ int main(int argc, char** argv) {
   r1::cli::add_score_command(app, commands);
   r1::cli::add_grpo_commands(app, commands);
   r1::cli::add_report_command(app, commands);
+  r1::cli::add_rm_commands(app, commands);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

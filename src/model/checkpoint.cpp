@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "core/error.h"
+#include "core/rng.h"
 #include "io/dtype.h"
 #include "io/file.h"
 #include "io/gguf.h"
@@ -227,6 +228,25 @@ Model load_model(const std::string& path) {
   Model model(c);
   copy_hf(model, plan);
   return model;
+}
+
+Model with_score_head(Model lm, uint64_t seed, float std) {
+  if (lm.config().score_head) return lm;
+  ModelConfig c = lm.config();
+  c.score_head = true;
+  Model rm(c);
+  float* dst = rm.params();
+  for (const ParamSpec& s : rm.param_specs()) {
+    if (s.name == "score.weight") {
+      for (size_t j = 0; j < s.numel; j++)
+        dst[s.offset + j] = static_cast<float>(std * normal(seed, 0x5c0e, j));
+      continue;
+    }
+    const ParamSpec* from = lm.find_param(s.name);
+    R1_CHECK(from != nullptr && from->numel == s.numel);
+    std::copy(lm.params() + from->offset, lm.params() + from->offset + s.numel, dst + s.offset);
+  }
+  return rm;
 }
 
 void save_model(const Model& model, const std::string& dir, const std::string& tokenizer_src, DType dtype) {

@@ -1,8 +1,10 @@
 #include "model/config.h"
 
+#include <cctype>
 #include <cmath>
 #include <limits>
 #include <optional>
+#include <utility>
 
 #include "core/error.h"
 #include "io/gguf.h"
@@ -11,13 +13,14 @@
 namespace r1 {
 
 std::string ModelConfig::arch_name() const {
+  const char* suffix = score_head ? "ForSequenceClassification" : "ForCausalLM";
   switch (arch) {
     case Arch::Llama:
-      return "LlamaForCausalLM";
+      return std::string("Llama") + suffix;
     case Arch::Qwen2:
-      return "Qwen2ForCausalLM";
+      return std::string("Qwen2") + suffix;
     case Arch::Qwen3:
-      return "Qwen3ForCausalLM";
+      return std::string("Qwen3") + suffix;
   }
   return "?";
 }
@@ -40,12 +43,23 @@ const char* ModelConfig::key(ConfigField f) const {
   return kKeys[static_cast<int>(f)][column];
 }
 
-Arch arch_from_name(const std::string& name, const std::string& source) {
-  if (name == "LlamaForCausalLM" || name == "llama") return Arch::Llama;
-  if (name == "Qwen2ForCausalLM" || name == "qwen2") return Arch::Qwen2;
-  if (name == "Qwen3ForCausalLM" || name == "qwen3") return Arch::Qwen3;
-  fail("{}: unsupported architecture '{}' (supported: LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM)",
-       source, name);
+Arch arch_from_name(const std::string& name, const std::string& source, bool* score_head) {
+  for (const auto& [family, arch] :
+       {std::pair{"Llama", Arch::Llama}, std::pair{"Qwen2", Arch::Qwen2}, std::pair{"Qwen3", Arch::Qwen3}}) {
+    const std::string f = family;
+    std::string lower = f;
+    for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    const bool cls = name == f + "ForSequenceClassification";
+    if (name == f + "ForCausalLM" || name == lower || cls) {
+      if (score_head) *score_head = cls;
+      return arch;
+    }
+  }
+  fail(
+      "{}: unsupported architecture '{}' (supported: LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM "
+      "and "
+      "their ForSequenceClassification reward models)",
+      source, name);
 }
 
 namespace {
@@ -111,7 +125,19 @@ ModelConfig ModelConfig::from_hf_json(const json& j, const std::string& source) 
   } else {
     fail("{}: missing field 'architectures' (and no 'model_type')", source);
   }
-  c.arch = arch_from_name(arch_name, source);
+  c.arch = arch_from_name(arch_name, source, &c.score_head);
+  if (c.score_head) {
+    // transformers' num_labels: the field if present, else the size of id2label, else its default 2.
+    int labels = 2;
+    if (auto it = j.find("id2label"); it != j.end() && it->is_object()) labels = static_cast<int>(it->size());
+    labels = field_or<int>(j, "num_labels", labels, source);
+    if (labels != 1)
+      fail("{}: a {} reward model needs num_labels 1 (one score per sequence), got {}{}", source, arch_name,
+           labels,
+           j.contains("num_labels") || j.contains("id2label")
+               ? ""
+               : " (transformers' default without num_labels or id2label)");
+  }
   c.vocab_size = field<int>(j, "vocab_size", source);
   c.hidden_size = field<int>(j, "hidden_size", source);
   c.intermediate_size = field<int>(j, "intermediate_size", source);
@@ -220,6 +246,11 @@ json ModelConfig::to_hf_json() const {
   if (eos_token_ids.size() == 1) j["eos_token_id"] = eos_token_ids[0];
   if (eos_token_ids.size() > 1) j["eos_token_id"] = eos_token_ids;
   j["torch_dtype"] = "float32";
+  if (score_head) {  // what transformers writes for num_labels = 1
+    j["num_labels"] = 1;
+    j["id2label"] = {{"0", "LABEL_0"}};
+    j["label2id"] = {{"LABEL_0", 0}};
+  }
   return j;
 }
 

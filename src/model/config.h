@@ -49,6 +49,11 @@ struct ModelConfig {
   int bos_token_id = -1;
   std::vector<int> eos_token_ids;
   std::string torch_dtype = "float32";
+  // A reward model: Hugging Face's *ForSequenceClassification with num_labels = 1. The LM head is
+  // replaced by score.weight (1, hidden), no bias; a sequence's score is read at its last token,
+  // after the final norm (Model::forward_scores). Written to config.json as the
+  // SequenceClassification architecture with num_labels 1 and id2label {"0": "LABEL_0"}.
+  bool score_head = false;
   // from_hf_json sets HfJson and from_gguf Gguf; a configuration built field by field is a
   // recipe's [model] table (r1 pretrain / sft).
   ConfigKeys keys = ConfigKeys::Recipe;
@@ -56,7 +61,7 @@ struct ModelConfig {
   int q_dim() const { return num_heads * head_dim; }
   int kv_dim() const { return num_kv_heads * head_dim; }
   int qkv_dim() const { return q_dim() + 2 * kv_dim(); }
-  std::string arch_name() const;  // "LlamaForCausalLM", ...
+  std::string arch_name() const;  // "LlamaForCausalLM", "Qwen2ForSequenceClassification", ...
   // The field's name where this configuration came from ("num_hidden_layers", "llama.block_count",
   // "model.num_layers").
   const char* key(ConfigField f) const;
@@ -71,7 +76,9 @@ struct ModelConfig {
   void validate(const std::string& source) const;
 };
 
-// Parses an architecture name ("LlamaForCausalLM", "llama", "qwen2", ...); fails naming `source`.
-Arch arch_from_name(const std::string& name, const std::string& source);
+// Parses an architecture name ("LlamaForCausalLM", "Qwen3ForSequenceClassification", "llama",
+// "qwen2", ...); fails naming `source`. *score_head (if non-null) tells whether the name is a
+// SequenceClassification one.
+Arch arch_from_name(const std::string& name, const std::string& source, bool* score_head = nullptr);
 
 }  // namespace r1

@@ -130,6 +130,9 @@ void attend_16(const float* q, const Elem* kt, const Elem* vt, int64_t, int64_t,
 CachedForward::CachedForward(Model& model, DType compute) : model_(model), compute_(compute) {
   if (compute != DType::F32 && compute != DType::BF16)
     fail("cached forward: compute dtype {} is not supported (F32 or BF16)", dtype_name(compute));
+  if (model.config().score_head)
+    fail("cached forward: {} is a reward model (a score head, no LM head): it scores, it cannot generate",
+         model.config().arch_name());
   if (compute == DType::BF16) packed_ = std::make_unique<PackedWeights>(model_);
 }
 

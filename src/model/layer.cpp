@@ -19,6 +19,7 @@ LayerMatrices layer_matrices(const ModelConfig& c, const Weights& W, int l) {
 }
 
 Matrix head_matrix(const ModelConfig& c, const Weights& W) {
+  if (c.score_head) return {W.score, 1, c.hidden_size};  // a reward model: its score row
   return {W.lm_head, c.vocab_size, c.hidden_size};
 }
 

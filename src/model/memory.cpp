@@ -53,7 +53,10 @@ Groups groups(const ModelConfig& c) {
   const uint64_t qkvd = add(qd, mul(2, kvd));
   Groups g;
   g.global = {mul(V, D), D};
-  if (!c.tie_word_embeddings) g.global.push_back(mul(V, D));
+  if (c.score_head)
+    g.global.push_back(D);  // score.weight (1, D)
+  else if (!c.tie_word_embeddings)
+    g.global.push_back(mul(V, D));
   g.per_layer = {D, mul(qkvd, D)};
   if (c.attention_bias) g.per_layer.push_back(qkvd);
   g.per_layer.push_back(mul(D, qd));
@@ -99,7 +102,7 @@ uint64_t bf16_weight_copy_bytes(const ModelConfig& c) {
   const uint64_t qd = mul(dim(c.num_heads), hd), kvd = mul(dim(c.num_kv_heads), hd);
   const uint64_t qkvd = add(qd, mul(2, kvd));
   const uint64_t layer = add(add(packed(qkvd, D), packed(D, qd)), add(packed(mul(2, F), D), packed(D, F)));
-  return mul(add(mul(dim(c.num_layers), layer), packed(V, D)), 2);
+  return mul(add(mul(dim(c.num_layers), layer), packed(c.score_head ? 1 : V, D)), 2);
 }
 
 uint64_t model_param_count(const ModelConfig& c) {

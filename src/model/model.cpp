@@ -121,7 +121,10 @@ std::vector<ParamSpec> param_layout(const ModelConfig& c, size_t* arena_floats) 
     group({{p + "mlp.down_proj.weight", {D, F}}});
   }
   group({{"model.norm.weight", {D}}});
-  if (!c.tie_word_embeddings) group({{"lm_head.weight", {V, D}}});
+  if (c.score_head)
+    group({{"score.weight", {1, D}}});  // HF's score = nn.Linear(hidden, num_labels = 1, bias=False)
+  else if (!c.tie_word_embeddings)
+    group({{"lm_head.weight", {V, D}}});
   if (arena_floats) *arena_floats = (offset + 15) / 16 * 16;
   return specs;
 }
@@ -183,7 +186,8 @@ Weights Model::view(float* base) const {
                         at(p + "mlp.down_proj.weight")});
   }
   w.norm = at("model.norm.weight");
-  w.lm_head = config_.tie_word_embeddings ? w.embed : at("lm_head.weight");
+  w.lm_head = config_.score_head ? nullptr : config_.tie_word_embeddings ? w.embed : at("lm_head.weight");
+  w.score = at("score.weight");
   return w;
 }
 
@@ -326,7 +330,17 @@ void Model::set_head(const HeadConfig& h) {
   head_ = h;
 }
 
+void Model::require_head(bool score, const char* what) const {
+  if (score && !config_.score_head)
+    fail("model: {} needs a reward model (a score head); this is a causal LM ({})", what,
+         config_.arch_name());
+  if (!score && config_.score_head)
+    fail("model: {} needs an LM head; this is a reward model ({}, score head only)", what,
+         config_.arch_name());
+}
+
 void Model::forward(const Batch& b, float* logp, float* entropy, float* logits) {
+  require_head(false, "forward (log-probs)");
   run_layers(b, false);
   const int64_t T = b.size(), V = config_.vocab_size;
   const bool plain_head = head_.temperature == 1 && head_vocab() == V;
@@ -345,6 +359,7 @@ void Model::forward(const Batch& b, float* logp, float* entropy, float* logits) 
 }
 
 void Model::forward_last_logits(const Batch& b, float* logits) {
+  require_head(false, "forward_last_logits");
   run_layers(b, false);
   const int64_t D = config_.hidden_size, V = config_.vocab_size, n = b.num_seqs();
   std::vector<float> last(n * D);
@@ -412,9 +427,10 @@ int64_t Model::head_forward(const Batch& b) {
 
 double Model::forward_backward(const Batch& b, const TokenLossFn& loss_fn, float* logp_out,
                                float* entropy_out) {
+  require_head(false, "forward_backward (token loss)");
   run_layers(b, true);
   const ModelConfig& c = config_;
-  const int64_t T = b.size(), D = c.hidden_size, V = head_vocab(), L = c.num_layers;
+  const int64_t T = b.size(), D = c.hidden_size, V = head_vocab();
   Activations& A = *acts_;
   Kernels& K = A.kernels;
   Weights W = weights();
@@ -453,6 +469,18 @@ double Model::forward_backward(const Batch& b, const TokenLossFn& loss_fn, float
       std::memcpy(A.dxnf.data() + rows[r0 + i] * D, A.dxg.data() + i * D, D * sizeof(float));
   }
 
+  backward_trunk(b);
+  return loss;
+}
+
+void Model::backward_trunk(const Batch& b) {
+  const ModelConfig& c = config_;
+  const int64_t T = b.size(), D = c.hidden_size, L = c.num_layers;
+  Activations& A = *acts_;
+  Kernels& K = A.kernels;
+  Weights W = weights();
+  Weights G = view(grads());
+
   // ---- final norm ----
   A.dx.resize(T * D);
   float* dx = A.dx.data();
@@ -472,6 +500,47 @@ double Model::forward_backward(const Batch& b, const TokenLossFn& loss_fn, float
     layer_backward(K, c, W.layers[l], m, G.layers[l], lrows, attn, A.resid[l].data(), *a, A.grad, dx);
   }
   K.embedding_backward(G.embed, dx, b.tokens.data(), T, D);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Score head (reward models): one scalar per sequence from its last row. The product is fp32 in
+// either compute dtype (it is one dot product per sequence).
+
+void Model::gather_last_rows(const Batch& b) {
+  Activations& A = *acts_;
+  const int64_t D = config_.hidden_size, n = b.num_seqs();
+  A.xg.resize(n * D);
+  for (int64_t s = 0; s < n; s++) {
+    if (b.cu_seqlens[s + 1] == b.cu_seqlens[s]) fail("batch: sequence {} is empty", s);
+    std::memcpy(A.xg.data() + s * D, A.xnf.data() + (b.cu_seqlens[s + 1] - 1) * D, D * sizeof(float));
+  }
+}
+
+void Model::forward_scores(const Batch& b, float* scores) {
+  require_head(true, "forward_scores");
+  run_layers(b, false);
+  gather_last_rows(b);
+  const Matrix score{weights().score, 1, config_.hidden_size};
+  acts_->kernels.linear(scores, acts_->xg.data(), score, b.num_seqs());
+}
+
+double Model::forward_backward_scores(const Batch& b, const SequenceLossFn& loss_fn, float* scores_out) {
+  require_head(true, "forward_backward_scores");
+  run_layers(b, true);
+  const int64_t T = b.size(), D = config_.hidden_size, n = b.num_seqs();
+  Activations& A = *acts_;
+  gather_last_rows(b);
+  const Matrix score{weights().score, 1, D};
+  std::vector<float> sc(static_cast<size_t>(n)), dsc(static_cast<size_t>(n), 0.f);
+  A.kernels.linear(sc.data(), A.xg.data(), score, n);
+  const double loss = loss_fn(sc.data(), dsc.data());
+  if (scores_out) std::copy(sc.begin(), sc.end(), scores_out);
+  A.dxg.resize(n * D);
+  A.kernels.linear_backward(A.dxg.data(), view(grads()).score, dsc.data(), A.xg.data(), score, n);
+  A.dxnf.assign(T * D, 0.f);
+  for (int64_t s = 0; s < n; s++)
+    std::memcpy(A.dxnf.data() + (b.cu_seqlens[s + 1] - 1) * D, A.dxg.data() + s * D, D * sizeof(float));
+  backward_trunk(b);
   return loss;
 }
 

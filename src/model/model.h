@@ -38,7 +38,8 @@ struct Weights {
   float* embed;  // (V, D)
   std::vector<LayerWeights> layers;
   float* norm;     // (D)
-  float* lm_head;  // (V, D); equals embed when embeddings are tied
+  float* lm_head;  // (V, D); equals embed when embeddings are tied; null for a reward model
+  float* score;    // (1, D): a reward model's score head (ModelConfig::score_head), else null
 };
 
 // A packed batch: sequences back to back, no padding. targets[t] is the token whose log-prob
@@ -76,6 +77,11 @@ std::vector<ParamSpec> param_layout(const ModelConfig& config, size_t* arena_flo
 // clipped surrogate are both of this form.
 using TokenLossFn =
     std::function<double(const float* logp, const float* entropy, float* dlogp, float* dentropy)>;
+
+// A reward model's loss over its sequences: given the score of every sequence of a batch (one per
+// sequence, read at its last token) it returns the loss and fills dL/dscore. The Bradley-Terry
+// loss of `r1 rm train` (train/reward_model.h) is one.
+using SequenceLossFn = std::function<double(const float* scores, float* dscores)>;
 
 // How the head turns logits into the distribution whose log-probs and entropies forward() and
 // forward_backward() return: softmax(logits / temperature) over the first `vocab` entries
@@ -166,6 +172,15 @@ class Model {
   double forward_backward(const Batch& batch, const TokenLossFn& loss, float* logp = nullptr,
                           float* entropy = nullptr);
 
+  // The score head of a reward model (config().score_head; r1::Error for a causal LM, and the
+  // LM-head calls above are r1::Errors for a reward model). scores (num_seqs): score.weight .
+  // the final-normed hidden state of each sequence's last token (HF's
+  // *ForSequenceClassification with num_labels 1, no padding). Empty sequences are an error.
+  void forward_scores(const Batch& batch, float* scores);
+  // Training: forward, the sequence loss, backward (through the pooled rows only). Gradients
+  // ACCUMULATE into grads(); scores (num_seqs) are returned if non-null. Returns the loss.
+  double forward_backward_scores(const Batch& batch, const SequenceLossFn& loss, float* scores = nullptr);
+
   // Bytes of activation memory the last call used (for benchmarks).
   size_t activation_bytes() const;
 
@@ -180,6 +195,13 @@ class Model {
   Weights view(float* base) const;
   void check_batch(const Batch& batch) const;
   void run_layers(const Batch& batch, bool train);
+  // The backward from dL/d(final-normed hidden states) (acts_->dxnf, T x D) through the final norm,
+  // the layers and the embedding, after run_layers(batch, true): what every head shares.
+  void backward_trunk(const Batch& batch);
+  // Which head the call needs: fails naming `what` when the model has the other one.
+  void require_head(bool score, const char* what) const;
+  // The final-normed hidden state of each sequence's last token into acts_->xg (num_seqs x D).
+  void gather_last_rows(const Batch& batch);
   // Log-probs, entropies and log-sum-exps of the target rows (into the activations), in chunks
   // of at most `chunk` rows; returns the chunk size.
   int64_t head_forward(const Batch& batch);

@@ -18,6 +18,7 @@
 #include "rollout/prompts.h"
 #include "train/data.h"
 #include "train/loss.h"
+#include "train/model_setup.h"
 #include "train/optim.h"
 #include "train/run_dir.h"
 #include "train/train_state.h"
@@ -96,21 +97,10 @@ const RecipeSchema<LmSettings>& lm_schema() {
   using S = LmSettings;
   static const RecipeSchema<S> schema = [] {
     RecipeSchema<S> s;
-    s.add(KeyRule::string("model.path"), &S::model_path)
-        .add_rule(KeyRule::string("model.config"))
-        .add_rule(KeyRule::string("model.arch", {"llama", "qwen2", "qwen3"}))
-        .add_rule(KeyRule::integer("model.hidden_size", 1, kInt))
-        .add_rule(KeyRule::integer("model.intermediate_size", 1, kInt))
-        .add_rule(KeyRule::integer("model.num_layers", 1, kInt))
-        .add_rule(KeyRule::integer("model.num_heads", 1, kInt))
-        .add_rule(KeyRule::integer("model.num_kv_heads", 1, kInt))
-        .add_rule(KeyRule::integer("model.head_dim", 1, kInt))
-        .add_rule(KeyRule::positive("model.rope_theta"))
-        .add_rule(KeyRule::real("model.rms_norm_eps", 0, 1, true, true))
-        .add_rule(KeyRule::boolean("model.tie_word_embeddings"))
-        .add_rule(KeyRule::non_negative("model.init_std"))
-        .add(
-            KeyRule::string("data.path"), [](S& x) -> std::string& { return x.data.path; }, true)
+    s.add(KeyRule::string("model.path"), &S::model_path);
+    for (KeyRule& k : model_shape_rules()) s.add_rule(std::move(k));
+    s.add(
+         KeyRule::string("data.path"), [](S& x) -> std::string& { return x.data.path; }, true)
         .add(KeyRule::integer("data.seq_len", 2, kInt), [](S& x) -> int64_t& { return x.data.seq_len; })
         .add(KeyRule::integer("data.builtin_docs", 1, int64_t{1} << 30),
              [](S& x) -> int64_t& { return x.data.builtin_docs; })
@@ -143,84 +133,6 @@ std::vector<KeyRule> lm_recipe_rules() {
 }
 
 namespace {
-
-// Either the model to fine-tune (model.path) or a fresh one from the recipe's keys.
-Model build_model(const Recipe& r, const Tokenizer& tok, bool* created) {
-  const std::string path = r.get_string("model.path", "");
-  *created = path.empty();
-  if (!path.empty()) return load_model(path);
-  ModelConfig c;
-  if (r.has("model.config")) {
-    const std::string cp = r.get_string("model.config");
-    c = ModelConfig::from_hf_json(read_json_file(cp), cp);
-  } else {
-    c.arch = arch_from_name(r.get_string("model.arch", "llama"), r.name());
-    c.vocab_size = tok.vocab_size();
-    c.hidden_size = static_cast<int>(r.get_int("model.hidden_size"));
-    c.intermediate_size = static_cast<int>(r.get_int("model.intermediate_size"));
-    c.num_layers = static_cast<int>(r.get_int("model.num_layers"));
-    c.num_heads = static_cast<int>(r.get_int("model.num_heads"));
-    c.num_kv_heads = static_cast<int>(r.get_int("model.num_kv_heads", c.num_heads));
-    c.head_dim = static_cast<int>(r.get_int("model.head_dim", c.hidden_size / std::max(1, c.num_heads)));
-    c.rope_theta = r.get_float("model.rope_theta", 10000.0);
-    c.rms_norm_eps = static_cast<float>(r.get_float("model.rms_norm_eps", 1e-5));
-    c.tie_word_embeddings = r.get_bool("model.tie_word_embeddings", true);
-    c.attention_bias = c.arch == Arch::Qwen2;
-    c.qk_norm = c.arch == Arch::Qwen3;
-    c.max_position_embeddings = static_cast<int>(r.get_int("data.seq_len", 256));
-    c.bos_token_id = tok.bos_id();
-    if (tok.eos_id() >= 0) c.eos_token_ids = {tok.eos_id()};
-    c.validate(r.name());
-  }
-  if (c.vocab_size < tok.vocab_size())
-    fail("{}: the model's vocab_size {} is smaller than the tokenizer's {}", r.name(), c.vocab_size,
-         tok.vocab_size());
-  Model m(c);
-  m.init_random(static_cast<uint64_t>(r.get_int("train.seed", 1)),
-                static_cast<float>(r.get_float("model.init_std", 0.02)));
-  return m;
-}
-
-}  // namespace
-
-namespace {
-
-// data.template: "auto" (the model's chat template if it has one, else none), "chat" (the
-// model's), "none", the built-ins "distill" and "r1zero", or a path ChatTemplate::load takes.
-std::optional<ChatTemplate> sft_template(const std::string& name, const std::string& model_path) {
-  if (name == "none") return std::nullopt;
-  if (name == "auto") {
-    if (model_path.empty()) return std::nullopt;
-    try {
-      return ChatTemplate::load(model_path);
-    } catch (const Error&) {
-      return std::nullopt;
-    }
-  }
-  if (name == "chat") {
-    if (model_path.empty()) fail("data.template = \"chat\" needs a model.path whose chat template to use");
-    return ChatTemplate::load(model_path);
-  }
-  try {
-    return ChatTemplate::load(name);
-  } catch (const Error& e) {
-    fail("data.template: {}", e.what());
-  }
-}
-
-// Strings that end an assistant turn: the texts of the ids generation stops at, and the
-// template's eos_token.
-std::vector<std::string> end_of_turn_strings(const Model& model, const Tokenizer& tok,
-                                             const std::optional<ChatTemplate>& tmpl) {
-  std::vector<std::string> out;
-  for (int32_t id : stop_ids_of(model, &tok))
-    if (id < tok.vocab_size()) out.push_back(tok.decode(std::vector<int32_t>{id}));
-  if (tmpl) {
-    const std::string eos = tmpl->special_token("eos_token");
-    if (!eos.empty()) out.push_back(eos);
-  }
-  return out;
-}
 
 // Mean cross-entropy of the held-out sequences (no gradient), in batches of batch_tokens.
 std::pair<double, int64_t> eval_loss(Model& model, const std::vector<LmExample>& examples,
@@ -277,7 +189,7 @@ int run_lm_training(const std::string& mode, Recipe r, RunStart start) {
   std::unique_ptr<Tokenizer> tok =
       cfg.model_path.empty() ? make_byte_tokenizer() : load_tokenizer(cfg.model_path);
   bool created = false;
-  Model model = build_model(r, *tok, &created);
+  Model model = build_model(r, *tok, ModelBuild{false, 0.02f, cfg.data.seq_len}, &created);
   // Gradients, AdamW moments and activations must fit before any of them is allocated.
   TrainingMemoryPlan plan;
   plan.batch_tokens = cfg.batch_tokens;
@@ -289,7 +201,7 @@ int run_lm_training(const std::string& mode, Recipe r, RunStart start) {
   dc.seed = cfg.train.seed;
   dc.truncate = !cfg.packing;
   const std::optional<ChatTemplate> tmpl =
-      mode == "sft" ? sft_template(cfg.templ, cfg.model_path) : std::nullopt;
+      mode == "sft" ? recipe_chat_template(cfg.templ, cfg.model_path) : std::nullopt;
   const LmChatFormat chat{tmpl ? &*tmpl : nullptr, end_of_turn_strings(model, *tok, tmpl)};
   LmDataStats stats;
   auto examples = load_lm_examples(dc, *tok, &stats, chat);
@@ -300,12 +212,7 @@ int run_lm_training(const std::string& mode, Recipe r, RunStart start) {
     if (cfg.eval_rows >= stats.rows)
       fail("{}: data.eval_rows = {} leaves nothing to train on ({} has {} rows)", r.name(), cfg.eval_rows,
            dc.path, stats.rows);
-    std::vector<int64_t> rows(static_cast<size_t>(stats.rows));
-    std::iota(rows.begin(), rows.end(), 0);
-    shuffle_by(rows, [&](size_t i) { return hash_u64(dc.seed, 0xe7a1, i); });
-    std::vector<uint8_t> is_eval(rows.size(), 0);
-    for (int64_t i = 0; i < cfg.eval_rows; i++)
-      is_eval[static_cast<size_t>(rows[static_cast<size_t>(i)])] = 1;
+    const std::vector<uint8_t> is_eval = held_out_rows(stats.rows, cfg.eval_rows, dc.seed);
     std::vector<LmExample> train;
     for (auto& ex : examples)
       (is_eval[static_cast<size_t>(ex.row)] ? held_out : train).push_back(std::move(ex));

@@ -8,6 +8,13 @@ numpy (no transformers, no safetensors package). Run it with Debian's /usr/bin/p
   adamw  --model DIR --batch BATCH.json --out OUT.json --steps N --lrs LR0,LR1,...
          --beta1 B1 --beta2 B2 --eps E --weight-decay WD --clip C [--dtype float64|float32]
   init   --config CONFIG.json --out DIR --seed S [--std 0.02]
+  rm     --model DIR --batch PAIRS.json --out OUT.safetensors
+
+PAIRS.json (rm: a reward model, *ForSequenceClassification with score.weight) = {"tokens",
+"cu_seqlens", "margins": [...], "center": c}: sequences 2i and 2i+1 are pair i's chosen and
+rejected; each sequence's score is score.weight . (final-normed hidden state of its last token);
+loss = mean over pairs of -log sigmoid(r_c - r_r - margin) + c * mean over pairs of (r_c + r_r)^2
+(TRL's RewardTrainer with center_rewards_coefficient). Writes scores, loss and grad.NAME.
 
 BATCH.json = {"tokens": [...], "cu_seqlens": [0, len0, len0+len1, ..., T], "targets": [...],
 "weights": [...]}: sequences packed back to back, each attending causally only within itself,
@@ -88,6 +95,10 @@ def save_safetensors(path, tensors, dtype="F32", metadata=None):
 
 # ---------------------------------------------------------------- config and parameters
 ARCHS = ("LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM")
+# Reward models: the same transformer with score.weight (num_labels = 1) instead of lm_head.
+SCORE_ARCHS = {"LlamaForSequenceClassification": "LlamaForCausalLM",
+               "Qwen2ForSequenceClassification": "Qwen2ForCausalLM",
+               "Qwen3ForSequenceClassification": "Qwen3ForCausalLM"}
 
 
 @dataclass
@@ -105,11 +116,18 @@ class Config:
     tie: bool
     qkv_bias: bool
     qk_norm: bool
+    score: bool = False  # a reward model: score.weight (1, dim), no lm_head
 
     @staticmethod
     def from_dict(c):
         try:
             arch = c["architectures"][0]
+            score = arch in SCORE_ARCHS
+            if score:
+                labels = c.get("num_labels", len(c.get("id2label") or {}) or 2)
+                if labels != 1:
+                    raise RefError(f"config: a reward model needs num_labels 1, got {labels}")
+                arch = SCORE_ARCHS[arch]
             if arch not in ARCHS:
                 raise RefError(f"config: unsupported architecture {arch}")
             if c.get("rope_scaling"):  # refuse rather than silently compute the wrong RoPE
@@ -123,7 +141,7 @@ class Config:
                          theta=float(c.get("rope_theta", 10000.0)),
                          tie=bool(c.get("tie_word_embeddings", False)),
                          qkv_bias=arch == "Qwen2ForCausalLM" or bool(c.get("attention_bias", False)),
-                         qk_norm=arch == "Qwen3ForCausalLM")
+                         qk_norm=arch == "Qwen3ForCausalLM", score=score)
         except (KeyError, IndexError, TypeError) as e:
             raise RefError(f"config: missing or malformed key {e}") from None
         if cfg.heads % cfg.kv_heads or cfg.head_dim % 2:
@@ -152,7 +170,9 @@ def param_shapes(cfg):
         s[p + "mlp.up_proj.weight"] = (F_, D)
         s[p + "mlp.down_proj.weight"] = (D, F_)
     s["model.norm.weight"] = (D,)
-    if not cfg.tie:
+    if cfg.score:
+        s["score.weight"] = (1, D)
+    elif not cfg.tie:
         s["lm_head.weight"] = (V, D)
     return s
 
@@ -223,6 +243,12 @@ class Model:
         """tokens [B, T]; positions [B or 1, T]; mask additive (0 / -inf) broadcastable to
         [B, H, T, T]. Returns logits [B, T, V]."""
         c, p = self.cfg, self.p
+        head = p["model.embed_tokens.weight"] if c.tie else p["lm_head.weight"]
+        return F.linear(self.hidden(tokens, positions, mask), head)
+
+    def hidden(self, tokens, positions, mask):
+        """The final-normed hidden states [B, T, dim]."""
+        c, p = self.cfg, self.p
         x = F.embedding(tokens, p["model.embed_tokens.weight"])
         cos, sin = rope_tables(positions, c.head_dim, c.theta, x.dtype)
         for i in range(c.layers):
@@ -233,8 +259,7 @@ class Model:
             gate = F.linear(n, p[pre + "mlp.gate_proj.weight"])
             up = F.linear(n, p[pre + "mlp.up_proj.weight"])
             x = x + F.linear(F.silu(gate) * up, p[pre + "mlp.down_proj.weight"])
-        head = p["model.embed_tokens.weight"] if c.tie else p["lm_head.weight"]
-        return F.linear(rms_norm(x, p["model.norm.weight"], c.eps), head)
+        return rms_norm(x, p["model.norm.weight"], c.eps)
 
     def attention(self, n, pre, cos, sin, mask):
         c, p = self.cfg, self.p
@@ -362,6 +387,32 @@ def cmd_adamw(a):
     save_safetensors(os.path.splitext(a.out)[0] + ".safetensors", params, "F64")
 
 
+def cmd_rm(a):
+    dtype = DTYPES[a.dtype]
+    cfg, params = load_model(a.model, dtype)
+    if not cfg.score:
+        raise RefError("rm: the model has no score head (a *ForSequenceClassification config)")
+    with open(a.batch) as f:
+        b = json.load(f)
+    tokens, cu, margins, center = b["tokens"], b["cu_seqlens"], b["margins"], float(b["center"])
+    if len(cu) - 1 != 2 * len(margins) or cu[0] != 0 or cu[-1] != len(tokens):
+        raise RefError("rm: cu_seqlens must hold two sequences (chosen, rejected) per margin")
+    if any(hi <= lo for lo, hi in zip(cu, cu[1:])):
+        raise RefError("rm: every sequence must be non-empty")
+    pos, mask = packed_inputs(cu, dtype)
+    h = Model(cfg, params).hidden(torch.tensor(tokens, dtype=torch.long)[None], pos, mask)[0]
+    last = torch.tensor(cu[1:], dtype=torch.long) - 1
+    scores = F.linear(h[last], params["score.weight"])[:, 0]  # HF: the score at the last token
+    rc, rr = scores[0::2], scores[1::2]
+    m = torch.tensor(margins, dtype=dtype)
+    loss = -F.logsigmoid(rc - rr - m).mean() + center * ((rc + rr) ** 2).mean()
+    loss.backward()
+    out = {"scores": scores, "loss": loss.reshape(1)}
+    for name, t in params.items():
+        out["grad." + name] = t.grad if t.grad is not None else torch.zeros_like(t)
+    save_safetensors(a.out, out, "F64" if dtype == torch.float64 else "F32")
+
+
 def cmd_init(a):
     with open(a.config) as f:
         raw = json.load(f)
@@ -376,7 +427,7 @@ def cmd_init(a):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
-    for name in ("grads", "adamw"):
+    for name in ("grads", "adamw", "rm"):
         s = sub.add_parser(name)
         s.add_argument("--model", required=True)
         s.add_argument("--batch", required=True)
@@ -394,8 +445,8 @@ def main(argv=None):
     s.add_argument("--std", type=float, default=0.02)
     a = ap.parse_args(argv)
     try:
-        {"grads": cmd_grads, "adamw": cmd_adamw, "init": cmd_init}[a.cmd](a)
-    except (RefError, OSError, ValueError) as e:
+        {"grads": cmd_grads, "adamw": cmd_adamw, "init": cmd_init, "rm": cmd_rm}[a.cmd](a)
+    except (RefError, OSError, ValueError, KeyError) as e:
         print(f"r1ref {a.cmd}: {e}".replace("\n", " "), file=sys.stderr)
         sys.exit(1)
 

@@ -9,6 +9,9 @@ For Llama (GQA), Qwen2 (q/k/v bias, tied embeddings) and Qwen3 (q/k norm, head_d
      and a naive token-by-token, head-by-head forward written from the formulas;
   2. its gradients match central finite differences on a few scalar parameters (float64);
   3. the `adamw` CLI matches AdamW written out by hand from the formulas.
+  4. the `rm` CLI (a *ForSequenceClassification reward model) on packed pairs matches each
+     sequence run alone (score at its last token) and the Bradley-Terry loss with margins and
+     centring written out with math.log1p / math.exp, and its gradients autograd of that.
 Plus RoPE checks, BF16 loading, and the one-line error on a missing tensor.
 """
 import json
@@ -260,6 +263,44 @@ def check_bf16_and_errors(model_dir, batch_path, tmp):
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
 
 
+def check_rm(arch, config, tmp, seed):
+    """The rm CLI: packed pairs == each sequence alone; the loss == the formula by hand."""
+    d = os.path.join(tmp, arch + "-rm")
+    os.makedirs(d)
+    cls = config["architectures"][0].replace("ForCausalLM", "ForSequenceClassification")
+    with open(os.path.join(d, "in.json"), "w") as f:
+        json.dump(dict(config, architectures=[cls], num_labels=1), f)
+    ok("init", "--config", os.path.join(d, "in.json"), "--out", d, "--seed", str(seed), "--std", "0.3")
+    g = torch.Generator().manual_seed(seed)
+    lens, margins, center = [7, 3, 1, 12, 5, 5], [0.4, -0.3, 0.0], 0.07
+    tokens = torch.randint(config["vocab_size"], (sum(lens),), generator=g)
+    cu = [0] + torch.tensor(lens).cumsum(0).tolist()
+    with open(os.path.join(d, "pairs.json"), "w") as f:
+        json.dump({"tokens": tokens.tolist(), "cu_seqlens": cu, "margins": margins, "center": center}, f)
+    out = os.path.join(d, "rm.safetensors")
+    ok("rm", "--model", d, "--batch", os.path.join(d, "pairs.json"), "--out", out)
+    got = R.load_safetensors(out)
+    cfg, params = R.load_model(d, F64)
+    assert cfg.score and "score.weight" in params and "lm_head.weight" not in params
+    model, scores = R.Model(cfg, params), []
+    for s, e in zip(cu, cu[1:]):
+        h = model.hidden(tokens[None, s:e], torch.arange(e - s)[None], R.causal_mask(e - s, F64)[None, None])
+        scores.append((h[0, -1] * params["score.weight"][0]).sum())
+    loss = 0
+    for i, m in enumerate(margins):
+        rc, rr = scores[2 * i], scores[2 * i + 1]
+        x = (rc - rr - m).item()
+        nll = max(-x, 0) + math.log1p(math.exp(-abs(x)))  # -log sigmoid(x)
+        loss += (nll + center * (rc + rr).item() ** 2) / len(margins)
+    close(torch.stack(scores), got["scores"], 1e-12, "rm scores")
+    assert abs(loss - got["loss"].item()) < 1e-12 * abs(loss), (loss, got["loss"].item())
+    auto = sum(-torch.nn.functional.logsigmoid(scores[2 * i] - scores[2 * i + 1] - m)
+               + center * (scores[2 * i] + scores[2 * i + 1]) ** 2 for i, m in enumerate(margins))
+    (auto / len(margins)).backward()
+    for name, t in params.items():
+        close(t.grad, got["grad." + name], 1e-10, "rm grad." + name)
+
+
 def main():
     check_rope()
     print("rope: ok")
@@ -291,7 +332,8 @@ def main():
             if arch == "llama":
                 check_model_rope_shift(d)
                 check_bf16_and_errors(d, batch_path, tmp)
-            print(f"{arch}: packed == unpacked == naive, finite differences, adamw: ok")
+            check_rm(arch, config, tmp, seed)
+            print(f"{arch}: packed == unpacked == naive, finite differences, adamw, rm: ok")
     print("selfcheck passed")
 
 

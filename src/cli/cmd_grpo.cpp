@@ -55,13 +55,13 @@ void add_grpo_commands(CLI::App& app, std::vector<Command>& out) {
   zc->add_option("--set", z->sets, "override a key of the GRPO recipe: --set grpo.steps=10 (repeatable)");
   zc->add_flag(
       "--from-scratch", z->from_scratch,
-      "pretrain the base model into DIR/base first (about 8 minutes) instead of using the shipped one");
+      "pretrain the base model into DIR/base first (about 11 minutes) instead of using the shipped one");
   zc->add_option("--base", z->base, "start from this base model instead of the shipped one");
   zc->add_option("--pretrain-set", z->pretrain_sets,
                  "with --from-scratch: override a key of the base model's pretraining recipe");
   zc->add_option("--control", z->control,
-                 "a control run: format-only (the format reward alone) or dr-grpo (constant loss normaliser, "
-                 "no std scaling)");
+                 "a control run: format-only (the format reward alone) or seq-mean (GRPO's original "
+                 "normalisers: per-response token mean, advantages divided by the group's std)");
   zc->add_option("--seed", z->seed, "the seed of the GRPO stage (train.seed)");
   zc->add_flag("--resume", z->resume, "continue the interrupted stage (pretraining or GRPO)");
   zc->add_flag("--allow-changes", z->allow_changes,

@@ -112,13 +112,9 @@ const RecipeSchema<LmSettings>& lm_schema() {
              [](S& x) -> std::string& { return x.data.messages_field; })
         .add(KeyRule::string("data.tools_field"), [](S& x) -> std::string& { return x.data.tools_field; })
         .add(KeyRule::string("data.template"), &S::templ)
-        .add(KeyRule::boolean("data.packing"), &S::packing)
-        .add(KeyRule::string("data.eval_path"), &S::eval_path)
-        .add(KeyRule::integer("data.eval_rows", 0, kInt), &S::eval_rows)
-        .add(KeyRule::int_at_least("train.steps", 1), &S::steps)
-        .add(KeyRule::integer("train.epochs", 1, 1000000), &S::epochs)
-        .add(KeyRule::int_at_least("train.eval_every", 0), &S::eval_every)
-        .add(KeyRule::integer("train.batch_tokens", 1, int64_t{1} << 30), &S::batch_tokens)
+        .add(KeyRule::boolean("data.packing"), &S::packing);
+    add_run_length_keys(s);
+    s.add(KeyRule::integer("train.batch_tokens", 1, int64_t{1} << 30), &S::batch_tokens)
         .add(KeyRule::integer("train.grad_accum", 1, int64_t{1} << 20), &S::grad_accum)
         .add_part(train_settings_schema(), [](S& x) -> TrainSettings& { return x.train; });
     return s;
@@ -165,13 +161,7 @@ namespace {
 
 LmSettings read_lm_recipe(const Recipe& r) {
   const LmSettings cfg = lm_schema().read(r);
-  if (r.has("train.steps") == r.has("train.epochs"))
-    fail("{}: set either train.steps or train.epochs (the run's length){}", r.name(),
-         r.has("train.steps") ? ", not both" : "");
-  if (!cfg.eval_path.empty() && cfg.eval_rows > 0)
-    fail("{}: data.eval_path and data.eval_rows both name a held-out set; set one", r.name());
-  if (cfg.eval_every > 0 && cfg.eval_path.empty() && cfg.eval_rows == 0)
-    fail("{}: train.eval_every needs a held-out set (data.eval_path or data.eval_rows)", r.name());
+  check_run_length(r, cfg.eval_path, cfg.eval_rows, cfg.eval_every);
   return cfg;
 }
 

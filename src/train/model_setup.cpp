@@ -115,4 +115,14 @@ std::vector<uint8_t> held_out_rows(int64_t rows, int64_t n, uint64_t seed) {
   return is_eval;
 }
 
+void check_run_length(const Recipe& r, const std::string& eval_path, int64_t eval_rows, int64_t eval_every) {
+  if (r.has("train.steps") == r.has("train.epochs"))
+    fail("{}: set either train.steps or train.epochs (the run's length){}", r.name(),
+         r.has("train.steps") ? ", not both" : "");
+  if (!eval_path.empty() && eval_rows > 0)
+    fail("{}: data.eval_path and data.eval_rows both name a held-out set; set one", r.name());
+  if (eval_every > 0 && eval_path.empty() && eval_rows == 0)
+    fail("{}: train.eval_every needs a held-out set (data.eval_path or data.eval_rows)", r.name());
+}
+
 }  // namespace r1

@@ -43,6 +43,19 @@ std::optional<ChatTemplate> recipe_chat_template(const std::string& name, const 
 std::vector<std::string> end_of_turn_strings(const Model& model, const Tokenizer& tok,
                                              const std::optional<ChatTemplate>& tmpl);
 
+// The keys of a run's length and its held-out set, alike in `r1 pretrain` / `r1 sft` and
+// `r1 rm train` (S has eval_path, eval_rows, steps, epochs and eval_every), and their checks:
+// train.steps or train.epochs, one held-out set at most, train.eval_every only with one.
+template <class S>
+void add_run_length_keys(RecipeSchema<S>& s) {
+  s.add(KeyRule::string("data.eval_path"), &S::eval_path)
+      .add(KeyRule::integer("data.eval_rows", 0, 2147483647), &S::eval_rows)
+      .add(KeyRule::int_at_least("train.steps", 1), &S::steps)
+      .add(KeyRule::integer("train.epochs", 1, 1000000), &S::epochs)
+      .add(KeyRule::int_at_least("train.eval_every", 0), &S::eval_every);
+}
+void check_run_length(const Recipe& r, const std::string& eval_path, int64_t eval_rows, int64_t eval_every);
+
 // The held-out rows of a data set of `rows` rows: the first `n` of a permutation keyed by `seed`
 // (1 = held out).
 std::vector<uint8_t> held_out_rows(int64_t rows, int64_t n, uint64_t seed);

@@ -97,13 +97,9 @@ const RecipeSchema<RmSettings>& rm_schema() {
         .add(KeyRule::integer("data.max_len", 2, kInt), [](S& x) -> int64_t& { return x.data.max_len; })
         .add(KeyRule::integer("data.builtin_rows", 1, 1000000),
              [](S& x) -> int64_t& { return x.data.builtin_rows; })
-        .add(KeyRule::string("data.template"), &S::templ)
-        .add(KeyRule::string("data.eval_path"), &S::eval_path)
-        .add(KeyRule::integer("data.eval_rows", 0, kInt), &S::eval_rows)
-        .add(KeyRule::int_at_least("train.steps", 1), &S::steps)
-        .add(KeyRule::integer("train.epochs", 1, 1000000), &S::epochs)
-        .add(KeyRule::int_at_least("train.eval_every", 0), &S::eval_every)
-        .add(KeyRule::integer("train.batch_pairs", 1, int64_t{1} << 24), &S::batch_pairs)
+        .add(KeyRule::string("data.template"), &S::templ);
+    add_run_length_keys(s);
+    s.add(KeyRule::integer("train.batch_pairs", 1, int64_t{1} << 24), &S::batch_pairs)
         .add(KeyRule::integer("train.micro_batch_tokens", 0, int64_t{1} << 30), &S::micro_batch_tokens)
         .add(KeyRule::non_negative("train.center_rewards_coefficient"), &S::center)
         .add_part(train_settings_schema(), [](S& x) -> TrainSettings& { return x.train; });
@@ -114,13 +110,7 @@ const RecipeSchema<RmSettings>& rm_schema() {
 
 RmSettings read_rm_recipe(const Recipe& r) {
   RmSettings cfg = rm_schema().read(r);
-  if (r.has("train.steps") == r.has("train.epochs"))
-    fail("{}: set either train.steps or train.epochs (the run's length){}", r.name(),
-         r.has("train.steps") ? ", not both" : "");
-  if (!cfg.eval_path.empty() && cfg.eval_rows > 0)
-    fail("{}: data.eval_path and data.eval_rows both name a held-out set; set one", r.name());
-  if (cfg.eval_every > 0 && cfg.eval_path.empty() && cfg.eval_rows == 0)
-    fail("{}: train.eval_every needs a held-out set (data.eval_path or data.eval_rows)", r.name());
+  check_run_length(r, cfg.eval_path, cfg.eval_rows, cfg.eval_every);
   cfg.data.seed = cfg.train.seed;
   return cfg;
 }

@@ -26,8 +26,8 @@ std::string shipped_zero_base() {
 std::vector<std::string> zero_control_settings(const std::string& control) {
   if (control.empty()) return {};
   if (control == "format-only") return {"reward.math=0.0"};
-  if (control == "dr-grpo") return {"grpo.loss_agg=\"constant\"", "grpo.scale_rewards=false"};
-  fail("--control: unknown control '{}' (format-only, dr-grpo)", control);
+  if (control == "seq-mean") return {"grpo.loss_agg=\"seq-mean\"", "grpo.scale_rewards=true"};
+  fail("--control: unknown control '{}' (format-only, seq-mean)", control);
 }
 
 const char* default_zero_recipe() {
@@ -53,7 +53,8 @@ temperature = 1.0
 beta = 0.001
 eps_low = 0.2
 eps_high = 0.2
-loss_agg = "seq-mean"
+loss_agg = "constant"   # Dr. GRPO: every token weighs alike (1 / (max_new_tokens x outputs)), ...
+scale_rewards = false   # ... and advantages are not divided by the group's std
 mu = 1
 mini_batches = 1
 

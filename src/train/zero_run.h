@@ -24,8 +24,8 @@ std::string shipped_zero_base();
 
 // The controls of the demo, one flag each (--control NAME): the settings each one changes.
 //   format-only: the format reward alone (accuracy must not rise: the accuracy reward causes the gain)
-//   dr-grpo:     Dr. GRPO (a constant loss normaliser, no division by the group's std): the length
-//                growth is not an artefact of per-sequence averaging
+//   seq-mean:    GRPO's original normalisers (each response's loss averaged over its own tokens,
+//                advantages divided by the group's std) instead of r1 zero's Dr. GRPO ones
 std::vector<std::string> zero_control_settings(const std::string& control);
 
 struct ZeroOptions {
@@ -34,7 +34,7 @@ struct ZeroOptions {
   std::vector<std::string> pretrain_sets;  // ... and for the base model's pretraining (--from-scratch)
   bool from_scratch = false;               // pretrain the base into DIR/base instead of the shipped one
   std::string base;                        // the base model to start from ("": the shipped one)
-  std::string control;                     // "", "format-only" or "dr-grpo"
+  std::string control;                     // "", "format-only" or "seq-mean"
   int64_t seed = -1;                       // train.seed of the GRPO stage (-1: the recipe's)
   bool resume = false;                     // continue the interrupted stage (pretraining or GRPO)
   bool allow_changes = false;              // ... even with settings that differ from the saved ones

@@ -6,8 +6,9 @@
 // the more checking is worth.
 //
 // The pretraining corpus mixes, like web text, documents that answer directly (more often wrong the
-// more terms there are), documents that work the sum out (some with an uncorrected slip), and a
-// few that check their work (more often on harder problems), all in the R1-Zero format:
+// more terms there are), documents that work the sum out (some with an uncorrected slip), and
+// documents that check their work (more often on harder problems: common on "textbook pages",
+// rare in chat transcripts), all in the R1-Zero format:
 //   direct:  "... User: Compute 7+5+8. Assistant: <think> I know this. </think> <answer> 20 </answer>"
 //   worked:  "... Assistant: <think> 7+5+8: 7+5=12, 12+8=20 </think> <answer> 20 </answer>"
 //   slipped: "... Assistant: <think> 7+5+8: 7+5=13, 13+8=21 </think> <answer> 21 </answer>"  (a slip)
@@ -25,9 +26,11 @@
 // ChatTemplate::load("r1zero")); the others are excerpts of such documents that begin at the
 // template's "User: ": the arithmetic is learned from ~100-token documents instead of ~450-token
 // ones, which is what makes pretraining fit in a few CPU minutes. The two kinds mix their
-// completions differently, as the web does: worked solutions are common in excerpts (textbook
-// pages), rarer in full R1-Zero transcripts, so the base model, prompted with the template, mostly
-// answers directly and sometimes works the sum out (rarely checking), and it can do all of it.
+// completions differently, as the web does: worked solutions, and checked ones, are common in
+// excerpts (textbook pages), rarer in full R1-Zero transcripts, so the base model, prompted with
+// the template, mostly answers directly and sometimes works the sum out (rarely checking), and it
+// can do all of it: the checks are learned from the excerpts (a model of this size does not learn
+// them from a few percent of the documents; docs/zero_task_notes.md).
 //
 // Held-out split: a problem is a test problem iff the hash of its sorted terms % kZeroTestModulus
 // == 0, so every reordering of a held-out problem (its rewritings) is held out too; the corpus and
@@ -52,11 +55,11 @@ struct ZeroMix {
 };
 
 struct ZeroTaskConfig {
-  int min_terms = 3, max_terms = 6;                                  // terms per problem (each 1..9), uniform
-  double full_template_frac = 0.15;                                  // documents with the whole template
-  ZeroMix template_mix{.worked = 0.3, .sloppy = 0.1, .check = 0.2};  // ... and their completions
-  ZeroMix excerpt_mix{.worked = 0.8, .sloppy = 0.05, .check = 0.16};  // the excerpts' completions
-  double slip = 0.06;  // per step of a worked pass: the result off by one
+  int min_terms = 3, max_terms = 6;  // terms per problem (each 1..9), uniform
+  double full_template_frac = 0.15;  // documents with the whole template
+  ZeroMix template_mix{.worked = 0.3, .sloppy = 0.1, .check = 0.04};  // ... and their completions
+  ZeroMix excerpt_mix{.worked = 0.8, .sloppy = 0.05, .check = 0.5};   // the excerpts' completions
+  double slip = 0.12;  // per step of a worked pass: the result off by one
   // The hardness of a level, 1/levels for min_terms up to 1 for max_terms, scales the share of
   // worked documents that check (ZeroMix::check) and of direct answers that are wrong (off by 1 to 3):
   double direct_error = 0.8;

@@ -47,7 +47,7 @@ std::optional<int64_t> integer(std::string_view text, size_t& i) {
 }
 
 // The equations in text ("a+b=c", "3*4-2=10": integers joined by + - *, '=', an integer; no
-// spaces inside), each with whether it holds; calls f(position, holds).
+// spaces inside), each with whether it holds; calls f(position, left-hand side, holds).
 template <class F>
 void for_each_equation(std::string_view text, F&& f) {
   for (size_t i = 0; i < text.size();) {
@@ -83,9 +83,10 @@ void for_each_equation(std::string_view text, F&& f) {
       }
     }
     if (ok && ops > 0 && i < text.size() && text[i] == '=') {
+      const std::string_view lhs = text.substr(start, i - start);
       i++;
       if (const std::optional<int64_t> rhs = integer(text, i)) {
-        f(start, sum + sign * prod == *rhs);
+        f(start, lhs, sum + sign * prod == *rhs);
         continue;
       }
     }
@@ -105,20 +106,33 @@ ReasoningTraits reasoning_traits(std::string_view text) {
   const size_t first = next_reflection(low);
   if (first == std::string::npos) return t;
   t.reflection = true;
-  size_t slip = std::string::npos;  // the first equation that does not hold
-  std::vector<size_t> holds;        // where the true equations start
-  for_each_equation(text, [&](size_t pos, bool ok) {
-    if (ok)
-      holds.push_back(pos);
-    else if (slip == std::string::npos)
-      slip = pos;
-  });
+  struct Equation {
+    size_t pos;
+    std::string_view lhs;
+    bool holds;
+  };
+  std::vector<Equation> eqs;
+  for_each_equation(text, [&](size_t pos, std::string_view lhs, bool ok) { eqs.push_back({pos, lhs, ok}); });
   const auto true_after = [&](size_t at) {
     return at != std::string::npos &&
-           std::any_of(holds.begin(), holds.end(), [&](size_t p) { return p > at; });
+           std::any_of(eqs.begin(), eqs.end(), [&](const Equation& e) { return e.holds && e.pos > at; });
   };
   t.check = true_after(first);
-  if (slip != std::string::npos) t.revisits_slip = true_after(next_reflection(low, slip));
+  // A slip is corrected when, after the next reflection phrase, the same left-hand side is
+  // computed again and comes out right the first time it does (a check that repeats the slip
+  // corrects nothing), or, when it is not computed again, some true equation follows (the work
+  // checked another way). A slip repeated later is the same slip.
+  for (size_t i = 0; i < eqs.size() && !t.revisits_slip; i++) {
+    const Equation& e = eqs[i];
+    if (e.holds || std::any_of(eqs.begin(), eqs.begin() + static_cast<std::ptrdiff_t>(i),
+                               [&](const Equation& d) { return !d.holds && d.lhs == e.lhs; }))
+      continue;
+    const size_t phrase = next_reflection(low, e.pos);
+    if (phrase == std::string::npos) break;  // no phrase after this slip, nor after any later one
+    const auto again = std::find_if(eqs.begin(), eqs.end(),
+                                    [&](const Equation& d) { return d.pos > phrase && d.lhs == e.lhs; });
+    t.revisits_slip = again != eqs.end() ? again->holds : true_after(phrase);
+  }
   return t;
 }
 

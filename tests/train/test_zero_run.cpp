@@ -84,7 +84,7 @@ TEST(ZeroRun, OutputDirSettingsAreFollowed) {
 // the flags that go with pretraining are refused without it, and a control changes the recipe.
 TEST(ZeroRun, StartsFromTheShippedBase) {
   const std::string dir = r1::testing::scratch_dir() + "/zero_shipped";
-  std::vector<std::string> args = {"zero", "--dir", dir, "--control", "dr-grpo", "--seed", "7"};
+  std::vector<std::string> args = {"zero", "--dir", dir, "--control", "seq-mean", "--seed", "7"};
   for (const char* s : {"grpo.steps=1", "grpo.prompts_per_step=2", "grpo.group_size=2",
                         "grpo.max_new_tokens=12", "eval.limit=2", "eval.k=2", "eval.every=0"})
     args.insert(args.end(), {"--set", s});
@@ -94,10 +94,10 @@ TEST(ZeroRun, StartsFromTheShippedBase) {
   EXPECT_EQ(r.err.find("pretraining"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(dir + "/base"));
   const std::string recipe = r1::testing::read_file(dir + "/grpo/recipe.toml");
-  EXPECT_NE(recipe.find("loss_agg = \"constant\""), std::string::npos) << recipe;
-  EXPECT_NE(recipe.find("scale_rewards = false"), std::string::npos) << recipe;
+  EXPECT_NE(recipe.find("loss_agg = \"seq-mean\""), std::string::npos) << recipe;
+  EXPECT_NE(recipe.find("scale_rewards = true"), std::string::npos) << recipe;
   EXPECT_NE(recipe.find("seed = 7"), std::string::npos) << recipe;
-  EXPECT_NE(r.err.find("control: dr-grpo"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("control: seq-mean"), std::string::npos) << r.err;
 
   // The shipped recipe file is the built-in pretraining recipe (one source, no drift).
   EXPECT_EQ(r1::testing::read_file(std::string(R1_SOURCE_DIR) + "/models/zero-base/recipe.toml"),

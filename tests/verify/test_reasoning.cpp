@@ -57,6 +57,14 @@ TEST(Reasoning, RevisitingASlipNeedsAFalseStepBeforeTheCheck) {
   EXPECT_TRUE(step.check && step.revisits_slip);
   // A slip after the last check is not revisited.
   EXPECT_FALSE(reasoning_traits("4+9=13 check 4+9=13, 13+7=21").revisits_slip);
+  // A check that repeats the slip corrects nothing, and the slip repeated is the same slip: the
+  // true steps after a later "wait" do not make it a correction.
+  EXPECT_FALSE(reasoning_traits("1+3=3 check 1+3=3 wait, 3+8=11 check 3+8=11, 11+7=18").revisits_slip);
+  // The slip computed again, wrong again, and only later right: the first recomputation decides.
+  EXPECT_FALSE(reasoning_traits("2+5=6 check 2+5=8 wait, 2+5=7").revisits_slip);
+  EXPECT_TRUE(reasoning_traits("2+5=6 check 2+5=7 wait, 7+1=8").revisits_slip);
+  // A second, different slip can still be corrected after an uncorrected first one.
+  EXPECT_TRUE(reasoning_traits("1+3=3 check 1+3=3, 3+8=12 check 3+8=11 wait").revisits_slip);
 }
 
 TEST(Reasoning, StatsSplitByCorrectAndWrong) {

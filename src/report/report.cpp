@@ -317,7 +317,8 @@ std::string self_correction_html(const std::string& path) {
     if (!h.empty() || kind == row.end() || *kind != kFirstSelfCorrection) return;
     h = fmt::format(
         "<h2>First self-correction (step {})</h2>\n<p>The first rollout of the run with a slip (an equation "
-        "that does not hold), then a check step after a reflection phrase, and a right answer.</p>\n",
+        "that does not hold) that it computed again, right, after a reflection phrase, and a right "
+        "answer.</p>\n",
         format_step(row["step"].get<double>()));
     h += sample_html(row);
   });

@@ -405,6 +405,17 @@ bool Recipe::has(std::string_view key) const {
   return find_node(impl_->root, key) != nullptr;
 }
 
+std::vector<std::string> Recipe::keys_under(std::string_view key) const {
+  std::vector<std::string> out;
+  const toml::node* n = find_node(impl_->root, key);
+  if (n == nullptr) return out;
+  const toml::table* t = n->as_table();
+  if (t == nullptr) fail("{}: key '{}' must be a table, got {}", name_, key, describe(*n));
+  for (const auto& [k, v] : *t) out.emplace_back(k.str());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 namespace {
 
 [[noreturn]] void missing(const std::string& name, std::string_view key) {

@@ -74,6 +74,10 @@ class Recipe {
   // True if the dotted key names a value or a table.
   bool has(std::string_view key) const;
 
+  // The names directly under the table `key` (values and tables alike), sorted; empty when the
+  // key is absent. A key that names a value, not a table, is an error naming it.
+  std::vector<std::string> keys_under(std::string_view key) const;
+
   // Getters: the one-argument form requires the key; the two-argument form returns `def`
   // when the key is absent. A present key of the wrong type is always an error, never
   // silently replaced by the default.
@@ -190,9 +194,16 @@ class RecipeSchema {
   const std::vector<KeyRule>& rules() const { return rules_; }
   const std::vector<std::function<void(const Recipe&, S&)>>& readers() const { return readers_; }
 
-  // Recipe::check(rules()), then every present (or required) key into a copy of `defaults`.
-  S read(const Recipe& r, S defaults = S{}) const {
-    r.check(rules_);
+  // Recipe::check(rules() and `extra`, the rules of keys whose names depend on the recipe, read
+  // by the caller), then every present (or required) key into a copy of `defaults`.
+  S read(const Recipe& r, S defaults = S{}, const std::vector<KeyRule>& extra = {}) const {
+    if (extra.empty()) {
+      r.check(rules_);
+    } else {
+      std::vector<KeyRule> all = rules_;
+      all.insert(all.end(), extra.begin(), extra.end());
+      r.check(all);
+    }
     for (const auto& rd : readers_) rd(r, defaults);
     return defaults;
   }

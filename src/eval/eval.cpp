@@ -90,10 +90,19 @@ std::vector<EvalProblem> load_eval_problems(const std::string& path, const Datas
     } else {
       p.prompt = jsonl_string_field(row, spec.prompt_field, reader.path(), reader.line());
     }
+    p.route = spec.route_default;
+    if (!spec.route_field.empty() && row.contains(spec.route_field)) {
+      p.route = jsonl_string_field(row, spec.route_field, reader.path(), reader.line());
+      if (p.route != "rule" && p.route != "model" && p.route != "both")
+        fail("{}:{}: field '{}' must be \"rule\", \"model\" or \"both\", got \"{}\"", reader.path(),
+             reader.line(), spec.route_field, printable(p.route, 40));
+    }
     // Answers are strings in these sets, but a number is a fine answer too.
     auto it = row.find(spec.answer_field);
     if (it != row.end() && it->is_number()) {
       p.gold = it->dump();
+    } else if (p.route == "model" && (it == row.end() || it->is_null())) {
+      p.gold.clear();  // scored by reward models alone: no reference answer needed
     } else {
       p.gold = jsonl_string_field(row, spec.answer_field, reader.path(), reader.line());
     }

@@ -40,6 +40,9 @@ struct EvalProblem {
   // The conversation, when the prompt field holds a list of messages (DatasetSpec::messages);
   // null otherwise.
   nlohmann::ordered_json messages = nullptr;
+  // Which rewards score it in GRPO (DatasetSpec::route_field): "rule", "model" or "both" (the
+  // default, also when the data have no such column). A "model" row may have no answer (gold "").
+  std::string route = "both";
 };
 
 // A named benchmark's file (relative to the data directory) and fields.
@@ -51,6 +54,10 @@ struct DatasetSpec {
   // The prompt field may hold a conversation, [{"role", "content"}, ...] ending with a user turn
   // (roles system, user, assistant, tool; content a string), instead of a string.
   bool messages = false;
+  // A column naming the rewards that score each row ("rule", "model" or "both", see
+  // EvalProblem::route); "" = none.
+  std::string route_field{};
+  std::string route_default{"both"};  // the route of a row without the column
 };
 // gsm8k, math500, aime24; nullopt for other names.
 std::optional<DatasetSpec> builtin_dataset(const std::string& name);

@@ -193,7 +193,7 @@ std::string MemoryEstimate::breakdown() const {
     s += fmt::format("{}{} {}", s.empty() ? "" : ", ", name, format_bytes(bytes));
   };
   part("parameters", params);
-  part("reference model", reference);
+  part("frozen models", reference);  // the reference, a distillation teacher, reward models
   part("gradients", grads);
   part("AdamW moments", optimizer);
   part("activations", activations);

@@ -75,7 +75,8 @@ struct TrainingMemoryPlan {
   int kv_block_size = 16;
   DType kv_dtype = DType::F32;
   bool reference_model = false;  // GRPO with beta > 0 keeps a second copy of the parameters
-  uint64_t teacher_bytes = 0;    // on-policy distillation: the frozen teacher's parameters (and bf16 copy)
+  uint64_t teacher_bytes =
+      0;  // frozen models besides the reference: a distillation teacher (and its bf16 copy), reward models
   // Model::set_compute: bf16 training keeps packed bf16 copies of the matrices (W for the
   // forward, W^T for the backward; the reference model its forward copy); recomputation keeps
   // one layer's activations instead of every layer's.

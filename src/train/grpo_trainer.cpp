@@ -22,6 +22,7 @@
 #include "rollout/engine.h"
 #include "rollout/prompts.h"
 #include "train/grpo.h"
+#include "train/model_reward.h"
 #include "train/training_loop.h"
 #include "verify/math.h"
 #include "verify/reasoning.h"
@@ -73,6 +74,16 @@ struct GrpoSettings {
   int64_t max_bad_steps = 3;
   // [reward]
   verify::RewardOptions reward;
+  bool rule_rewards = true;  // the recipe names at least one rule reward ([reward] math = 1, ...)
+  // [reward.models.NAME]: reward models, each a component "NAME" of the reward.
+  struct RewardModel {
+    std::string name, path, templ = "auto";
+    double weight = 1.0;
+    RmScope scope = RmScope::kFull;
+    int64_t batch_tokens = 8192;
+  };
+  std::vector<RewardModel> reward_models;
+  std::string route_field;  // data.reward_field: the column routing each prompt to rule / model rewards
   // [eval]
   std::string eval_data, eval_prompt_field, eval_answer_field;  // "": the data's fields
   bool eval_gsm8k_answer = false;
@@ -109,6 +120,7 @@ const RecipeSchema<GrpoSettings>& grpo_schema() {
         .add(KeyRule::string("data.path"), &S::data_path, true)
         .add(KeyRule::string("data.prompt_field"), &S::prompt_field)
         .add(KeyRule::string("data.answer_field"), &S::answer_field)
+        .add(KeyRule::string("data.reward_field"), &S::route_field)
         .add(KeyRule::boolean("data.gsm8k_answer"), &S::gsm8k_answer)
         .add(KeyRule::string("data.template", {"r1zero", "chat", "distill", "none"}),
              [](S& x) -> std::string& { return x.prompt.templ; })
@@ -189,10 +201,63 @@ const RecipeSchema<GrpoSettings>& grpo_schema() {
   return schema;
 }
 
+// The keys of reward model NAME ([reward.models.NAME]).
+std::vector<KeyRule> reward_model_rules(const std::string& name) {
+  const std::string t = "reward.models." + name + ".";
+  return {KeyRule::string(t + "path"), KeyRule::finite(t + "weight"),
+          KeyRule::string(t + "scope", {"full", "summary"}), KeyRule::string(t + "template"),
+          KeyRule::integer(t + "batch_tokens", 1, int64_t{1} << 30)};
+}
+
+// The reward models of a recipe, checked: names that are not rule rewards' and can be metric
+// names, each with a path.
+std::vector<GrpoSettings::RewardModel> read_reward_models(const Recipe& r) {
+  std::vector<GrpoSettings::RewardModel> out;
+  for (const std::string& name : r.keys_under("reward.models")) {
+    const std::string t = "reward.models." + name;
+    if (name.empty() || name.size() > 64 || !std::all_of(name.begin(), name.end(), [](char c) {
+          return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+        }))
+      fail("{}: reward model name '{}' ([{}]) must be 1 to 64 letters, digits, '_' or '-'", r.name(),
+           printable(name, 40), printable(t, 80));
+    for (const verify::RewardDef& d : verify::reward_registry())
+      if (d.name == name)
+        fail(
+            "{}: reward model name '{}' is the name of a rule reward; name the table [reward.models.<other>]",
+            r.name(), name);
+    if (!r.has(t + ".path")) fail("{}: [{}] needs key 'path' (the reward model's directory)", r.name(), t);
+    GrpoSettings::RewardModel m;
+    m.name = name;
+    m.path = r.get_string(t + ".path");
+    if (m.path.empty()) fail("{}: key '{}.path' must not be empty", r.name(), t);
+    m.weight = r.get_float(t + ".weight", 1.0);
+    m.scope = r.get_string(t + ".scope", "full") == "summary" ? RmScope::kSummary : RmScope::kFull;
+    m.templ = r.get_string(t + ".template", "auto");
+    m.batch_tokens = r.get_int(t + ".batch_tokens", 8192);
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
 // The recipe read and checked whole, with the defaults that depend on other keys filled in.
 GrpoSettings read_grpo_settings(const Recipe& r) {
-  GrpoSettings s = grpo_schema().read(r);
+  std::vector<KeyRule> model_rules;
+  for (const std::string& name : r.keys_under("reward.models"))
+    for (KeyRule& k : reward_model_rules(name)) model_rules.push_back(std::move(k));
+  GrpoSettings s = grpo_schema().read(r, GrpoSettings{}, model_rules);
   const std::string rn = r.name();
+  s.reward_models = read_reward_models(r);
+  s.rule_rewards = false;
+  for (const verify::RewardDef& d : verify::reward_registry()) s.rule_rewards |= r.has("reward." + d.name);
+  if (!s.rule_rewards && s.reward_models.empty())
+    fail("{}: no reward: name rule rewards in [reward] (known: {}) or reward models in [reward.models.NAME]",
+         rn, verify::known_reward_names());
+  if (!s.route_field.empty() && (!s.rule_rewards || s.reward_models.empty()))
+    fail(
+        "{}: key 'data.reward_field' routes each prompt to the rule rewards, the reward models or both, so "
+        "the "
+        "recipe needs both kinds ([reward] and [reward.models.NAME])",
+        rn);
   const int64_t BG = int64_t{s.B} * s.gen.n;
   if (s.mini_batches > BG)
     fail("{}: key 'grpo.mini_batches' must be at most grpo.prompts_per_step x grpo.group_size ({}), got {}",
@@ -246,7 +311,9 @@ GrpoSettings read_grpo_settings(const Recipe& r) {
 }  // namespace
 
 std::vector<KeyRule> grpo_recipe_rules() {
-  return grpo_schema().rules();
+  std::vector<KeyRule> rules = grpo_schema().rules();
+  for (KeyRule& k : reward_model_rules("NAME")) rules.push_back(std::move(k));
+  return rules;
 }
 
 void check_grpo_recipe(const Recipe& r) {
@@ -419,11 +486,19 @@ struct StepMetrics {
   double reward_sum = 0, reward_sq = 0, correct = 0, format_ok = 0, revisits_slip = 0, truncated = 0;
   double len_sum = 0;
   int64_t len_max = 0, n = 0, groups = 0, zero_var_groups = 0, gen_tokens = 0;
-  std::vector<std::pair<std::string, double>> components;  // sums, in spec order
-  verify::ReasoningStats reasoning;                        // reflection and check steps
+  int64_t rule_scored = 0;   // samples the rule rewards scored (accuracy's denominator)
+  int64_t rm_truncated = 0;  // samples a reward model saw only the end of (longer than its context)
+  struct Component {
+    std::string name;
+    double sum = 0;
+    int64_t count = 0;
+  };
+  std::vector<Component> components;  // in the order first seen: rule rewards, then reward models
+  verify::ReasoningStats reasoning;   // reflection and check steps
 
-  void add(const Rollout& r) {
+  void add(const Rollout& r, bool by_rules) {
     n++;
+    rule_scored += by_rules;
     reward_sum += r.reward, reward_sq += double(r.reward) * r.reward;
     const bool ok = r.score.verdict == verify::Verdict::kCorrect;
     correct += ok;
@@ -433,10 +508,12 @@ struct StepMetrics {
     truncated += r.c.finish_reason == "length";
     const int64_t L = static_cast<int64_t>(r.c.token_ids.size());
     len_sum += double(L), len_max = std::max(len_max, L), gen_tokens += L;
-    if (components.empty())
-      for (const auto& c : r.score.components) components.emplace_back(c.name, 0.0);
-    for (size_t i = 0; i < components.size() && i < r.score.components.size(); i++)
-      components[i].second += r.score.components[i].value;
+    for (const verify::ComponentScore& c : r.score.components) {
+      auto it = std::find_if(components.begin(), components.end(),
+                             [&](const Component& k) { return k.name == c.name; });
+      if (it == components.end()) it = components.insert(components.end(), Component{c.name});
+      it->sum += c.value, it->count++;
+    }
   }
 };
 
@@ -488,6 +565,7 @@ class GrpoRun {
     if (s_.gen.stop_strings.size() == 1 && s_.gen.stop_strings[0].empty()) s_.gen.stop_strings.clear();
     load_problems(prompts);
     if (!s_.distill_teacher.empty()) load_teacher(r.name());
+    for (const GrpoSettings::RewardModel& m : s_.reward_models) reward_models_.emplace_back(m.path, m.templ);
     size_memory(r.name());
     if (s_.objective.beta > 0) ref_.emplace(load_model(s_.model_path));
     // The objective's log-probs are those of the distribution the rollouts sample from: logits / T
@@ -500,7 +578,8 @@ class GrpoRun {
         (*frozen)->set_head(head_);  // the policy's distribution: the same temperature and vocabulary
         (*frozen)->set_compute({s_.train.compute.dtype, false});  // in the policy's numerics
       }
-    rewards_.emplace(verify::reward_terms_from_recipe(r, "reward"), s_.reward);
+    if (s_.rule_rewards) rewards_.emplace(verify::reward_terms_from_recipe(r, "reward"), s_.reward);
+    check_routes(r.name());
     check_golds();
     load_eval(prompts);
     order_.emplace(static_cast<int64_t>(problems_.size()), s_.train.seed);
@@ -542,11 +621,13 @@ class GrpoRun {
       note_first_self_correction(ro, step);
       const StepMetrics& sm = ro.metrics;
       const double n = std::max<double>(1, double(sm.n));
-      progress.update(step, {{"reward", fmt::format("{:.3f}", sm.reward_sum / n)},
-                             {"acc", fmt::format("{:.1f}%", 100 * sm.correct / n)},
-                             {"len", fmt::format("{:.1f}", sm.len_sum / n)},
-                             {"kl", fmt::format("{:.4f}", up.objective.mean_kl())},
-                             {"s/step", fmt::format("{:.1f}", seconds_since(t_step))}});
+      progress.update(
+          step,
+          {{"reward", fmt::format("{:.3f}", sm.reward_sum / n)},
+           {"acc", fmt::format("{:.1f}%", 100 * sm.correct / std::max<double>(1, double(sm.rule_scored)))},
+           {"len", fmt::format("{:.1f}", sm.len_sum / n)},
+           {"kl", fmt::format("{:.4f}", up.objective.mean_kl())},
+           {"s/step", fmt::format("{:.1f}", seconds_since(t_step))}});
       const bool last = step == loop_.steps();
       if ((s_.eval_every > 0 && step % s_.eval_every == 0) || (last && s_.eval_at_end)) evaluate(step);
       if (loop_.end_step(progress)) break;
@@ -576,6 +657,8 @@ class GrpoRun {
           estimate_model_memory(teacher_->config()).params +
           (s_.train.compute.dtype == DType::BF16 ? bf16_weight_copy_bytes(teacher_->config()) : 0);
     plan.compute = s_.train.compute.dtype, plan.recompute = s_.train.compute.recompute;
+    for (const RewardModelScorer& rm : reward_models_)  // frozen, like the teacher
+      plan.teacher_bytes += estimate_model_memory(rm.model().config()).params;
     const uint64_t machine = machine_memory_bytes();
     const uint64_t budget = s_.memory_budget_mb > 0 ? static_cast<uint64_t>(s_.memory_budget_mb * 1048576.0)
                                                     : static_cast<uint64_t>(0.8 * double(machine));
@@ -626,7 +709,9 @@ class GrpoRun {
   }
 
   void load_problems(const PromptBuilder& prompts) {
-    const DatasetSpec spec{"", s_.prompt_field, s_.answer_field, s_.gsm8k_answer};
+    DatasetSpec spec{"", s_.prompt_field, s_.answer_field, s_.gsm8k_answer};
+    spec.route_field = s_.route_field;
+    if (!s_.rule_rewards) spec.route_default = "model";  // reward models alone: no answers needed
     problems_ = load_eval_problems(s_.data_path, spec, s_.data_limit);
     if (problems_.empty()) fail("{}: no problems", s_.data_path);
     for (const EvalProblem& p : problems_) {
@@ -648,6 +733,7 @@ class GrpoRun {
   // The accuracy reward of the recipe (the first accuracy term), alone: it scores evaluation
   // samples, and tells which gold answers it cannot read.
   const verify::RewardTerm* accuracy_term() const {
+    if (!rewards_) return nullptr;
     for (const verify::RewardTerm& t : rewards_->terms())
       for (const verify::RewardDef& d : verify::reward_registry())
         if (d.name == t.name && d.accuracy) return &t;
@@ -663,6 +749,7 @@ class GrpoRun {
     int64_t bad = 0;
     std::string first;
     for (const EvalProblem& p : problems_) {
+      if (p.route == "model") continue;
       verify::RewardInput in;
       const std::string probe = "<think>.</think> <answer>" + p.gold + "</answer> \\boxed{" + p.gold + "}";
       in.completion = probe;
@@ -733,30 +820,78 @@ class GrpoRun {
     return out;
   }
 
-  // The rule rewards of out.rolls[first...], in one batch (an external grader sees all of them).
-  void score(StepRollouts& out, size_t first) {
-    std::vector<verify::RewardInput> ins(out.rolls.size() - first);
-    for (size_t i = 0; i < ins.size(); i++) {
-      const Rollout& x = out.rolls[first + i];
-      ins[i].prompt = prompt_text_[static_cast<size_t>(x.problem)];
-      ins[i].completion = x.c.text;
-      ins[i].gold = problems_[static_cast<size_t>(x.problem)].gold;
-      ins[i].num_tokens = static_cast<int64_t>(x.c.token_ids.size());
+  // Every prompt is routed to rewards that exist: a "rule" prompt needs rule rewards, a "model"
+  // prompt reward models (with no data.reward_field, every prompt gets every reward).
+  void check_routes(const std::string& rn) const {
+    for (const EvalProblem& p : problems_) {
+      if (p.route == "model" && reward_models_.empty())
+        fail("{}: {}:{}: the prompt is routed to the reward models, but the recipe has none", rn,
+             s_.data_path, p.line);
+      if (p.route == "rule" && !rewards_)
+        fail("{}: {}:{}: the prompt is routed to the rule rewards, but the recipe has none", rn, s_.data_path,
+             p.line);
     }
-    std::vector<verify::Score> scores = rewards_->score_batch(ins);
-    for (size_t i = 0; i < ins.size(); i++) {
-      Rollout& x = out.rolls[first + i];
-      x.score = std::move(scores[i]);
+  }
+  bool rule_scored(const Rollout& x) const {
+    return rewards_ && problems_[static_cast<size_t>(x.problem)].route != "model";
+  }
+  bool model_scored(const Rollout& x) const {
+    return !reward_models_.empty() && problems_[static_cast<size_t>(x.problem)].route != "rule";
+  }
+
+  // The rewards of out.rolls[first...]: the rule rewards in one batch (an external grader sees all
+  // of them), then each reward model over the samples routed to it, in packed batches. A sample's
+  // components are those of the rewards that scored it, rule rewards first; its reward their
+  // weighted sum.
+  void score(StepRollouts& out, size_t first) {
+    std::vector<verify::RewardInput> ins;
+    std::vector<size_t> rule_at;  // rollout of each input
+    for (size_t i = first; i < out.rolls.size(); i++) {
+      const Rollout& x = out.rolls[i];
+      if (!rule_scored(x)) continue;
+      verify::RewardInput in;
+      in.prompt = prompt_text_[static_cast<size_t>(x.problem)];
+      in.completion = x.c.text;
+      in.gold = problems_[static_cast<size_t>(x.problem)].gold;
+      in.num_tokens = static_cast<int64_t>(x.c.token_ids.size());
+      ins.push_back(in);
+      rule_at.push_back(i);
+    }
+    if (!ins.empty()) {
+      std::vector<verify::Score> scores = rewards_->score_batch(ins);
+      for (size_t k = 0; k < ins.size(); k++) out.rolls[rule_at[k]].score = std::move(scores[k]);
+    }
+    for (size_t m = 0; m < reward_models_.size(); m++) {
+      const GrpoSettings::RewardModel& rm = s_.reward_models[m];
+      std::vector<std::vector<int32_t>> seqs;
+      std::vector<size_t> at;
+      for (size_t i = first; i < out.rolls.size(); i++) {
+        const Rollout& x = out.rolls[i];
+        if (!model_scored(x)) continue;
+        const EvalProblem& p = problems_[static_cast<size_t>(x.problem)];
+        seqs.push_back(
+            reward_models_[m].rollout_sequence(p.prompt, p.messages, rm_scope_text(x.c.text, rm.scope)));
+        at.push_back(i);
+      }
+      const std::vector<float> values =
+          reward_models_[m].score(seqs, rm.batch_tokens, &out.metrics.rm_truncated);
+      for (size_t k = 0; k < at.size(); k++) {
+        verify::Score& sc = out.rolls[at[k]].score;
+        sc.components.push_back({rm.name, rm.weight, values[k], "reward model"});
+        sc.total += rm.weight * double(values[k]);
+      }
+    }
+    for (size_t i = first; i < out.rolls.size(); i++) {
+      Rollout& x = out.rolls[i];
       x.reward = static_cast<float>(x.score.total);
       if (!std::isfinite(x.reward))
         fail(
             "grpo: step {}: reward {} of sample {} of problem {} is not a finite float; check the reward "
-            "spec or "
-            "the grader",
+            "spec, the grader or the reward models",
             loop_.step() + 1, x.score.total, x.c.sample_index, problems_[static_cast<size_t>(x.problem)].id);
       x.format_ok =
           verify::format_reward(x.c.text, prompt_text_[static_cast<size_t>(x.problem)]).value >= 1.0;
-      out.metrics.add(x);
+      out.metrics.add(x, rule_scored(x));
     }
   }
 
@@ -926,7 +1061,7 @@ class GrpoRun {
         {"step", loop_.step() + 1},
         {"reward_mean", mean},
         {"reward_std", std::sqrt(std::max(0.0, sm.reward_sq / n - mean * mean))},
-        {"accuracy", sm.correct / n},
+        {"accuracy", sm.correct / std::max<double>(1, double(sm.rule_scored))},
         {"format_rate", sm.format_ok / n},
         {"response_length_mean", sm.len_sum / n},
         {"response_length_max", sm.len_max},
@@ -967,7 +1102,10 @@ class GrpoRun {
       row["tis_weight_mean"] = old.is_weight_sum / double(old.tokens);
       row["tis_capped_fraction"] = double(old.is_capped) / double(old.tokens);
     }
-    for (const auto& [name, sum] : sm.components) row["reward/" + name] = sum / n;
+    // Each component's mean over the samples it scored (all of them, unless data.reward_field routes).
+    for (const auto& c : sm.components)
+      row["reward/" + c.name] = c.sum / double(std::max<int64_t>(1, c.count));
+    if (!reward_models_.empty()) row["reward_model_truncated"] = sm.rm_truncated;
     sm.reasoning.write(row, "");
     loop_.metrics().write(row);
   }
@@ -988,6 +1126,9 @@ class GrpoRun {
                           {"reward", x.reward},
                           {"verdict", x.score.verdict ? verify::verdict_name(*x.score.verdict) : "none"},
                           {"tokens", x.c.token_ids.size()}};
+    nlohmann::json parts = nlohmann::json::object();  // each reward's unweighted value
+    for (const verify::ComponentScore& c : x.score.components) parts[c.name] = c.value;
+    row["rewards"] = std::move(parts);
     if (kind) row["kind"] = kind;
     loop_.samples().write(row);
   }
@@ -1076,8 +1217,9 @@ class GrpoRun {
   std::optional<Engine> engine_;  // rollouts and evaluation (run())
   std::vector<EvalProblem> problems_;
   std::vector<std::vector<int32_t>> prompt_ids_;
-  std::vector<std::string> prompt_text_;  // rendered (what the format reward reads)
-  std::optional<verify::RewardSpec> rewards_, accuracy_;
+  std::vector<std::string> prompt_text_;                  // rendered (what the format reward reads)
+  std::optional<verify::RewardSpec> rewards_, accuracy_;  // the rule rewards (none: reward models only)
+  std::vector<RewardModelScorer> reward_models_;          // per s_.reward_models
   std::vector<EvalProblem> eval_problems_;
   std::vector<std::vector<int32_t>> eval_prompts_;
   GenerationConfig eval_gen_;

@@ -13,6 +13,7 @@
 #include "io/jsonl.h"
 #include "model/checkpoint.h"
 #include "model/memory.h"
+#include "train/model_reward.h"
 #include "train/model_setup.h"
 #include "train/preference_data.h"
 #include "train/training_loop.h"
@@ -392,10 +393,7 @@ Model load_reward_model(const std::string& path, bool init_head, uint64_t seed) 
 
 void run_rm_score(const RmScoreOptions& o, std::FILE* out) {
   if (o.batch_tokens < 1) fail("r1 rm score: --batch-tokens must be positive, got {}", o.batch_tokens);
-  Model model = load_reward_model(o.model, o.init_head, o.seed);
-  std::unique_ptr<Tokenizer> tok = load_tokenizer(o.model);
-  const std::optional<ChatTemplate> tmpl = recipe_chat_template(o.templ, o.model);
-  const PreferenceFormat fmt{tmpl ? &*tmpl : nullptr, end_of_turn_strings(model, *tok, tmpl)};
+  RewardModelScorer scorer(o.model, o.templ, o.init_head, o.seed);
   std::vector<std::vector<int32_t>> seqs;
   JsonlReader reader(o.data);
   nlohmann::json r;
@@ -404,29 +402,15 @@ void run_rm_score(const RmScoreOptions& o, std::FILE* out) {
     const auto c = r.find(o.field);
     if (c == r.end()) fail("{}: field '{}' is missing", where, o.field);
     const auto p = r.find(o.prompt_field);
-    seqs.push_back(preference_sequence(p != r.end() && !p->is_null() ? &*p : nullptr, *c, o.prompt_field,
-                                       o.field, *tok, fmt, where));
+    seqs.push_back(
+        scorer.sequence(p != r.end() && !p->is_null() ? &*p : nullptr, *c, where, o.prompt_field, o.field));
     const int64_t len = static_cast<int64_t>(seqs.back().size());
-    if (len > model.config().max_position_embeddings)
+    if (len > scorer.model().config().max_position_embeddings)
       fail("{}: the sequence has {} tokens, more than the model's max_position_embeddings {}", where, len,
-           model.config().max_position_embeddings);
-    for (int32_t id : seqs.back())
-      if (id >= model.config().vocab_size) fail("{}: token id {} exceeds the model's vocabulary", where, id);
+           scorer.model().config().max_position_embeddings);
   }
   if (seqs.empty()) fail("{}: no rows to score", o.data);
-  Batch b;
-  std::vector<float> scores;
-  for (size_t i = 0; i < seqs.size();) {
-    b.clear();
-    while (i < seqs.size() &&
-           (b.size() == 0 || b.size() + static_cast<int64_t>(seqs[i].size()) <= o.batch_tokens)) {
-      b.append(seqs[i], std::vector<int32_t>(seqs[i].size(), -1));
-      i++;
-    }
-    scores.resize(static_cast<size_t>(b.num_seqs()));
-    model.forward_scores(b, scores.data());
-    for (float s : scores) std::fprintf(out, "%.9g\n", s);
-  }
+  for (float s : scorer.score(seqs, o.batch_tokens)) std::fprintf(out, "%.9g\n", s);
   std::fflush(out);
 }
 

@@ -264,3 +264,14 @@ TEST(Recipe, CopiesAreIndependent) {
   r1::Recipe d = std::move(c);
   EXPECT_EQ(d.get_int("train.steps"), 2);
 }
+
+// keys_under lists the names directly under a table (the reward models of [reward.models.NAME]).
+TEST(Recipe, KeysUnderATable) {
+  const auto r = r1::Recipe::parse(
+      "[reward]\nmath = 1.0\n[reward.models.helpful]\npath = \"a\"\n[reward.models.harmless]\npath = \"b\"\n",
+      "r.toml");
+  EXPECT_EQ(r.keys_under("reward.models"), (std::vector<std::string>{"harmless", "helpful"}));
+  EXPECT_EQ(r.keys_under("reward"), (std::vector<std::string>{"math", "models"}));
+  EXPECT_TRUE(r.keys_under("absent.table").empty());
+  r1::testing::expect_error([&] { r.keys_under("reward.math"); }, {"r.toml", "reward.math", "table"});
+}

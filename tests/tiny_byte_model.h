@@ -5,6 +5,8 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "model/checkpoint.h"
 #include "test_util.h"
@@ -26,6 +28,28 @@ inline std::string save_tiny_byte_model(const std::string& dir, int context = 64
   save_model(m, dir);
   write_file(dir + "/tokenizer.json", ByteTokenizer().to_hf_tokenizer_json().dump());
   return dir;
+}
+
+// A byte-level model that continues by a fixed table: after token `from` it writes `to` (greedy),
+// e.g. {{':', 'y'}, {'y', 'e'}, {'e', 's'}, {'s', EOS}} answers "yes" to any prompt ending in ':'.
+// Each source token's embedding holds a large constant in a dimension of its own, which dominates
+// the residual stream at that position, and the output head maps that dimension to the target
+// (at most hidden_size entries).
+inline std::string save_table_model(const std::string& dir, const std::vector<std::pair<int, int>>& table,
+                                    int context = 512) {
+  const std::string path = save_tiny_byte_model(dir, context, 9);
+  Model m = load_model(path);
+  const int64_t D = m.config().hidden_size;
+  float* w = m.params();
+  const ParamSpec* emb = m.find_param("model.embed_tokens.weight");
+  const ParamSpec* head = m.find_param("lm_head.weight");
+  if (!emb || !head || m.config().tie_word_embeddings || static_cast<int64_t>(table.size()) > D) return "";
+  for (size_t k = 0; k < table.size(); k++) {
+    w[emb->offset + static_cast<size_t>(table[k].first * D) + k] = 20.0f;
+    w[head->offset + static_cast<size_t>(table[k].second * D) + k] = 5.0f;
+  }
+  save_model(m, path);  // the tokenizer stays
+  return path;
 }
 
 }  // namespace r1::testing

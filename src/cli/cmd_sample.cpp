@@ -47,6 +47,12 @@ void add_sample_command(CLI::App& app, std::vector<Command>& out) {
   cmd->add_flag("--dedup", f.dedup, "drop a sample equal to a kept one of the same problem");
   cmd->add_option("--keep", f.keep, "at most this many per problem (0: all)")->check(at_least(0));
   cmd->add_option("--pick", f.pick, "which to keep under --keep: first, shortest, random (seeded by --seed)");
+  cmd->add_option("--judge", a->judge,
+                  "a judge model: keep only samples it says yes to, given the question and the gold answer");
+  cmd->add_option("--judge-template", a->judge_template,
+                  "the judge's template file ({question}, {reference}, {response}; default: the built-in)");
+  cmd->add_option("--judge-max-new-tokens", a->judge_max_new_tokens, "the judge's verdict length (16)")
+      ->check(in_range(1, 4096));
   out.push_back({cmd, [a] { return run_sample(*a); }});
 }
 

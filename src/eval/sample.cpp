@@ -14,8 +14,8 @@ namespace r1 {
 
 const std::vector<std::string>& sample_rejection_reasons() {
   static const std::vector<std::string> kReasons = {
-      "not_correct",    "truncated",  "format",   "language",  "code_in_think",
-      "long_paragraph", "repetition", "too_long", "duplicate", "over_per_problem_limit"};
+      "not_correct", "truncated", "format",    "language", "code_in_think",         "long_paragraph",
+      "repetition",  "too_long",  "duplicate", "judge",    "over_per_problem_limit"};
   return kReasons;
 }
 

@@ -5,12 +5,14 @@
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "core/error.h"
 #include "eval/eval_run.h"
+#include "eval/judge.h"
 #include "io/file.h"
 #include "io/jsonl.h"
 #include "verify/reward_spec.h"
@@ -70,6 +72,13 @@ int run_sample(SampleRunArgs& a) {
          pass_mode ? "--pass-rate" : "--correct");
   if (a.filters.min_language >= 0)
     (void)verify::language_reward("", a.language);  // an unknown target fails now
+  if (!a.judge.empty() && pass_mode) fail("--judge filters samples; it does not apply to --pass-rate");
+  std::optional<Judge> judge;
+  if (!a.judge.empty()) {
+    JudgeConfig jc;
+    jc.path = a.judge, jc.templ_file = a.judge_template, jc.max_new_tokens = a.judge_max_new_tokens;
+    judge.emplace(jc);
+  }
 
   const ProblemSource source = resolve_problem_source(a);
   // A finished run's OUT is never overwritten by accident; an interrupted one continues with --resume.
@@ -121,16 +130,41 @@ int run_sample(SampleRunArgs& a) {
   const std::map<int64_t, nlohmann::json> rows =
       pass_mode ? rows_by_line(source.path) : std::map<int64_t, nlohmann::json>{};
   const std::string model_path = fs::absolute(a.model_path).lexically_normal().string();
+  // Every sample's score and the first filter it fails; then the judge, in one batch, over the
+  // samples that pass every other filter.
+  std::vector<std::vector<verify::Score>> scores(run.problems.size());
+  std::vector<std::vector<std::string>> why(run.problems.size());
+  for (size_t i = 0; i < run.problems.size() && !pass_mode; i++) {
+    std::set<std::string> seen;
+    for (const SampleResult& r : result.results[i].samples) {
+      scores[i].push_back(score(run.problems[i], r.text, r.num_tokens));
+      std::string w = sample_rejection(a.filters, force + r.text, r, scores[i].back(), ro);
+      if (w.empty() && a.filters.dedup && !seen.insert(r.text).second) w = "duplicate";
+      why[i].push_back(std::move(w));
+    }
+  }
+  if (judge) {
+    std::vector<JudgeItem> items;
+    std::vector<std::pair<size_t, size_t>> at;
+    for (size_t i = 0; i < why.size(); i++)
+      for (size_t j = 0; j < why[i].size(); j++)
+        if (why[i][j].empty()) {
+          items.push_back(
+              {run.problems[i].prompt, run.problems[i].gold, force + result.results[i].samples[j].text});
+          at.emplace_back(i, j);
+        }
+    const std::vector<JudgeResult> verdicts = judge->judge(items);
+    for (size_t n = 0; n < at.size(); n++)
+      if (!verdicts[n].accept.value_or(false)) why[at[n].first][at[n].second] = "judge";
+  }
   std::string text;
   for (size_t i = 0; i < run.problems.size(); i++) {
     const EvalProblem& p = run.problems[i];
     const ProblemResult& pr = result.results[i];
-    std::vector<verify::Score> scores;
     int c = 0;
-    for (const SampleResult& r : pr.samples) {
-      scores.push_back(score(p, r.text, r.num_tokens));
-      c += scores.back().verdict && *scores.back().verdict == verify::Verdict::kCorrect;
-    }
+    if (pass_mode)
+      for (const SampleResult& r : pr.samples) scores[i].push_back(score(p, r.text, r.num_tokens));
+    for (const verify::Score& s : scores[i]) c += s.verdict && *s.verdict == verify::Verdict::kCorrect;
     sum.samples += static_cast<int64_t>(pr.samples.size());
     sum.correct_histogram[static_cast<size_t>(std::min(c, k))]++;
     if (pass_mode) {
@@ -147,23 +181,19 @@ int run_sample(SampleRunArgs& a) {
     }
     std::vector<size_t> passing;
     std::vector<int64_t> lengths;
-    std::set<std::string> seen;
     for (size_t j = 0; j < pr.samples.size(); j++) {
-      const SampleResult& r = pr.samples[j];
-      std::string why = sample_rejection(a.filters, force + r.text, r, scores[j], ro);
-      if (why.empty() && a.filters.dedup && !seen.insert(r.text).second) why = "duplicate";
-      if (!why.empty()) {
-        sum.rejected[why]++;
+      if (!why[i][j].empty()) {
+        sum.rejected[why[i][j]]++;
         continue;
       }
       passing.push_back(j);
-      lengths.push_back(r.num_tokens);
+      lengths.push_back(pr.samples[j].num_tokens);
     }
     const std::vector<size_t> kept = pick_samples(a.filters, passing, lengths, static_cast<int64_t>(i));
     sum.rejected["over_per_problem_limit"] += static_cast<int64_t>(passing.size() - kept.size());
     for (size_t j : kept) {
       const SampleResult& r = pr.samples[j];
-      const verify::Score& s = scores[j];
+      const verify::Score& s = scores[i][j];
       const std::string completion = force + r.text;
       nlohmann::ordered_json row;
       const nlohmann::ordered_json assistant = {{"role", "assistant"}, {"content", completion}};

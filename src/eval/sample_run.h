@@ -16,6 +16,10 @@ namespace r1 {
 struct SampleRunArgs : ProblemRunArgs {
   std::string out, summary_json, reward = "math", language = "en", format = "prompt-completion", pass_rate;
   SampleFilters filters;
+  // A generative judge (eval/judge.h): samples that pass the other filters are kept only when it
+  // says yes, given the question and the gold answer. "": none.
+  std::string judge, judge_template;
+  int judge_max_new_tokens = 16;
 };
 
 // Runs it; returns the exit code (0 done, 130 interrupted with OUT.partial kept for resume).

@@ -14,6 +14,7 @@
 #include "core/rng.h"
 #include "core/strings.h"
 #include "eval/eval.h"
+#include "eval/judge.h"
 #include "io/json.h"
 #include "io/metrics.h"
 #include "model/checkpoint.h"
@@ -83,6 +84,14 @@ struct GrpoSettings {
     int64_t batch_tokens = 8192;
   };
   std::vector<RewardModel> reward_models;
+  // [reward.judges.NAME]: generative judges (1 when the judge says yes), scoring what the rule
+  // rewards score (they need the reference answer).
+  struct RewardJudge {
+    std::string name, path, templ_file;
+    double weight = 1.0;
+    int max_new_tokens = 16;
+  };
+  std::vector<RewardJudge> judges;
   std::string route_field;  // data.reward_field: the column routing each prompt to rule / model rewards
   // [eval]
   std::string eval_data, eval_prompt_field, eval_answer_field;  // "": the data's fields
@@ -201,62 +210,91 @@ const RecipeSchema<GrpoSettings>& grpo_schema() {
   return schema;
 }
 
-// The keys of reward model NAME ([reward.models.NAME]).
+// The keys of reward model NAME ([reward.models.NAME]) and of judge NAME ([reward.judges.NAME]).
 std::vector<KeyRule> reward_model_rules(const std::string& name) {
   const std::string t = "reward.models." + name + ".";
   return {KeyRule::string(t + "path"), KeyRule::finite(t + "weight"),
           KeyRule::string(t + "scope", {"full", "summary"}), KeyRule::string(t + "template"),
           KeyRule::integer(t + "batch_tokens", 1, int64_t{1} << 30)};
 }
+std::vector<KeyRule> judge_rules(const std::string& name) {
+  const std::string t = "reward.judges." + name + ".";
+  return {KeyRule::string(t + "path"), KeyRule::finite(t + "weight"), KeyRule::string(t + "template"),
+          KeyRule::integer(t + "max_new_tokens", 1, 4096)};
+}
 
-// The reward models of a recipe, checked: names that are not rule rewards' and can be metric
-// names, each with a path.
-std::vector<GrpoSettings::RewardModel> read_reward_models(const Recipe& r) {
-  std::vector<GrpoSettings::RewardModel> out;
-  for (const std::string& name : r.keys_under("reward.models")) {
-    const std::string t = "reward.models." + name;
+// The names of the tables under reward.models and reward.judges, each checked: it can be a metric
+// name, it is not a rule reward's, no two are alike, and the table has a non-empty path.
+std::vector<std::string> reward_component_tables(const Recipe& r, const std::string& kind,
+                                                 std::vector<std::string>& seen) {
+  std::vector<std::string> out;
+  for (const std::string& name : r.keys_under("reward." + kind)) {
+    const std::string t = "reward." + kind + "." + name;
     if (name.empty() || name.size() > 64 || !std::all_of(name.begin(), name.end(), [](char c) {
           return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
         }))
-      fail("{}: reward model name '{}' ([{}]) must be 1 to 64 letters, digits, '_' or '-'", r.name(),
+      fail("{}: the name '{}' ([{}]) must be 1 to 64 letters, digits, '_' or '-'", r.name(),
            printable(name, 40), printable(t, 80));
     for (const verify::RewardDef& d : verify::reward_registry())
       if (d.name == name)
-        fail(
-            "{}: reward model name '{}' is the name of a rule reward; name the table [reward.models.<other>]",
-            r.name(), name);
-    if (!r.has(t + ".path")) fail("{}: [{}] needs key 'path' (the reward model's directory)", r.name(), t);
-    GrpoSettings::RewardModel m;
-    m.name = name;
-    m.path = r.get_string(t + ".path");
-    if (m.path.empty()) fail("{}: key '{}.path' must not be empty", r.name(), t);
-    m.weight = r.get_float(t + ".weight", 1.0);
-    m.scope = r.get_string(t + ".scope", "full") == "summary" ? RmScope::kSummary : RmScope::kFull;
-    m.templ = r.get_string(t + ".template", "auto");
-    m.batch_tokens = r.get_int(t + ".batch_tokens", 8192);
-    out.push_back(std::move(m));
+        fail("{}: the name '{}' ([{}]) is the name of a rule reward; choose another", r.name(), name, t);
+    if (std::find(seen.begin(), seen.end(), name) != seen.end())
+      fail("{}: the name '{}' ([{}]) is used twice; each reward component needs its own", r.name(), name, t);
+    seen.push_back(name);
+    if (!r.has(t + ".path") || r.get_string(t + ".path").empty())
+      fail("{}: [{}] needs key 'path' (the model's directory)", r.name(), t);
+    out.push_back(name);
   }
   return out;
 }
 
+void read_reward_components(const Recipe& r, GrpoSettings& s) {
+  std::vector<std::string> seen;
+  for (const std::string& name : reward_component_tables(r, "models", seen)) {
+    const std::string t = "reward.models." + name;
+    GrpoSettings::RewardModel m;
+    m.name = name;
+    m.path = r.get_string(t + ".path");
+    m.weight = r.get_float(t + ".weight", 1.0);
+    m.scope = r.get_string(t + ".scope", "full") == "summary" ? RmScope::kSummary : RmScope::kFull;
+    m.templ = r.get_string(t + ".template", "auto");
+    m.batch_tokens = r.get_int(t + ".batch_tokens", 8192);
+    s.reward_models.push_back(std::move(m));
+  }
+  for (const std::string& name : reward_component_tables(r, "judges", seen)) {
+    const std::string t = "reward.judges." + name;
+    GrpoSettings::RewardJudge j;
+    j.name = name;
+    j.path = r.get_string(t + ".path");
+    j.weight = r.get_float(t + ".weight", 1.0);
+    j.templ_file = r.get_string(t + ".template", "");
+    j.max_new_tokens = static_cast<int>(r.get_int(t + ".max_new_tokens", 16));
+    s.judges.push_back(std::move(j));
+  }
+}
+
 // The recipe read and checked whole, with the defaults that depend on other keys filled in.
 GrpoSettings read_grpo_settings(const Recipe& r) {
-  std::vector<KeyRule> model_rules;
+  std::vector<KeyRule> named_rules;
   for (const std::string& name : r.keys_under("reward.models"))
-    for (KeyRule& k : reward_model_rules(name)) model_rules.push_back(std::move(k));
-  GrpoSettings s = grpo_schema().read(r, GrpoSettings{}, model_rules);
+    for (KeyRule& k : reward_model_rules(name)) named_rules.push_back(std::move(k));
+  for (const std::string& name : r.keys_under("reward.judges"))
+    for (KeyRule& k : judge_rules(name)) named_rules.push_back(std::move(k));
+  GrpoSettings s = grpo_schema().read(r, GrpoSettings{}, named_rules);
   const std::string rn = r.name();
-  s.reward_models = read_reward_models(r);
+  read_reward_components(r, s);
   s.rule_rewards = false;
   for (const verify::RewardDef& d : verify::reward_registry()) s.rule_rewards |= r.has("reward." + d.name);
-  if (!s.rule_rewards && s.reward_models.empty())
-    fail("{}: no reward: name rule rewards in [reward] (known: {}) or reward models in [reward.models.NAME]",
-         rn, verify::known_reward_names());
-  if (!s.route_field.empty() && (!s.rule_rewards || s.reward_models.empty()))
+  if (!s.rule_rewards && s.reward_models.empty() && s.judges.empty())
     fail(
-        "{}: key 'data.reward_field' routes each prompt to the rule rewards, the reward models or both, so "
-        "the "
-        "recipe needs both kinds ([reward] and [reward.models.NAME])",
+        "{}: no reward: name rule rewards in [reward] (known: {}), reward models in [reward.models.NAME] or "
+        "judges in [reward.judges.NAME]",
+        rn, verify::known_reward_names());
+  if (!s.route_field.empty() && ((!s.rule_rewards && s.judges.empty()) || s.reward_models.empty()))
+    fail(
+        "{}: key 'data.reward_field' routes each prompt to the rule rewards (and judges), the reward models "
+        "or both, so the recipe needs both kinds ([reward] or [reward.judges.NAME], and "
+        "[reward.models.NAME])",
         rn);
   const int64_t BG = int64_t{s.B} * s.gen.n;
   if (s.mini_batches > BG)
@@ -313,6 +351,7 @@ GrpoSettings read_grpo_settings(const Recipe& r) {
 std::vector<KeyRule> grpo_recipe_rules() {
   std::vector<KeyRule> rules = grpo_schema().rules();
   for (KeyRule& k : reward_model_rules("NAME")) rules.push_back(std::move(k));
+  for (KeyRule& k : judge_rules("NAME")) rules.push_back(std::move(k));
   return rules;
 }
 
@@ -486,8 +525,9 @@ struct StepMetrics {
   double reward_sum = 0, reward_sq = 0, correct = 0, format_ok = 0, revisits_slip = 0, truncated = 0;
   double len_sum = 0;
   int64_t len_max = 0, n = 0, groups = 0, zero_var_groups = 0, gen_tokens = 0;
-  int64_t rule_scored = 0;   // samples the rule rewards scored (accuracy's denominator)
-  int64_t rm_truncated = 0;  // samples a reward model saw only the end of (longer than its context)
+  int64_t rule_scored = 0;       // samples the rule rewards scored (accuracy's denominator)
+  int64_t rm_truncated = 0;      // samples a reward model saw only the end of (longer than its context)
+  int64_t judge_no_verdict = 0;  // judge outputs that said neither yes nor no
   struct Component {
     std::string name;
     double sum = 0;
@@ -566,6 +606,11 @@ class GrpoRun {
     load_problems(prompts);
     if (!s_.distill_teacher.empty()) load_teacher(r.name());
     for (const GrpoSettings::RewardModel& m : s_.reward_models) reward_models_.emplace_back(m.path, m.templ);
+    for (const GrpoSettings::RewardJudge& j : s_.judges) {
+      JudgeConfig jc;
+      jc.path = j.path, jc.templ_file = j.templ_file, jc.max_new_tokens = j.max_new_tokens;
+      judges_.emplace_back(jc);
+    }
     size_memory(r.name());
     if (s_.objective.beta > 0) ref_.emplace(load_model(s_.model_path));
     // The objective's log-probs are those of the distribution the rollouts sample from: logits / T
@@ -659,6 +704,7 @@ class GrpoRun {
     plan.compute = s_.train.compute.dtype, plan.recompute = s_.train.compute.recompute;
     for (const RewardModelScorer& rm : reward_models_)  // frozen, like the teacher
       plan.teacher_bytes += estimate_model_memory(rm.model().config()).params;
+    for (const Judge& j : judges_) plan.teacher_bytes += estimate_model_memory(j.model().config()).params;
     const uint64_t machine = machine_memory_bytes();
     const uint64_t budget = s_.memory_budget_mb > 0 ? static_cast<uint64_t>(s_.memory_budget_mb * 1048576.0)
                                                     : static_cast<uint64_t>(0.8 * double(machine));
@@ -711,7 +757,8 @@ class GrpoRun {
   void load_problems(const PromptBuilder& prompts) {
     DatasetSpec spec{"", s_.prompt_field, s_.answer_field, s_.gsm8k_answer};
     spec.route_field = s_.route_field;
-    if (!s_.rule_rewards) spec.route_default = "model";  // reward models alone: no answers needed
+    // Reward models alone need no answers (judges compare with them).
+    if (!s_.rule_rewards && s_.judges.empty()) spec.route_default = "model";
     problems_ = load_eval_problems(s_.data_path, spec, s_.data_limit);
     if (problems_.empty()) fail("{}: no problems", s_.data_path);
     for (const EvalProblem& p : problems_) {
@@ -827,13 +874,13 @@ class GrpoRun {
       if (p.route == "model" && reward_models_.empty())
         fail("{}: {}:{}: the prompt is routed to the reward models, but the recipe has none", rn,
              s_.data_path, p.line);
-      if (p.route == "rule" && !rewards_)
-        fail("{}: {}:{}: the prompt is routed to the rule rewards, but the recipe has none", rn, s_.data_path,
-             p.line);
+      if (p.route == "rule" && !rewards_ && judges_.empty())
+        fail("{}: {}:{}: the prompt is routed to the rule rewards, but the recipe has none (nor a judge)", rn,
+             s_.data_path, p.line);
     }
   }
   bool rule_scored(const Rollout& x) const {
-    return rewards_ && problems_[static_cast<size_t>(x.problem)].route != "model";
+    return (rewards_ || !judges_.empty()) && problems_[static_cast<size_t>(x.problem)].route != "model";
   }
   bool model_scored(const Rollout& x) const {
     return !reward_models_.empty() && problems_[static_cast<size_t>(x.problem)].route != "rule";
@@ -848,7 +895,7 @@ class GrpoRun {
     std::vector<size_t> rule_at;  // rollout of each input
     for (size_t i = first; i < out.rolls.size(); i++) {
       const Rollout& x = out.rolls[i];
-      if (!rule_scored(x)) continue;
+      if (!rewards_ || !rule_scored(x)) continue;
       verify::RewardInput in;
       in.prompt = prompt_text_[static_cast<size_t>(x.problem)];
       in.completion = x.c.text;
@@ -860,6 +907,29 @@ class GrpoRun {
     if (!ins.empty()) {
       std::vector<verify::Score> scores = rewards_->score_batch(ins);
       for (size_t k = 0; k < ins.size(); k++) out.rolls[rule_at[k]].score = std::move(scores[k]);
+    }
+    for (size_t j = 0; j < judges_.size(); j++) {
+      std::vector<JudgeItem> items;
+      std::vector<size_t> at;
+      for (size_t i = first; i < out.rolls.size(); i++)
+        if (rule_scored(out.rolls[i])) {
+          const EvalProblem& p = problems_[static_cast<size_t>(out.rolls[i].problem)];
+          items.push_back({p.prompt, p.gold, out.rolls[i].c.text});
+          at.push_back(i);
+        }
+      const std::vector<JudgeResult> verdicts = judges_[j].judge(items);
+      const GrpoSettings::RewardJudge& jd = s_.judges[j];
+      for (size_t k = 0; k < at.size(); k++) {
+        const JudgeResult& v = verdicts[k];
+        verify::Score& sc = out.rolls[at[k]].score;
+        const double value = v.accept.value_or(false) ? 1.0 : 0.0;
+        sc.components.push_back({jd.name, jd.weight, value,
+                                 !v.accept   ? "judge: no verdict"
+                                 : *v.accept ? "judge: yes"
+                                             : "judge: no"});
+        sc.total += jd.weight * value;
+        out.metrics.judge_no_verdict += !v.accept.has_value();
+      }
     }
     for (size_t m = 0; m < reward_models_.size(); m++) {
       const GrpoSettings::RewardModel& rm = s_.reward_models[m];
@@ -1106,6 +1176,7 @@ class GrpoRun {
     for (const auto& c : sm.components)
       row["reward/" + c.name] = c.sum / double(std::max<int64_t>(1, c.count));
     if (!reward_models_.empty()) row["reward_model_truncated"] = sm.rm_truncated;
+    if (!judges_.empty()) row["judge_no_verdict"] = sm.judge_no_verdict;
     sm.reasoning.write(row, "");
     loop_.metrics().write(row);
   }
@@ -1220,6 +1291,7 @@ class GrpoRun {
   std::vector<std::string> prompt_text_;                  // rendered (what the format reward reads)
   std::optional<verify::RewardSpec> rewards_, accuracy_;  // the rule rewards (none: reward models only)
   std::vector<RewardModelScorer> reward_models_;          // per s_.reward_models
+  std::vector<Judge> judges_;                             // per s_.judges
   std::vector<EvalProblem> eval_problems_;
   std::vector<std::vector<int32_t>> eval_prompts_;
   GenerationConfig eval_gen_;

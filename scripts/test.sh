@@ -20,12 +20,12 @@ run_suite() {  # build-dir, ninja targets ("" = all), ctest args, extra cmake ar
 # benchmark, stories260K) or includes a test header that does; as a ctest regex.
 fixture_tests() {
   local pat='shared_dir|shared_path|have_shared|R1_SHARED_DIR|R1_DATA_DIR|gsm8k|math500|aime24|stories260K'
-  local headers
-  headers=$(grep -l -E "$pat" $(git ls-files 'tests/*.h') | grep -v '^tests/test_util.h$' | xargs -n1 basename)
+  local headers suites
+  headers=$(grep -l -E "$pat" $(git ls-files 'tests/*.h') | grep -v '^tests/test_util.h$' | xargs -r -n1 basename)
   [ -n "$headers" ] && pat="$pat|$(echo "$headers" | sed 's/\./\\./g' | paste -sd'|')"
-  local suites
-  suites=$(grep -l -E "$pat" $(git ls-files 'tests/*.cpp') | xargs grep -h -o -E '^TEST(_F|_P)?\( *[A-Za-z0-9_]+' |
+  suites=$(grep -l -E "$pat" $(git ls-files 'tests/*.cpp') | xargs -r grep -h -o -E '^TEST(_F|_P)?\( *[A-Za-z0-9_]+' |
            sed -E 's/.*\( *//' | sort -u | paste -sd'|')
+  if [ -z "$suites" ]; then echo "test.sh: found no test that uses the shared fixtures" >&2; exit 1; fi
   echo "^([A-Za-z0-9_]+/)?($suites)\\."
 }
 
@@ -43,8 +43,9 @@ if [ -e "${R1_SHARED_DIR:-../shared}" ]; then
   hidden=/nonexistent/r1-shared-fixtures
   # Only the tests that can reach the fixtures (the others ran as they are in the pass above); the
   # slow end-to-end runs (label slow) need none.
+  fixture_regex=$(fixture_tests)  # from the repository root, where git ls-files sees tests/
   (cd build && R1_SHARED_DIR=$hidden R1_DATA_DIR=$hidden/data ctest --output-on-failure -j1 --timeout 900 -LE slow \
-     -R "$(fixture_tests)")
+     --no-tests=error -R "$fixture_regex")
 fi
 if [ "${1:-}" != "--no-sanitize" ]; then
   echo "== ASan + UBSan build =="

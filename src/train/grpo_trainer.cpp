@@ -886,6 +886,12 @@ class GrpoRun {
     return !reward_models_.empty() && problems_[static_cast<size_t>(x.problem)].route != "rule";
   }
 
+  // A judge's or a reward model's component, added to a sample's score after its rule rewards.
+  static void add_component(verify::Score& sc, verify::ComponentScore c) {
+    sc.total += c.weight * c.value;
+    sc.components.push_back(std::move(c));
+  }
+
   // The rewards of out.rolls[first...]: the rule rewards in one batch (an external grader sees all
   // of them), then each reward model over the samples routed to it, in packed batches. A sample's
   // components are those of the rewards that scored it, rule rewards first; its reward their
@@ -921,13 +927,11 @@ class GrpoRun {
       const GrpoSettings::RewardJudge& jd = s_.judges[j];
       for (size_t k = 0; k < at.size(); k++) {
         const JudgeResult& v = verdicts[k];
-        verify::Score& sc = out.rolls[at[k]].score;
         const double value = v.accept.value_or(false) ? 1.0 : 0.0;
-        sc.components.push_back({jd.name, jd.weight, value,
-                                 !v.accept   ? "judge: no verdict"
-                                 : *v.accept ? "judge: yes"
-                                             : "judge: no"});
-        sc.total += jd.weight * value;
+        add_component(out.rolls[at[k]].score, {jd.name, jd.weight, value,
+                                               !v.accept   ? "judge: no verdict"
+                                               : *v.accept ? "judge: yes"
+                                                           : "judge: no"});
         out.metrics.judge_no_verdict += !v.accept.has_value();
       }
     }
@@ -945,11 +949,8 @@ class GrpoRun {
       }
       const std::vector<float> values =
           reward_models_[m].score(seqs, rm.batch_tokens, &out.metrics.rm_truncated);
-      for (size_t k = 0; k < at.size(); k++) {
-        verify::Score& sc = out.rolls[at[k]].score;
-        sc.components.push_back({rm.name, rm.weight, values[k], "reward model"});
-        sc.total += rm.weight * double(values[k]);
-      }
+      for (size_t k = 0; k < at.size(); k++)
+        add_component(out.rolls[at[k]].score, {rm.name, rm.weight, values[k], "reward model"});
     }
     for (size_t i = first; i < out.rolls.size(); i++) {
       Rollout& x = out.rolls[i];

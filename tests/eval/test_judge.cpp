@@ -20,6 +20,12 @@
 
 namespace {
 
+// Two judges, a tiny byte-level policy and two problems, in a scratch directory.
+struct JudgeSetup {
+  std::string dir, yes, no, policy, data;
+};
+JudgeSetup judge_setup();
+
 constexpr int kEos = r1::ByteTokenizer::kEos;
 
 std::string yes_judge(const std::string& dir) {
@@ -27,6 +33,17 @@ std::string yes_judge(const std::string& dir) {
 }
 std::string no_judge(const std::string& dir) {
   return r1::testing::save_table_model(dir + "/no", {{':', 'N'}, {'N', 'o'}, {'o', '.'}, {'.', kEos}});
+}
+
+JudgeSetup judge_setup() {
+  JudgeSetup f;
+  f.dir = r1::testing::scratch_dir();
+  f.yes = yes_judge(f.dir), f.no = no_judge(f.dir);
+  f.policy = r1::testing::save_tiny_byte_model(f.dir + "/policy", 256, 7);
+  f.data = r1::testing::write_file(
+      f.dir + "/data.jsonl",
+      "{\"prompt\": \"a\", \"answer\": \"1\"}\n{\"prompt\": \"b\", \"answer\": \"2\"}\n");
+  return f;
 }
 
 }  // namespace
@@ -84,12 +101,8 @@ TEST(Judge, TableModelsGiveTheirVerdicts) {
 
 // As a GRPO reward: [reward.judges.NAME] adds weight x verdict to every rule-scored sample.
 TEST(Judge, GrpoRewardIsTheWeightedVerdict) {
-  const std::string dir = r1::testing::scratch_dir();
-  const std::string yes = yes_judge(dir), no = no_judge(dir);
-  const std::string policy = r1::testing::save_tiny_byte_model(dir + "/policy", 256, 7);
-  const std::string data = r1::testing::write_file(
-      dir + "/data.jsonl",
-      "{\"prompt\": \"a\", \"answer\": \"1\"}\n{\"prompt\": \"b\", \"answer\": \"2\"}\n");
+  const JudgeSetup f = judge_setup();
+  const std::string &dir = f.dir, &yes = f.yes, &no = f.no, &policy = f.policy, &data = f.data;
   r1::Recipe r;
   for (const std::string& a :
        {"model.path=\"" + policy + "\"", "data.path=\"" + data + "\"", std::string("data.template=\"none\""),
@@ -121,12 +134,8 @@ TEST(Judge, GrpoRewardIsTheWeightedVerdict) {
 // As an r1 sample filter: --judge keeps what the judge says yes to and counts the rest under
 // "judge"; a judge that says no keeps nothing; --judge with --pass-rate is refused.
 TEST(Judge, SampleFilterKeepsWhatTheJudgeAccepts) {
-  const std::string dir = r1::testing::scratch_dir();
-  const std::string yes = yes_judge(dir), no = no_judge(dir);
-  const std::string policy = r1::testing::save_tiny_byte_model(dir + "/policy", 256, 7);
-  const std::string data = r1::testing::write_file(
-      dir + "/data.jsonl",
-      "{\"prompt\": \"a\", \"answer\": \"1\"}\n{\"prompt\": \"b\", \"answer\": \"2\"}\n");
+  const JudgeSetup f = judge_setup();
+  const std::string &dir = f.dir, &yes = f.yes, &no = f.no, &policy = f.policy, &data = f.data;
   auto run = [&](const std::string& judge, const std::string& name) {
     const auto res = r1::testing::run_r1({"sample", "--model", policy, "--data", data, "--template", "none",
                                           "--k", "3", "--max-new-tokens", "4", "--reward", "format_lenient",

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <limits>
 #include <sstream>
+#include <stdexcept>
 
 #include "core/error.h"
 #include "io/encoding.h"
@@ -637,6 +638,12 @@ void Recipe::check(const std::vector<KeyRule>& rules) const {
   std::vector<std::string> keys;
   keys.reserve(rules.size());
   for (const KeyRule& k : rules) keys.push_back(k.key);
+  // Two rules for one key would make every value of it wrong for one of them: a bug in the
+  // caller's rules, caught by any run (and test) that checks a recipe against them.
+  std::vector<std::string> sorted = keys;
+  std::sort(sorted.begin(), sorted.end());
+  if (const auto d = std::adjacent_find(sorted.begin(), sorted.end()); d != sorted.end())
+    throw std::logic_error("recipe rules: key '" + *d + "' has two rules");
   check_known(keys);
   auto in_range = [](const KeyRule& k, double v) {
     if (!std::isfinite(v)) return false;

@@ -179,7 +179,8 @@ const RecipeSchema<GrpoSettings>& grpo_schema() {
         .add(KeyRule::integer("train.max_bad_steps", 1, kBig), &S::max_bad_steps)
         .add(KeyRule::boolean("reward.last_number"),
              [](S& x) -> bool& { return x.reward.extract.last_number; })
-        .add(KeyRule::string("reward.language"), [](S& x) -> std::string& { return x.reward.language; })
+        .add(KeyRule::string("reward.target_language"),
+             [](S& x) -> std::string& { return x.reward.language; })
         .add(KeyRule::integer("reward.max_tokens", 1, kBig),
              [](S& x) -> int64_t& { return x.reward.max_tokens; })
         .add(KeyRule::integer("reward.cache_tokens", 0, kBig),

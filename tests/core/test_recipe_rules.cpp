@@ -90,3 +90,12 @@ TEST(RecipeRules, DifferencesListChangedAddedAndRemovedKeys) {
             (std::vector<std::string>{"train.lr: 0.002 -> 0.001", "train.seed: 3 -> (absent)"}));
   EXPECT_EQ(Recipe::differences(a, b).size(), 3u);
 }
+
+// Two rules for one key are a bug in the rules (every value would break one of them): check says
+// so instead of refusing the user's recipe.
+TEST(RecipeRules, TwoRulesForOneKeyAreABugInTheRules) {
+  const Recipe r = Recipe::parse("[reward]\nlanguage = 0.1\n", "r.toml");
+  EXPECT_THROW(r.check({KeyRule::finite("reward.language"), KeyRule::string("reward.language")}),
+               std::logic_error);
+  EXPECT_NO_THROW(r.check({KeyRule::finite("reward.language"), KeyRule::string("reward.target_language")}));
+}

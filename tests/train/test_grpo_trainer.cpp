@@ -508,3 +508,16 @@ TEST(GrpoTrainer, SharedPromptEqualsRepeatedPrompt) {
         << k;
   EXPECT_EQ(first[0]["reward_mean"], first[1]["reward_mean"]);
 }
+
+// R1's language-consistency reward has a weight (reward.language, like every rule reward) and a
+// target (reward.target_language); each key has its own rule, so both can be set.
+TEST(GrpoTrainer, LanguageRewardTakesAWeightAndATarget) {
+  r1::Recipe r = r1::Recipe::parse(
+      "[model]\npath = \"m\"\n[data]\npath = \"d.jsonl\"\n[reward]\nmath = 1.0\nlanguage = 0.1\n"
+      "target_language = \"zh\"\n[grpo]\nsteps = 2\n[output]\ndir = \"o\"\n",
+      "r.toml");
+  EXPECT_NO_THROW(r1::check_grpo_recipe(r));
+  r.set("reward.target_language=0.5");
+  EXPECT_EQ(r1::testing::error_of([&] { r1::check_grpo_recipe(r); }),
+            "r.toml: key 'reward.target_language' must be a string, got float 0.5");
+}

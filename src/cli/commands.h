@@ -22,6 +22,7 @@ void add_template_command(CLI::App& app, std::vector<Command>& out);  // templat
 void add_eval_command(CLI::App& app, std::vector<Command>& out);      // eval
 void add_sample_command(CLI::App& app, std::vector<Command>& out);    // sample
 void add_distill_command(CLI::App& app, std::vector<Command>& out);   // distill
+void add_pipeline_command(CLI::App& app, std::vector<Command>& out);  // pipeline
 void add_score_command(CLI::App& app, std::vector<Command>& out);     // score
 void add_grpo_commands(CLI::App& app, std::vector<Command>& out);     // grpo, zero
 void add_report_command(CLI::App& app, std::vector<Command>& out);    // report

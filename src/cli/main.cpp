@@ -57,6 +57,7 @@ int main(int argc, char** argv) {
   r1::cli::add_eval_command(app, commands);
   r1::cli::add_sample_command(app, commands);
   r1::cli::add_distill_command(app, commands);
+  r1::cli::add_pipeline_command(app, commands);
   r1::cli::add_score_command(app, commands);
   r1::cli::add_grpo_commands(app, commands);
   r1::cli::add_report_command(app, commands);

@@ -417,6 +417,17 @@ std::vector<std::string> Recipe::keys_under(std::string_view key) const {
   return out;
 }
 
+Recipe Recipe::table(std::string_view key, std::string name) const {
+  Recipe out;
+  out.name_ = std::move(name);
+  const toml::node* n = find_node(impl_->root, key);
+  if (n == nullptr) return out;
+  const toml::table* t = n->as_table();
+  if (t == nullptr) fail("{}: key '{}' must be a table, got {}", name_, key, describe(*n));
+  out.impl_->root = *t;
+  return out;
+}
+
 namespace {
 
 [[noreturn]] void missing(const std::string& name, std::string_view key) {

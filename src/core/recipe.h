@@ -78,6 +78,11 @@ class Recipe {
   // key is absent. A key that names a value, not a table, is an error naming it.
   std::vector<std::string> keys_under(std::string_view key) const;
 
+  // The table `key` as a recipe of its own (its keys relative to the table), named `name` in its
+  // error messages; an empty recipe when the key is absent. A key that names a value, not a
+  // table, is an error naming it.
+  Recipe table(std::string_view key, std::string name) const;
+
   // Getters: the one-argument form requires the key; the two-argument form returns `def`
   // when the key is absent. A present key of the wrong type is always an error, never
   // silently replaced by the default.

@@ -1,6 +1,7 @@
 #include "eval/problem_run.h"
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 
@@ -34,6 +35,35 @@ std::string find_data_dir(const ProblemRunArgs& a, const DatasetSpec& spec) {
 }
 
 }  // namespace
+
+RecipeSchema<ProblemRunArgs> problem_run_schema(const std::string& format, const std::string& problems,
+                                                const std::string& sampling) {
+  using A = ProblemRunArgs;
+  constexpr int64_t kInt = 2147483647;
+  RecipeSchema<A> s;
+  s.add(KeyRule::string(format + ".template"), &A::templ);
+  s.add(KeyRule::string(format + ".instruction"), &A::instruction);
+  s.add(KeyRule::boolean(format + ".force_think"), &A::force_think);
+  s.add_choice<DType>(format + ".dtype", {{"f32", DType::F32}, {"bf16", DType::BF16}},
+                      [](A& x) -> DType& { return x.gen.compute; });
+  s.add(KeyRule::string(problems + ".data"), &A::data, true);
+  s.add(KeyRule::string(problems + ".data_dir"), &A::data_dir);
+  s.add(KeyRule::string(problems + ".prompt_field"), &A::prompt_field);
+  s.add(KeyRule::string(problems + ".answer_field"), &A::answer_field);
+  s.add(KeyRule::boolean(problems + ".gsm8k_answer"), &A::gsm8k_answer);
+  s.add(KeyRule::int_at_least(problems + ".limit", 1), &A::limit);
+  s.add(KeyRule::integer(sampling + ".k", 1, 1024), [](A& x) -> int& { return x.gen.n; });
+  s.add(KeyRule::real(sampling + ".temperature", 0, 100),
+        [](A& x) -> float& { return x.gen.sampling.temperature; });
+  s.add(KeyRule::real(sampling + ".top_p", 0, 1, true), [](A& x) -> float& { return x.gen.sampling.top_p; });
+  s.add(KeyRule::integer(sampling + ".top_k", 0, kInt), [](A& x) -> int& { return x.gen.sampling.top_k; });
+  s.add(KeyRule::integer(sampling + ".max_new_tokens", 1, kInt),
+        [](A& x) -> int& { return x.gen.max_new_tokens; });
+  s.add(KeyRule::int_at_least(sampling + ".seed", 0), [](A& x) -> uint64_t& { return x.gen.seed; });
+  s.add(KeyRule::positive(sampling + ".kv_budget_mb"), &A::kv_budget_mb);
+  s.add(KeyRule::boolean(sampling + ".last_number"), &A::last_number);
+  return s;
+}
 
 ProblemSource resolve_problem_source(const ProblemRunArgs& a) {
   ProblemSource s;
@@ -158,6 +188,26 @@ EvalRunResult run_problems(const std::string& tool, bool resume, ProblemRun& run
                  tool.c_str(), static_cast<long long>(result.done), static_cast<long long>(n),
                  progress.path().c_str());
   return result;
+}
+
+int run_eval_file(EvalFileArgs& a) {
+  const ProblemSource source = resolve_problem_source(a);
+  // Every output is checked before any work, so a bad path does not throw an evaluation away.
+  if (a.out.empty()) a.out = "eval_" + source.name + ".jsonl";
+  check_run_outputs(a.out, a.summary_json);
+  ProblemRun run = load_problem_run(a, source);
+  const int k = a.gen.n;
+  EvalProgressFile progress(a.out + ".partial", run.settings, a.resume, run.problems, run.prompts, k);
+  start_problem_run(a, run);
+  const EvalRunResult result = run_problems("eval", a.resume, run, progress);
+  if (result.interrupted) return 130;
+  EvalSummary s = summarise(result.results, k);
+  s.seconds = run.engine->stats().seconds;
+  write_eval_outputs(progress, a.out, a.summary_json,
+                     eval_summary_json(s, source.name, source.path, a.model_path, a.gen));
+  std::printf("%s", format_summary(s, source.name).c_str());
+  std::fprintf(stderr, "eval: samples in %s\n", a.out.c_str());
+  return 0;
 }
 
 }  // namespace r1

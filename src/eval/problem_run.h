@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/recipe.h"
 #include "eval/eval.h"
 #include "eval/eval_run.h"
 #include "model/model.h"
@@ -26,6 +27,14 @@ struct ProblemRunArgs {
   GenerationConfig gen;
   double kv_budget_mb = 1024;
 };
+
+// The recipe keys of a problem run (r1 distill's teacher, r1 pipeline's evaluation), in three
+// tables: under `format` the prompt format and the model's compute dtype (template, instruction,
+// force_think, dtype); under `problems` the problems (data, required; data_dir, prompt_field,
+// answer_field, gsm8k_answer, limit); under `sampling` the samples (k, temperature, top_p, top_k,
+// max_new_tokens, seed, kv_budget_mb, last_number).
+RecipeSchema<ProblemRunArgs> problem_run_schema(const std::string& format, const std::string& problems,
+                                                const std::string& sampling);
 
 // The data file and the benchmark's name (a built-in benchmark, or the file's stem).
 struct ProblemSource {
@@ -63,5 +72,15 @@ void start_problem_run(ProblemRunArgs& a, ProblemRun& run);
 // "TOOL NAME", and, when interrupted, says how to continue. Messages start with "TOOL: ".
 EvalRunResult run_problems(const std::string& tool, bool resume, ProblemRun& run, EvalProgressFile& progress,
                            const SampleScorer& scorer = nullptr);
+
+// r1 eval as a library call (the command is its options, src/cli/cmd_eval.cpp; r1 pipeline
+// evaluates each stage's model with it): OUT (every sample with its verdict; eval_NAME.jsonl when
+// empty) and, when summary_json is set, the summary as JSON; the summary table on stdout. Resumable
+// from OUT.partial with `resume`. Returns the exit code (0 done, 130 interrupted with OUT.partial
+// kept).
+struct EvalFileArgs : ProblemRunArgs {
+  std::string out, summary_json;
+};
+int run_eval_file(EvalFileArgs& a);
 
 }  // namespace r1

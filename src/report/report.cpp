@@ -516,6 +516,171 @@ std::string render_report(const std::string& run_dir) {
   return h + "</body>\n</html>\n";
 }
 
+namespace {
+
+double first_value(const Series& s) {
+  for (double y : s.y)
+    if (std::isfinite(y)) return y;
+  return kNaN;
+}
+
+// A share as a percentage ("47.5%"), another number as format_value does.
+std::string pct_or_value(double v, bool pct) {
+  if (!std::isfinite(v)) return "&ndash;";
+  return pct ? fmt::format("{:.1f}%", 100 * v) : format_value(v);
+}
+
+// Held-out pass@1 of each column as horizontal bars.
+std::string pass1_bars(const std::vector<std::pair<std::string, double>>& bars) {
+  if (bars.empty()) return "";
+  const double row = 22, label_w = 170, bar_w = 520, w = label_w + bar_w + 70;
+  const double h = row * static_cast<double>(bars.size()) + 8;
+  std::string svg = fmt::format(
+      "<figure><figcaption>Held-out pass@1 after each stage</figcaption>\n<svg class=\"chart\" "
+      "xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 {0} {1}\" "
+      "font-size=\"11\">\n",
+      w, h);
+  for (size_t i = 0; i < bars.size(); ++i) {
+    const double y = 4 + row * static_cast<double>(i), v = std::clamp(bars[i].second, 0.0, 1.0);
+    svg += fmt::format(
+        "<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"end\">{}</text>"
+        "<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"{}\"/>"
+        "<text x=\"{:.1f}\" y=\"{:.1f}\">{:.1f}%</text>\n",
+        label_w - 6, y + 13, html_escape(bars[i].first), label_w, y + 2, bar_w * v, row - 6, kColors[0],
+        label_w + bar_w * v + 5, y + 13, 100 * v);
+  }
+  return svg + "</svg></figure>\n";
+}
+
+}  // namespace
+
+std::string render_pipeline_report(const std::string& dir, const std::vector<PipelineColumn>& columns) {
+  std::error_code ec;
+  std::vector<Metrics> metrics(columns.size());
+  std::vector<Json> evals(columns.size());
+  bool any_eval = false;
+  for (size_t i = 0; i < columns.size(); ++i) {
+    const PipelineColumn& c = columns[i];
+    const std::string mp = c.run_dir.empty() ? "" : (fs::path(c.run_dir) / "metrics.jsonl").string();
+    if (!mp.empty() && fs::exists(mp, ec)) metrics[i] = read_metrics(mp);
+    any_eval |= !c.eval_summary.empty();
+    if (!c.eval_summary.empty() && fs::exists(c.eval_summary, ec)) {
+      evals[i] = parse_json_or_discarded(read_file(c.eval_summary));
+      if (!evals[i].is_object()) fail("{}: not a JSON object", c.eval_summary);
+    }
+  }
+
+  std::string h = fmt::format(
+      "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>r1 pipeline: "
+      "{0}</title>\n{1}"
+      "<style>table.stages{{border-collapse:collapse;margin:1em 0}} table.stages td,table.stages "
+      "th{{border:1px solid #ddd;padding:.3em .6em;text-align:right;vertical-align:top}} table.stages "
+      "th.row{{text-align:left;font-weight:normal;color:#444}} tr.section th{{text-align:left;"
+      "background:#f3f3f3}}</style>\n</head>\n<body>\n<h1>r1 pipeline: {0}</h1>\n",
+      html_escape(dir), kStyle);
+  h += "<p class=\"summary\">DeepSeek-R1's four stages: each column is the model a stage made, the base "
+       "model first; training figures are the first and last values of the stage's metrics.</p>\n";
+
+  std::string t = "<table class=\"stages\">\n<tr><th></th>";
+  for (const PipelineColumn& c : columns)
+    t += fmt::format("<th>{}<br><span class=\"label\">{}</span></th>", html_escape(c.name),
+                     html_escape(c.title));
+  t += "</tr>\n";
+  auto row = [&](const std::string& label, const std::function<std::string(size_t)>& cell) {
+    std::string r = "<tr><th class=\"row\">" + html_escape(label) + "</th>";
+    bool any = false;
+    for (size_t i = 0; i < columns.size(); ++i) {
+      std::string v = cell(i);
+      any |= !v.empty();
+      r += "<td>" + (v.empty() ? std::string("&ndash;") : v) + "</td>";
+    }
+    if (any) t += r + "</tr>\n";
+  };
+  auto section = [&](const char* name) {
+    t += fmt::format("<tr class=\"section\"><th colspan=\"{}\">{}</th></tr>\n", columns.size() + 1, name);
+  };
+  row("status", [&](size_t i) { return html_escape(columns[i].status); });
+  row("model", [&](size_t i) { return "<code>" + html_escape(columns[i].model) + "</code>"; });
+  row("report", [&](size_t i) -> std::string {
+    if (columns[i].run_dir.empty() || !fs::exists(fs::path(columns[i].run_dir) / "report.html", ec))
+      return "";
+    const std::string rel =
+        (fs::path(columns[i].run_dir).lexically_relative(dir) / "report.html").generic_string();
+    return "<a href=\"" + html_escape(rel) + "\">" + html_escape(rel) + "</a>";
+  });
+
+  std::vector<std::pair<std::string, double>> bars;
+  if (any_eval) {
+    section("held-out evaluation");
+    int k = 0;
+    for (const Json& e : evals)
+      if (e.is_object() && e.contains("k") && e["k"].is_number_integer()) k = std::max(k, e["k"].get<int>());
+    auto ev = [&](const std::string& key, bool pct) {
+      return [&, key, pct](size_t i) -> std::string {
+        if (columns[i].eval_summary.empty()) return "";
+        if (!evals[i].is_object()) return "<span class=\"label\">pending</span>";
+        const auto it = evals[i].find(key);
+        return it != evals[i].end() && it->is_number() ? pct_or_value(it->get<double>(), pct) : "";
+      };
+    };
+    row("pass@1", ev("pass@1", true));
+    if (k > 1) {
+      row(fmt::format("cons@{}", k), ev(fmt::format("cons@{}", k), true));
+      row(fmt::format("pass@{}", k), ev(fmt::format("pass@{}", k), true));
+    }
+    row("mean response tokens", ev("mean_tokens", false));
+    row("answered", ev("answered", true));
+    row("cut at max_new_tokens", ev("truncated", true));
+    row("problems", ev("problems", false));
+    for (size_t i = 0; i < columns.size(); ++i)
+      if (evals[i].is_object() && evals[i].contains("pass@1") && evals[i]["pass@1"].is_number())
+        bars.push_back({columns[i].name, evals[i]["pass@1"].get<double>()});
+  }
+
+  section("training (first &rarr; last)");
+  row("steps",
+      [&](size_t i) -> std::string { return metrics[i].rows > 0 ? format_step(metrics[i].last_step) : ""; });
+  auto first_last = [&](const std::string& key) {
+    return [&, key](size_t i) -> std::string {
+      const Series* s = metrics[i].find(key);
+      if (s == nullptr) return "";
+      return format_value(first_value(*s)) + " &rarr; " + format_value(s->last());
+    };
+  };
+  std::vector<std::string> keys = {"loss", "eval/loss", "reward_mean", "accuracy"};
+  std::set<std::string> components;
+  for (const Metrics& m : metrics)
+    for (const Series& s : m.series)
+      if (s.name.starts_with("reward/") && s.finite > 0) components.insert(s.name);
+  keys.insert(keys.end(), components.begin(), components.end());
+  for (const char* k : {"response_length_mean", "eval/pass@1", "kl", "entropy"}) keys.push_back(k);
+  for (const std::string& k : keys) row(k, first_last(k));
+  row("elapsed", [&](size_t i) -> std::string {
+    const Series* s = metrics[i].find("elapsed_s");
+    return s ? format_duration(s->last()) : "";
+  });
+
+  std::vector<std::string> fact_labels;
+  for (const PipelineColumn& c : columns)
+    for (const auto& f : c.facts)
+      if (std::find(fact_labels.begin(), fact_labels.end(), f.first) == fact_labels.end())
+        fact_labels.push_back(f.first);
+  if (!fact_labels.empty()) section("data");
+  for (const std::string& label : fact_labels)
+    row(label, [&](size_t i) -> std::string {
+      for (const auto& f : columns[i].facts)
+        if (f.first == label) return html_escape(f.second);
+      return "";
+    });
+  t += "</table>\n";
+  h += t + pass1_bars(bars);
+  const std::string recipe_path = (fs::path(dir) / "recipe.toml").string();
+  if (fs::is_regular_file(recipe_path, ec))
+    h += "<details><summary>recipe.toml</summary><pre>" + html_escape(read_file(recipe_path)) +
+         "</pre></details>\n";
+  return h + "</body>\n</html>\n";
+}
+
 void write_report(const std::string& run_dir) {
   const std::string html = render_report(run_dir);
   write_file_atomic((fs::path(run_dir) / "report.html").string(), html);

@@ -11,6 +11,7 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace r1::report {
@@ -27,6 +28,21 @@ void write_report(const std::string& run_dir);
 
 // The HTML that write_report writes (for tests).
 std::string render_report(const std::string& run_dir);
+
+// r1 pipeline's page (train/pipeline.h): one column per model, the base and then each stage's,
+// with the stages' training figures (first -> last of the key metrics of each run's
+// metrics.jsonl), the evaluations' figures (each column's summary JSON, as r1 eval writes it) and
+// a chart of held-out pass@1 after each stage; links to each stage's own report.
+struct PipelineColumn {
+  std::string name;          // "base", "1-cold-start", ...
+  std::string title;         // "stage 1: cold-start SFT"
+  std::string status;        // "complete", "started", "not started", "given"
+  std::string model;         // the model's directory
+  std::string run_dir;       // the stage's run directory ("" for the base model)
+  std::string eval_summary;  // its evaluation's summary JSON ("": not evaluated; absent: not yet)
+  std::vector<std::pair<std::string, std::string>> facts;  // more rows: label, value
+};
+std::string render_pipeline_report(const std::string& dir, const std::vector<PipelineColumn>& columns);
 
 // Text safe to place in HTML content or in a quoted attribute: & < > " ' as entities; bytes that
 // are not well-formed UTF-8 and control characters other than tab, newline and CR as U+FFFD.

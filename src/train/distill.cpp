@@ -25,43 +25,19 @@ struct DistillSettings {
   SampleRunArgs sample;  // the teacher's run of r1 sample
   std::string student_template = "auto", student_instruction = "auto";
   bool student_force_think = false;
+  std::string student_extra_data;  // SFT rows trained beside the traces (R1's non-reasoning data)
 };
 
 const RecipeSchema<DistillSettings>& distill_schema() {
   using S = DistillSettings;
-  constexpr int64_t kInt = 2147483647;
   static const RecipeSchema<S> schema = [] {
     RecipeSchema<S> s;
-    auto str = [&](const char* key, std::string SampleRunArgs::*m, bool required = false) {
-      s.add(
-          KeyRule::string(key), [m](S& x) -> std::string& { return x.sample.*m; }, required);
-    };
-    str("teacher.model", &SampleRunArgs::model_path, true);
-    str("teacher.template", &SampleRunArgs::templ);
-    str("teacher.instruction", &SampleRunArgs::instruction);
-    s.add(KeyRule::boolean("teacher.force_think"), [](S& x) -> bool& { return x.sample.force_think; });
-    s.add_choice<DType>("teacher.dtype", {{"f32", DType::F32}, {"bf16", DType::BF16}},
-                        [](S& x) -> DType& { return x.sample.gen.compute; });
-    str("problems.data", &SampleRunArgs::data, true);
-    str("problems.data_dir", &SampleRunArgs::data_dir);
-    str("problems.prompt_field", &SampleRunArgs::prompt_field);
-    str("problems.answer_field", &SampleRunArgs::answer_field);
-    s.add(KeyRule::boolean("problems.gsm8k_answer"), [](S& x) -> bool& { return x.sample.gsm8k_answer; });
-    s.add(KeyRule::int_at_least("problems.limit", 1), [](S& x) -> int64_t& { return x.sample.limit; });
-    s.add(KeyRule::integer("sample.k", 1, 1024), [](S& x) -> int& { return x.sample.gen.n; });
-    s.add(KeyRule::real("sample.temperature", 0, 100),
-          [](S& x) -> float& { return x.sample.gen.sampling.temperature; });
-    s.add(KeyRule::real("sample.top_p", 0, 1, true),
-          [](S& x) -> float& { return x.sample.gen.sampling.top_p; });
-    s.add(KeyRule::integer("sample.top_k", 0, kInt),
-          [](S& x) -> int& { return x.sample.gen.sampling.top_k; });
-    s.add(KeyRule::integer("sample.max_new_tokens", 1, kInt),
-          [](S& x) -> int& { return x.sample.gen.max_new_tokens; });
-    s.add(KeyRule::int_at_least("sample.seed", 0), [](S& x) -> uint64_t& { return x.sample.gen.seed; });
-    s.add(KeyRule::positive("sample.kv_budget_mb"), [](S& x) -> double& { return x.sample.kv_budget_mb; });
-    str("sample.reward", &SampleRunArgs::reward);
-    str("sample.language", &SampleRunArgs::language);
-    s.add(KeyRule::boolean("sample.last_number"), [](S& x) -> bool& { return x.sample.last_number; });
+    s.add(
+        KeyRule::string("teacher.model"), [](S& x) -> std::string& { return x.sample.model_path; }, true);
+    s.add_part(problem_run_schema("teacher", "problems", "sample"),
+               [](S& x) -> ProblemRunArgs& { return x.sample; });
+    s.add(KeyRule::string("sample.reward"), [](S& x) -> std::string& { return x.sample.reward; });
+    s.add(KeyRule::string("sample.language"), [](S& x) -> std::string& { return x.sample.language; });
     auto filt = [](auto SampleFilters::*m) {
       return [m](S & x) -> auto& {
         return x.sample.filters.*m;
@@ -81,6 +57,7 @@ const RecipeSchema<DistillSettings>& distill_schema() {
     s.add(KeyRule::string("student.template"), &S::student_template);
     s.add(KeyRule::string("student.instruction"), &S::student_instruction);
     s.add(KeyRule::boolean("student.force_think"), &S::student_force_think);
+    s.add(KeyRule::string("student.extra_data"), &S::student_extra_data);
     return s;
   }();
   return schema;
@@ -138,13 +115,62 @@ std::vector<KeyRule> distill_recipe_rules() {
   return rules;
 }
 
-int run_distill(const Recipe& recipe, RunStart start) {
+namespace {
+
+// The distill tables read into their settings, and the SFT stage's recipe (everything but the
+// distill tables, reading the converted traces), both checked whole; no file is read.
+struct DistillPlan {
+  DistillSettings d;
+  Recipe sft;
+  fs::path dir;
+  bool overwrite = false;
+};
+
+DistillPlan plan_distill(const Recipe& recipe) {
   recipe.check(distill_recipe_rules());
-  Recipe own = recipe;  // the distill tables alone, read into their settings
+  DistillPlan p;
+  Recipe own = recipe;  // the distill tables alone
   for (const char* t : {"model", "data", "train", "output"}) own.erase(t);
-  DistillSettings d = distill_schema().read(own, distill_defaults());
-  const fs::path dir(recipe.get_string("output.dir", "runs/distill"));
-  const bool overwrite = recipe.get_bool("output.overwrite", false);
+  p.d = distill_schema().read(own, distill_defaults());
+  p.dir = recipe.get_string("output.dir", "runs/distill");
+  p.overwrite = recipe.get_bool("output.overwrite", false);
+  p.sft = recipe;
+  for (const char* t : kDistillTables) p.sft.erase(t);
+  p.sft.set("data.path=\"" + (p.dir / "sft_data.jsonl").string() + "\"");
+  p.sft.set("output.dir=\"" + (p.dir / "sft").string() + "\"");
+  p.sft.set(std::string("output.overwrite=") + (p.overwrite ? "true" : "false"));
+  p.sft.set("data.template=\"none\"");  // run_distill sets the student's format once it is known
+  check_lm_recipe(p.sft);               // a typo in the student's keys must not cost the teacher's sampling
+  return p;
+}
+
+// The rows of student.extra_data, each a JSON object an SFT row can be (messages, or prompt and
+// completion), as JSONL text; their number in *rows.
+std::string extra_rows(const std::string& path, int64_t* rows) {
+  std::string out;
+  JsonlReader reader(path);
+  nlohmann::json r;
+  while (reader.next(r)) {
+    if (!r.is_object() || (!r.contains("messages") && !(r.contains("prompt") && r.contains("completion"))))
+      fail("{}:{}: student.extra_data: expected an SFT row ('messages', or 'prompt' and 'completion')", path,
+           reader.line());
+    out += r.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    (*rows)++;
+  }
+  return out;
+}
+
+}  // namespace
+
+void check_distill_recipe(const Recipe& recipe) {
+  plan_distill(recipe);
+}
+
+int run_distill(const Recipe& recipe, RunStart start) {
+  DistillPlan plan = plan_distill(recipe);
+  DistillSettings& d = plan.d;
+  const fs::path& dir = plan.dir;
+  const bool overwrite = plan.overwrite;
   const std::string traces = (dir / "traces.jsonl").string(), partial = traces + ".partial",
                     sft_data = (dir / "sft_data.jsonl").string(), sft_dir = (dir / "sft").string();
 
@@ -155,16 +181,13 @@ int run_distill(const Recipe& recipe, RunStart start) {
   const bool student_chat = student.templ() != "r1zero" && student.templ() != "none";
   const PromptBuilder teacher(PromptFormat{d.sample.templ, d.sample.instruction, d.sample.force_think},
                               d.sample.model_path);
-
-  // The SFT stage's recipe: everything but the distill tables, reading the converted traces.
-  Recipe sft = recipe;
-  for (const char* t : kDistillTables) sft.erase(t);
-  sft.set("data.path=\"" + sft_data + "\"");
+  Recipe& sft = plan.sft;
   sft.set("data.template=\"" + (student_chat ? student.templ() : std::string("none")) + "\"");
-  sft.set("output.dir=\"" + sft_dir + "\"");
-  sft.set(std::string("output.overwrite=") + (overwrite ? "true" : "false"));
-  check_lm_recipe(sft);  // a typo in the student's keys must not cost the teacher's sampling
+  // The extra rows are read (and checked) before the teacher's sampling.
+  int64_t extra = 0;
+  const std::string extra_text = d.student_extra_data.empty() ? "" : extra_rows(d.student_extra_data, &extra);
 
+  const DirLock lock(dir.string());  // a second r1 distill on this directory is refused
   // A directory holding a distill run continues with --resume, or is replaced with overwrite.
   const bool has_run = fs::exists(traces) || fs::exists(partial) || fs::exists(sft_dir);
   if (has_run && !start.resume) {
@@ -174,6 +197,7 @@ int run_distill(const Recipe& recipe, RunStart start) {
     fs::remove(traces);
     fs::remove(partial);
     fs::remove(sft_data);
+    fs::remove_all(sft_dir);  // a completed student of the old run must not be taken for the new one's
   }
   make_dirs(dir.string());
   write_file_atomic((dir / "recipe.toml").string(), recipe.to_toml());
@@ -242,9 +266,11 @@ int run_distill(const Recipe& recipe, RunStart start) {
   if (rows == 0)
     fail("{}: the teacher kept no trace (see {}); loosen the [sample] filters or raise sample.k", traces,
          a.summary_json);
-  write_file_atomic(sft_data, out);
-  std::fprintf(stderr, "distill: stage 2/3: %lld traces written for the student (%s format) to %s\n",
-               static_cast<long long>(rows), student.templ().c_str(), sft_data.c_str());
+  write_file_atomic(sft_data, out + extra_text);
+  std::fprintf(stderr, "distill: stage 2/3: %lld traces%s written for the student (%s format) to %s\n",
+               static_cast<long long>(rows),
+               extra > 0 ? fmt::format(" and {} rows of {}", extra, d.student_extra_data).c_str() : "",
+               student.templ().c_str(), sft_data.c_str());
 
   // 3. The student's SFT.
   if (RunDir::is_complete(sft_dir)) {

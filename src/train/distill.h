@@ -12,6 +12,8 @@
 //   sft/             the student's SFT run (an r1 sft run directory: resumable, model/ at the end)
 // The recipe holds [teacher], [problems], [sample], [student] and, under their usual names, the
 // SFT recipe's keys ([model] the student, [data] seq_len / packing / eval_rows, [train], [output]).
+// student.extra_data names SFT rows (messages, or prompt and completion) trained beside the
+// traces as they are: R1's stage 3 mixes non-reasoning data in this way.
 #pragma once
 
 #include <string>
@@ -32,6 +34,9 @@ struct ReasonedAnswer {
   bool has_reasoning = false;
 };
 ReasonedAnswer split_reasoning(const std::string& completion);
+
+// The checks run_distill makes before it reads any file: every key, and the SFT stage's recipe.
+void check_distill_recipe(const Recipe& recipe);
 
 // Runs the recipe: the whole recipe and the SFT stage's recipe are checked before anything
 // runs; each stage that completed is reused. start.resume continues an interrupted stage;

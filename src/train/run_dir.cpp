@@ -91,8 +91,28 @@ RunDir::RunDir(const Recipe& r, RunStart start) : start_(start) {
   }
 }
 
-RunDir::~RunDir() {
-  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the lock
+RunDir::~RunDir() = default;
+
+DirLock::DirLock(const std::string& dir) {
+  make_dirs(dir);
+  const std::string lock = (fs::path(dir) / RunDir::kLock).string();
+  fd_ = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) fail("{}: cannot create the lock file: {}", lock, std::strerror(errno));
+  struct flock fl = whole_file(F_WRLCK);
+  if (::fcntl(fd_, F_OFD_SETLK, &fl) != 0) {
+    const int err = errno;
+    ::close(fd_);
+    fd_ = -1;
+    if (err == EAGAIN || err == EACCES) refuse_busy(dir, lock);
+    fail("{}: cannot lock: {}", lock, std::strerror(err));
+  }
+  const std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, pid.data(), pid.size(), 0) < 0)
+    fail("{}: cannot write: {}", lock, std::strerror(errno));
+}
+
+DirLock::~DirLock() {
+  if (fd_ >= 0) ::close(fd_);  // releases the lock
 }
 
 std::string RunDir::path(const char* name) const {
@@ -100,21 +120,7 @@ std::string RunDir::path(const char* name) const {
 }
 
 void RunDir::begin(const Recipe& r, int64_t resumed_step) {
-  make_dirs(dir_);
-  const std::string lock = path(kLock);
-  lock_fd_ = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (lock_fd_ < 0) fail("{}: cannot create the lock file: {}", lock, std::strerror(errno));
-  struct flock fl = whole_file(F_WRLCK);
-  if (::fcntl(lock_fd_, F_OFD_SETLK, &fl) != 0) {
-    const int err = errno;
-    ::close(lock_fd_);
-    lock_fd_ = -1;
-    if (err == EAGAIN || err == EACCES) refuse_busy(dir_, lock);
-    fail("{}: cannot lock: {}", lock, std::strerror(err));
-  }
-  const std::string pid = std::to_string(::getpid()) + "\n";
-  if (::ftruncate(lock_fd_, 0) != 0 || ::pwrite(lock_fd_, pid.data(), pid.size(), 0) < 0)
-    fail("{}: cannot write: {}", lock, std::strerror(errno));
+  lock_ = std::make_unique<DirLock>(dir_);
 
   std::error_code ec;
   fs::remove(path(kComplete), ec);  // the run is no longer finished, whatever happens next

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,21 @@
 namespace r1 {
 
 class StopSignals;
+
+// An exclusive lock on DIR/.lock (created with DIR) for the object's life: taking it while another
+// process, or another DirLock of this one, holds it is a one-line error naming the holder's pid.
+// RunDir takes one in begin(); the multi-stage commands (r1 distill, r1 pipeline) take one on
+// their own directory.
+class DirLock {
+ public:
+  explicit DirLock(const std::string& dir);
+  ~DirLock();
+  DirLock(const DirLock&) = delete;
+  DirLock& operator=(const DirLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
 
 // How a trainer was started.
 struct RunStart {
@@ -70,7 +86,7 @@ class RunDir {
   std::string dir_;
   RunStart start_;
   std::vector<std::string> changes_;
-  int lock_fd_ = -1;
+  std::unique_ptr<DirLock> lock_;
 };
 
 // Whether the training loop should stop after `step` (1-based, just completed, its metrics and

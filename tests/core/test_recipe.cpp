@@ -275,3 +275,18 @@ TEST(Recipe, KeysUnderATable) {
   EXPECT_TRUE(r.keys_under("absent.table").empty());
   r1::testing::expect_error([&] { r.keys_under("reward.math"); }, {"r.toml", "reward.math", "table"});
 }
+
+TEST(Recipe, ATableAsARecipeOfItsOwn) {
+  const auto r = r1::Recipe::parse(
+      "[model]\npath = \"base\"\n[stage.train]\nlr = 0.5\nsteps = 3\n[stage.output]\nsave_every = 2\n",
+      "p.toml");
+  const r1::Recipe s = r.table("stage", "p.toml [stage]");
+  EXPECT_EQ(s.name(), "p.toml [stage]");
+  EXPECT_EQ(s.get_float("train.lr"), 0.5);
+  EXPECT_EQ(s.get_int("output.save_every"), 2);
+  EXPECT_FALSE(s.has("model.path"));
+  EXPECT_EQ(r1::Recipe::parse(s.to_toml()).get_int("train.steps"), 3);
+  r1::testing::expect_error([&] { s.get_string("train.lr"); }, {"p.toml [stage]: key 'train.lr'"});
+  EXPECT_FALSE(r.table("absent", "x").has("train"));
+  r1::testing::expect_error([&] { r.table("model.path", "x"); }, {"p.toml", "model.path", "table"});
+}

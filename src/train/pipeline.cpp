@@ -130,6 +130,27 @@ Plan plan_pipeline(const Recipe& recipe) {
   return p;
 }
 
+// The files the recipe names that exist before the run (the base model, the stages' data, reward
+// models, judges, teachers, extra rows): a missing one is an error now, not after the stages
+// before it ran. Data that may name a built-in benchmark or corpus is checked by its stage.
+void check_inputs(const Recipe& recipe, const Plan& p) {
+  auto need = [](const std::string& where, const std::string& key, const std::string& path) {
+    std::error_code ec;
+    if (!fs::exists(path, ec)) fail("{}: key '{}': {}: no such file or directory", where, key, path);
+  };
+  need(recipe.name(), "model.path", p.base);
+  for (const Plan::Step& st : p.steps) {
+    const Recipe& r = st.recipe;
+    std::vector<std::string> keys = {"data.path", "data.eval_path", "distill.teacher", "student.extra_data"};
+    for (const char* kind : {"reward.models", "reward.judges"})
+      for (const std::string& name : r.keys_under(kind))
+        keys.push_back(std::string(kind) + "." + name + ".path");
+    for (const std::string& k : keys)
+      if (r.has(k) && !r.get_string(k).empty() && !r.get_string(k).starts_with("builtin:"))
+        need(r.name(), k, r.get_string(k));
+  }
+}
+
 std::string eval_path(const Plan& p, const std::string& name, const char* ext) {
   return (p.dir / "eval" / (name + ext)).string();
 }
@@ -220,6 +241,7 @@ void check_pipeline_recipe(const Recipe& recipe) {
 
 int run_pipeline(const Recipe& recipe, RunStart start) {
   const Plan p = plan_pipeline(recipe);
+  check_inputs(recipe, p);
   const std::string saved = (p.dir / RunDir::kRecipe).string();
   std::error_code ec;
   if (fs::exists(p.dir, ec) && !fs::is_directory(p.dir, ec))

@@ -297,6 +297,19 @@ TEST(Pipeline, BadRecipesAreOneLineErrorsBeforeAnythingRuns) {
     EXPECT_TRUE(r1::testing::IsOneLineError(r1::testing::run_r1({"pipeline", recipe}), {c.want})) << c.extra;
     EXPECT_FALSE(fs::exists(t.dir + "/bad")) << c.extra << ": nothing may run";
   }
+  // Input files that do not exist are named before anything runs, whichever stage needs them.
+  write_file(t.dir + "/bad.toml", good);
+  for (const auto& [set, want] : std::vector<std::pair<std::string, std::string>>{
+           {"model.path=" + t.dir + "/nobase", "key 'model.path': " + t.dir + "/nobase: no such file"},
+           {"all_scenarios_rl.data.path=" + t.dir + "/x.jsonl", "[all_scenarios_rl]: key 'data.path': "},
+           {"all_scenarios_rl.reward.models.helpful.path=" + t.dir + "/norm",
+            "[all_scenarios_rl]: key 'reward.models.helpful.path': "},
+           {"rejection_sampling.student.extra_data=" + t.dir + "/none.jsonl",
+            "[rejection_sampling]: key 'student.extra_data': "}}) {
+    const auto r = r1::testing::run_r1({"pipeline", t.dir + "/bad.toml", "--set", set});
+    EXPECT_TRUE(r1::testing::IsOneLineError(r, {want})) << set;
+    EXPECT_FALSE(fs::exists(t.dir + "/bad")) << set << ": nothing may run";
+  }
   // No stage at all; an empty base path.
   const std::string none = write_file(t.dir + "/none.toml", "[model]\npath = \"" + t.base + "\"\n");
   EXPECT_TRUE(

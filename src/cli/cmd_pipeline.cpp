@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/run_recipe.h"
 #include "core/error.h"
 #include "core/recipe.h"
 #include "train/pipeline.h"
@@ -11,13 +12,7 @@ namespace r1::cli {
 
 namespace {
 
-struct PipelineArgs {
-  std::string recipe;
-  std::vector<std::string> sets;
-  bool resume = false, allow_changes = false, list_keys = false;
-};
-
-int run_pipeline_cmd(const PipelineArgs& a) {
+int run_pipeline_cmd(const StagedRecipeArgs& a) {
   if (a.list_keys) {
     std::printf("%s", format_rules(pipeline_recipe_rules()).c_str());
     std::printf(
@@ -28,29 +23,21 @@ int run_pipeline_cmd(const PipelineArgs& a) {
       std::printf("  [%s]  %s: %s\n", pipeline_stages()[i].table, pipeline_stages()[i].title, cmds[i]);
     return 0;
   }
-  if (a.recipe.empty()) fail("pipeline: give a RECIPE.toml (r1 pipeline --list-keys prints its keys)");
-  Recipe r = Recipe::load(a.recipe);
-  for (const std::string& s : a.sets) r.set(s);
-  return run_pipeline(r, RunStart{a.resume, a.allow_changes});
+  return run_pipeline(load_staged_recipe("pipeline", a), RunStart{a.resume, a.allow_changes});
 }
 
 }  // namespace
 
 void add_pipeline_command(CLI::App& app, std::vector<Command>& out) {
-  auto a = std::make_shared<PipelineArgs>();
+  auto a = std::make_shared<StagedRecipeArgs>();
   CLI::App* c = app.add_subcommand(
       "pipeline",
       "DeepSeek-R1's four stages from one recipe: cold-start SFT, reasoning RL, rejection sampling + SFT of "
       "the base model, RL for all scenarios; evaluations and one report");
-  c->add_option("recipe", a->recipe,
-                "TOML recipe: [model] path (the base), [cold_start], [reasoning_rl], [rejection_sampling], "
-                "[all_scenarios_rl], [eval], [output]");
-  c->add_option("--set", a->sets, "override a recipe key: --set reasoning_rl.grpo.steps=100 (repeatable)");
-  c->add_flag("--resume", a->resume, "continue the run in the recipe's output.dir where it stopped");
-  c->add_flag("--allow-changes", a->allow_changes,
-              "with --resume: continue even though the recipe differs from the saved run's");
-  c->add_flag("--list-keys", a->list_keys,
-              "print the pipeline's own keys and where the stages' are, and exit");
+  add_staged_recipe_options(c, *a,
+                            "TOML recipe: [model] path (the base), [cold_start], [reasoning_rl], "
+                            "[rejection_sampling], [all_scenarios_rl], [eval], [output]",
+                            "reasoning_rl.grpo.steps=100");
   out.push_back({c, [a] { return run_pipeline_cmd(*a); }});
 }
 

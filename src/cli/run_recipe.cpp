@@ -28,4 +28,21 @@ Recipe recipe_for_run(const std::string& cmd, const std::string& recipe_path,
   return r;
 }
 
+void add_staged_recipe_options(CLI::App* c, StagedRecipeArgs& a, const std::string& recipe_help,
+                               const std::string& set_example) {
+  c->add_option("recipe", a.recipe, recipe_help);
+  c->add_option("--set", a.sets, "override a recipe key: --set " + set_example + " (repeatable)");
+  c->add_flag("--resume", a.resume, "continue the run in the recipe's output.dir where it stopped");
+  c->add_flag("--allow-changes", a.allow_changes,
+              "with --resume: continue even though settings differ from the saved run's");
+  c->add_flag("--list-keys", a.list_keys, "print every recipe key with its type and valid range, and exit");
+}
+
+Recipe load_staged_recipe(const std::string& cmd, const StagedRecipeArgs& a) {
+  if (a.recipe.empty()) fail("{}: give a RECIPE.toml (r1 {} --list-keys prints its keys)", cmd, cmd);
+  Recipe r = Recipe::load(a.recipe);
+  for (const std::string& s : a.sets) r.set(s);
+  return r;
+}
+
 }  // namespace r1::cli

@@ -24,7 +24,7 @@ Recipe recipe_for_run(const std::string& cmd, const std::string& recipe_path,
          cmd);
   }  // else the whole recipe comes from --set
   for (const auto& s : sets) r.set(s);
-  if (!resume_dir.empty()) r.set("output.dir=\"" + resume_dir + "\"");
+  if (!resume_dir.empty()) r.set_string("output.dir", resume_dir);
   return r;
 }
 

@@ -341,17 +341,54 @@ Recipe Recipe::parse(std::string_view text, std::string name) {
   return r;
 }
 
+namespace {
+
+// The dotted key split and checked; `what` names the override in errors.
+std::vector<std::string_view> checked_key(std::string_view what, std::string_view key) {
+  if (key.empty()) fail("override '{}': empty key (expected key=value, e.g. train.lr=3e-4)", what);
+  const auto parts = split_key(key);
+  for (const auto part : parts)
+    if (!is_bare_key(part))
+      fail("override '{}': bad key '{}' (use dotted names of letters, digits, '_' and '-')", what, key);
+  return parts;
+}
+
+// Puts the value (the node "v" of `parsed`) at the key, creating missing tables.
+void assign(toml::table& root, std::string_view what, std::string_view key,
+            const std::vector<std::string_view>& parts, toml::table& parsed) {
+  toml::node* new_value = parsed.get("v");
+  R1_CHECK(new_value != nullptr);
+  toml::table* cur = &root;
+  std::string prefix;
+  for (size_t i = 0; i + 1 < parts.size(); ++i) {
+    if (i > 0) prefix += '.';
+    prefix += parts[i];
+    toml::node* n = cur->get(parts[i]);
+    if (n == nullptr) {
+      cur->insert(parts[i], toml::table{});
+      n = cur->get(parts[i]);
+    } else if (!n->is_table()) {
+      fail("override '{}': '{}' is {}, not a table", what, prefix, describe(*n));
+    }
+    cur = n->as_table();
+  }
+  const std::string_view leaf = parts.back();
+  const toml::node* old = cur->get(leaf);
+  // Replacing a whole table with one value would silently drop every key under it.
+  if (old != nullptr && old->is_table() && !new_value->is_table())
+    fail("override '{}': '{}' is a table; set one of its keys instead", what, key);
+  new_value->visit([&](auto& v) { cur->insert_or_assign(leaf, std::move(v)); });
+}
+
+}  // namespace
+
 void Recipe::set(std::string_view assignment) {
   const size_t eq = assignment.find('=');
   if (eq == std::string_view::npos)
     fail("override '{}': missing '=' (expected key=value, e.g. train.lr=3e-4)", assignment);
   const std::string_view key = trim(assignment.substr(0, eq));
   const std::string_view value = trim(assignment.substr(eq + 1));
-  if (key.empty()) fail("override '{}': empty key (expected key=value, e.g. train.lr=3e-4)", assignment);
-  const auto parts = split_key(key);
-  for (const auto part : parts)
-    if (!is_bare_key(part))
-      fail("override '{}': bad key '{}' (use dotted names of letters, digits, '_' and '-')", assignment, key);
+  const auto parts = checked_key(assignment, key);
 
   // Parse the value as the right-hand side of a TOML assignment. Exactly one key must come
   // out, so a value like "1\nx = 2" cannot smuggle in other keys; anything else is a bare string.
@@ -368,29 +405,16 @@ void Recipe::set(std::string_view assignment) {
     parsed = toml::table{};
     parsed.insert("v", std::string(value));
   }
-  toml::node* new_value = parsed.get("v");
-  R1_CHECK(new_value != nullptr);
+  assign(impl_->root, assignment, key, parts, parsed);
+}
 
-  toml::table* cur = &impl_->root;
-  std::string prefix;
-  for (size_t i = 0; i + 1 < parts.size(); ++i) {
-    if (i > 0) prefix += '.';
-    prefix += parts[i];
-    toml::node* n = cur->get(parts[i]);
-    if (n == nullptr) {
-      cur->insert(parts[i], toml::table{});
-      n = cur->get(parts[i]);
-    } else if (!n->is_table()) {
-      fail("override '{}': '{}' is {}, not a table", assignment, prefix, describe(*n));
-    }
-    cur = n->as_table();
-  }
-  const std::string_view leaf = parts.back();
-  const toml::node* old = cur->get(leaf);
-  // Replacing a whole table with one value would silently drop every key under it.
-  if (old != nullptr && old->is_table() && !new_value->is_table())
-    fail("override '{}': '{}' is a table; set one of its keys instead", assignment, key);
-  new_value->visit([&](auto& v) { cur->insert_or_assign(leaf, std::move(v)); });
+void Recipe::set_string(std::string_view key, const std::string& value) {
+  const std::string what = fmt::format("{}={}", key, value);
+  const auto parts = checked_key(what, key);
+  if (!is_valid_utf8(value)) fail("override '{}': value is not valid UTF-8", what);
+  toml::table parsed;
+  parsed.insert("v", value);
+  assign(impl_->root, what, key, parts, parsed);
 }
 
 void Recipe::erase(std::string_view key) {

@@ -68,6 +68,10 @@ class Recipe {
   // Missing intermediate tables are created.
   void set(std::string_view assignment);
 
+  // Sets the dotted key to the string as it is (no TOML parsing: a path with quotes or
+  // backslashes stays that path). Missing intermediate tables are created.
+  void set_string(std::string_view key, const std::string& value);
+
   // Removes the dotted key (a value or a whole table) if present.
   void erase(std::string_view key);
 

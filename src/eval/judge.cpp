@@ -101,8 +101,8 @@ std::vector<JudgeResult> Judge::judge(const std::vector<JudgeItem>& items) {
   g.stop_ids = stop_ids_of(*model_, tok_.get());
   g.kv_budget_bytes = cfg_.kv_budget_bytes;
   g.context = context;
-  Engine engine(*model_, tok_.get(), g);
-  for (Completion& c : engine.generate_all(prompts, 0)) {
+  if (!engine_) engine_ = std::make_unique<Engine>(*model_, tok_.get(), g);
+  for (Completion& c : engine_->generate_all(prompts, 0)) {
     JudgeResult& r = out[static_cast<size_t>(c.prompt_index)];
     r.output = std::move(c.text);
     r.accept = judge_verdict(r.output);

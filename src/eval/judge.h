@@ -18,6 +18,8 @@
 
 namespace r1 {
 
+class Engine;
+
 // The built-in judge template: {question}, {reference} and {response} are replaced.
 extern const char* const kJudgeTemplate;
 
@@ -55,7 +57,8 @@ class Judge {
   Judge(Judge&&) noexcept;
   Judge& operator=(Judge&&) noexcept;
 
-  // Greedy verdicts of every item, in one batch.
+  // Greedy verdicts of every item, in one batch. The engine (and its KV cache) is made by the
+  // first call and kept for the next ones (GRPO judges every step).
   std::vector<JudgeResult> judge(const std::vector<JudgeItem>& items);
 
   const std::string& path() const { return cfg_.path; }
@@ -70,6 +73,7 @@ class Judge {
   std::unique_ptr<Tokenizer> tok_;
   std::unique_ptr<PromptBuilder> prompts_;
   bool chat_ = false;
+  std::unique_ptr<Engine> engine_;  // made by the first judge() call, then reused (its KV cache too)
 };
 
 }  // namespace r1

@@ -136,8 +136,8 @@ DistillPlan plan_distill(const Recipe& recipe) {
   p.overwrite = recipe.get_bool("output.overwrite", false);
   p.sft = recipe;
   for (const char* t : kDistillTables) p.sft.erase(t);
-  p.sft.set("data.path=\"" + (p.dir / "sft_data.jsonl").string() + "\"");
-  p.sft.set("output.dir=\"" + (p.dir / "sft").string() + "\"");
+  p.sft.set_string("data.path", (p.dir / "sft_data.jsonl").string());
+  p.sft.set_string("output.dir", (p.dir / "sft").string());
   p.sft.set(std::string("output.overwrite=") + (p.overwrite ? "true" : "false"));
   p.sft.set("data.template=\"none\"");  // run_distill sets the student's format once it is known
   check_lm_recipe(p.sft);               // a typo in the student's keys must not cost the teacher's sampling
@@ -182,7 +182,7 @@ int run_distill(const Recipe& recipe, RunStart start) {
   const PromptBuilder teacher(PromptFormat{d.sample.templ, d.sample.instruction, d.sample.force_think},
                               d.sample.model_path);
   Recipe& sft = plan.sft;
-  sft.set("data.template=\"" + (student_chat ? student.templ() : std::string("none")) + "\"");
+  sft.set_string("data.template", (student_chat ? student.templ() : std::string("none")));
   // The extra rows are read (and checked) before the teacher's sampling.
   int64_t extra = 0;
   const std::string extra_text = d.student_extra_data.empty() ? "" : extra_rows(d.student_extra_data, &extra);

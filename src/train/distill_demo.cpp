@@ -31,11 +31,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// A path as a TOML string value for Recipe::set.
-std::string toml_path(const fs::path& p) {
-  return fmt::format("\"{}\"", p.string());
-}
-
 // How every model is evaluated: r1 zero's held-out protocol (eval.k 8, T 0.6, top-p 0.95, its 160
 // problems, seed 1234), the R1-Zero template and its </answer> stop, the math verifier on the
 // extracted answer.
@@ -113,7 +108,7 @@ int run_distill_demo(const DistillDemoOptions& o) {
     for (const char* s : {"model.hidden_size=64", "model.intermediate_size=176", "model.num_layers=2",
                           "model.num_heads=2", "model.num_kv_heads=1", "model.head_dim=32"})
       pr.set(s);
-    pr.set("output.dir=" + toml_path(sbase));
+    pr.set_string("output.dir", sbase.string());
     if (o.quick)
       for (const auto& s : quick_pretrain) pr.set(s);
     std::fprintf(stderr, "distill demo: the student's base: pretraining into %s\n", sbase.string().c_str());
@@ -124,13 +119,13 @@ int run_distill_demo(const DistillDemoOptions& o) {
   std::vector<Arm> arms;
   auto grpo_recipe = [&](const fs::path& out) {
     Recipe r = Recipe::parse(default_zero_recipe(), "<distill demo GRPO recipe>");
-    r.set("model.path=" + toml_path(student));
-    r.set("data.path=" + toml_path(train));
-    r.set("eval.data=" + toml_path(test));
+    r.set_string("model.path", student);
+    r.set_string("data.path", train);
+    r.set_string("eval.data", test);
     r.set("eval.at_start=false");  // every model is evaluated below, the same way
     r.set("eval.at_end=false");
     r.set("eval.every=0");
-    r.set("output.dir=" + toml_path(out));
+    r.set_string("output.dir", out.string());
     if (o.quick)
       for (const auto& s : quick_grpo) r.set(s);
     return r;
@@ -149,27 +144,21 @@ int run_distill_demo(const DistillDemoOptions& o) {
   {
     Arm b{"(b) SFT on the teacher's traces", "", "", -1, {}, {}};
     Recipe r;
-    for (const std::string& s : {"teacher.model=" + toml_path(teacher),
-                                 std::string("teacher.template=\"r1zero\""),
-                                 "problems.data=" + toml_path(train),
-                                 std::string("problems.prompt_field=\"question\""),
-                                 std::string("problems.answer_field=\"answer\""),
-                                 std::string("problems.limit=") + (o.quick ? "16" : "1024"),
-                                 std::string("sample.k=") + (o.quick ? "2" : "4"),
-                                 std::string("sample.max_new_tokens=200"),
-                                 std::string("sample.reward=\"math\""),
-                                 std::string("student.template=\"r1zero\""),
-                                 "model.path=" + toml_path(student),
-                                 std::string("data.seq_len=768"),
-                                 std::string("train.epochs=") + (o.quick ? "1" : "3"),
-                                 std::string("train.batch_tokens=4096"),
-                                 std::string("train.lr=1e-3"),
-                                 std::string("train.warmup_steps=10"),
-                                 std::string("train.weight_decay=0.0"),
-                                 "output.dir=" + toml_path(dir / "sft"),
-                                 std::string("output.overwrite=true"),
-                                 std::string("output.save_every=0")})
+    for (const std::string& s :
+         {std::string("teacher.template=\"r1zero\""), std::string("problems.prompt_field=\"question\""),
+          std::string("problems.answer_field=\"answer\""),
+          std::string("problems.limit=") + (o.quick ? "16" : "1024"),
+          std::string("sample.k=") + (o.quick ? "2" : "4"), std::string("sample.max_new_tokens=200"),
+          std::string("sample.reward=\"math\""), std::string("student.template=\"r1zero\""),
+          std::string("data.seq_len=768"), std::string("train.epochs=") + (o.quick ? "1" : "3"),
+          std::string("train.batch_tokens=4096"), std::string("train.lr=1e-3"),
+          std::string("train.warmup_steps=10"), std::string("train.weight_decay=0.0"),
+          std::string("output.overwrite=true"), std::string("output.save_every=0")})
       r.set(s);
+    r.set_string("teacher.model", teacher);
+    r.set_string("problems.data", train);
+    r.set_string("model.path", student);
+    r.set_string("output.dir", (dir / "sft").string());
     if (o.quick)
       r.set("sample.correct=false"), r.set("sample.finished=false");  // a tiny teacher is rarely right
     const auto t0 = Clock::now();
@@ -187,7 +176,7 @@ int run_distill_demo(const DistillDemoOptions& o) {
   {
     Arm c{"(c) on-policy distillation", "r1 zero's GRPO recipe + distill.teacher (coef 1)", "", -1, {}, {}};
     Recipe r = grpo_recipe(dir / "onpolicy");
-    r.set("distill.teacher=" + toml_path(teacher));
+    r.set_string("distill.teacher", teacher);
     r.set("distill.coef=1.0");
     const auto t0 = Clock::now();
     if (const int rc = run_grpo_training(r); rc != 0) return rc;

@@ -96,23 +96,23 @@ Plan plan_pipeline(const Recipe& recipe) {
             "{})",
             recipe.name(), s.table, k, (p.dir / s.dir).string());
     const std::string out = (p.dir / s.dir).string();
-    st.recipe.set("output.dir=\"" + out + "\"");
+    st.recipe.set_string("output.dir", out);
     st.recipe.set("output.overwrite=true");  // the pipeline owns the stage's directory
     st.input = current;
     switch (st.kind) {
       case Kind::kSft:
-        st.recipe.set("model.path=\"" + current + "\"");
+        st.recipe.set_string("model.path", current);
         check_lm_recipe(st.recipe);
         st.run = out;
         break;
       case Kind::kGrpo:
-        st.recipe.set("model.path=\"" + current + "\"");
+        st.recipe.set_string("model.path", current);
         check_grpo_recipe(st.recipe);
         st.run = out;
         break;
       case Kind::kRejection:
-        st.recipe.set("teacher.model=\"" + current + "\"");
-        st.recipe.set("model.path=\"" + p.base + "\"");
+        st.recipe.set_string("teacher.model", current);
+        st.recipe.set_string("model.path", p.base);
         check_distill_recipe(st.recipe);
         st.run = (fs::path(out) / "sft").string();
         break;

@@ -120,7 +120,7 @@ int run_zero(const ZeroOptions& opt) {
   // Both stages' recipes are built and checked before anything runs: a typo in a --set key must
   // not cost a pretraining run.
   Recipe pr = Recipe::parse(default_zero_pretrain_recipe(), "<built-in zero pretrain recipe>");
-  pr.set("output.dir=\"" + (dir / "base").string() + "\"");
+  pr.set_string("output.dir", (dir / "base").string());
   for (const auto& s : opt.pretrain_sets) pr.set(s);
   pr.check(lm_recipe_rules());
   const fs::path base_run(pr.get_string("output.dir"));
@@ -131,10 +131,10 @@ int run_zero(const ZeroOptions& opt) {
          opt.base.empty() ? " (the one shipped in models/zero-base)" : "");
 
   Recipe r = Recipe::parse(default_zero_recipe(), "<built-in zero recipe>");
-  r.set("model.path=\"" + base.string() + "\"");
-  r.set("data.path=\"" + train_path + "\"");
-  r.set("eval.data=\"" + test_path + "\"");
-  r.set("output.dir=\"" + (dir / "grpo").string() + "\"");
+  r.set_string("model.path", base.string());
+  r.set_string("data.path", train_path);
+  r.set_string("eval.data", test_path);
+  r.set_string("output.dir", (dir / "grpo").string());
   for (const auto& s : zero_control_settings(opt.control)) r.set(s);
   if (opt.seed >= 0) r.set("train.seed=" + std::to_string(opt.seed));
   for (const auto& s : opt.sets) r.set(s);  // last: the user's word is final

@@ -290,3 +290,17 @@ TEST(Recipe, ATableAsARecipeOfItsOwn) {
   EXPECT_FALSE(r.table("absent", "x").has("train"));
   r1::testing::expect_error([&] { r.table("model.path", "x"); }, {"p.toml", "model.path", "table"});
 }
+
+// set_string takes the value as it is: a path with quotes, backslashes or '=' stays that path
+// (set() would read it as TOML, where "\b" is a backspace).
+TEST(Recipe, SetStringTakesTheValueAsItIs) {
+  r1::Recipe r = r1::Recipe::parse("[output]\ndir = \"old\"\n", "r.toml");
+  const std::string odd = "/tmp/a \"q\" \\b\\n = x";
+  r.set_string("output.dir", odd);
+  r.set_string("model.path", "m");
+  EXPECT_EQ(r.get_string("output.dir"), odd);
+  EXPECT_EQ(r.get_string("model.path"), "m");
+  EXPECT_EQ(r1::Recipe::parse(r.to_toml()).get_string("output.dir"), odd);
+  r1::testing::expect_error([&] { r.set_string("output", "x"); }, {"'output' is a table"});
+  r1::testing::expect_error([&] { r.set_string("bad key", "x"); }, {"bad key 'bad key'"});
+}

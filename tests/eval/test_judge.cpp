@@ -92,6 +92,13 @@ TEST(Judge, TableModelsGiveTheirVerdicts) {
     EXPECT_EQ(r.output, "No.");
     EXPECT_EQ(r.accept, false);
   }
+  // The engine the first call made judges the next batches alike (GRPO calls it every step).
+  for (int round = 0; round < 2; round++) {
+    const std::vector<r1::JudgeItem> some(items.begin() + round, items.end());
+    const auto again = jy.judge(some);
+    ASSERT_EQ(again.size(), some.size());
+    for (const r1::JudgeResult& r : again) EXPECT_EQ(r.output, "yes");
+  }
   EXPECT_TRUE(jy.prompt_text(items[1]).ends_with("\nAnswer:"));
   EXPECT_NE(jy.prompt_text(items[1]).find("Question:\n1?"), std::string::npos);
   const std::string bad = r1::testing::write_file(dir + "/bad.txt", "{question} {reference}");

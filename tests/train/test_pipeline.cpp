@@ -239,10 +239,10 @@ TEST(Pipeline, FourStagesEachFromTheLastEvaluatedAndReported) {
 // A stage whose table is absent is skipped: the next starts from the last model made.
 TEST(Pipeline, AbsentStagesAreSkipped) {
   const Toy t = make_toy();
-  const std::string out = t.dir + "/only";
+  const std::string out = t.dir + "/only \"q\" \\b";  // quotes and a backslash stay as they are
   const std::string recipe = write_file(
-      t.dir + "/only.toml", "[model]\npath = \"" + t.base + "\"\n[output]\ndir = \"" + out +
-                                "\"\n[cold_start.data]\npath = \"" + t.cold +
+      t.dir + "/only.toml", "[model]\npath = \"" + t.base + "\"\n[output]\ndir = '" + out +
+                                "'\n[cold_start.data]\npath = \"" + t.cold +
                                 "\"\nseq_len = 128\n[cold_start.train]\nsteps = 2\nthreads = 1\n"
                                 "[all_scenarios_rl.data]\npath = \"" +
                                 t.problems +

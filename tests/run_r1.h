@@ -14,7 +14,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -149,9 +151,9 @@ inline ::testing::AssertionResult IsOneLineError(const RunResult& r,
 
 // Starts R1_BINARY with args in the background (the environment inherited), for tests that
 // signal a running command; wait_exit reaps it. stdout goes to out_path (empty: inherited),
-// stderr to err_path (both truncated first).
+// stderr to err_path (both truncated first), stdin comes from in_path (empty: inherited).
 inline pid_t spawn_r1(const std::vector<std::string>& args, const std::string& out_path = "",
-                      const std::string& err_path = "/dev/null") {
+                      const std::string& err_path = "/dev/null", const std::string& in_path = "") {
   std::vector<std::string> argv_store = {R1_BINARY};
   argv_store.insert(argv_store.end(), args.begin(), args.end());
   std::vector<char*> argv;
@@ -165,10 +167,35 @@ inline pid_t spawn_r1(const std::vector<std::string>& args, const std::string& o
     }
     const int e = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (e < 0 || dup2(e, 2) < 0) _exit(127);
+    if (!in_path.empty()) {
+      const int i = open(in_path.c_str(), O_RDONLY);
+      if (i < 0 || dup2(i, 0) < 0) _exit(127);
+    }
     execv(argv[0], argv.data());
     _exit(127);
   }
   return pid;
+}
+
+// Waits until `path` holds at least `lines` complete lines; false if pid exits first or after a
+// generous safety timeout (then pid is killed). For tests that signal a command once its output
+// shows it reached a point (the safety timeout is not what the test measures).
+inline bool wait_for_lines(pid_t pid, const std::string& path, size_t lines) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (std::chrono::steady_clock::now() < deadline) {
+    size_t newlines = 0;
+    if (std::FILE* f = std::fopen(path.c_str(), "rb")) {
+      for (int c; (c = std::fgetc(f)) != EOF;) newlines += c == '\n';
+      std::fclose(f);
+    }
+    if (newlines >= lines) return true;
+    int status = 0;
+    if (waitpid(pid, &status, WNOHANG) == pid) return false;
+    const timespec ms{0, 5000000};
+    nanosleep(&ms, nullptr);
+  }
+  kill(pid, SIGKILL);
+  return false;
 }
 
 // The exit status of pid, or 128 + the signal that killed it.

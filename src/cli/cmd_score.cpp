@@ -12,6 +12,7 @@
 #include "cli/commands.h"
 #include "cli/options.h"
 #include "core/error.h"
+#include "core/stop_signals.h"
 #include "io/encoding.h"
 #include "io/json.h"
 #include "verify/reward_spec.h"
@@ -121,6 +122,10 @@ int run_score(const ScoreArgs& a) {
     in.num_tokens = a.num_tokens;
     print_score(spec.score(in), a.explain);
   } else {
+    // SIGINT/SIGTERM: the rows read so far are scored and printed, then the command stops (130),
+    // so every line on stdout is a whole score. The signal is seen after the line being read.
+    const StopSignals signals;
+    int64_t scored = 0;
     std::vector<Row> rows;
     auto flush = [&] {
       std::vector<verify::RewardInput> ins;
@@ -136,8 +141,10 @@ int run_score(const ScoreArgs& a) {
       }
       for (const auto& s : spec.score_batch(ins)) print_score(s, a.explain);
       std::fflush(stdout);
+      scored += static_cast<int64_t>(rows.size());
       rows.clear();
     };
+    bool stopped = false;
     std::string line;
     size_t line_no = 0;
     char* buf = nullptr;
@@ -157,11 +164,21 @@ int run_score(const ScoreArgs& a) {
         throw;
       }
       if (rows.size() >= a.batch) flush();
+      if (signals.raised() || test_stop_requested(scored)) {
+        stopped = true;
+        break;
+      }
     }
     const bool read_error = std::ferror(stdin) != 0;
     std::free(buf);
     if (read_error) fail("stdin: read error");
     if (!rows.empty()) flush();
+    if (stopped) {
+      std::fprintf(stderr,
+                   "score: interrupted after %lld rows (stdin line %zu); every score printed is complete\n",
+                   static_cast<long long>(scored), line_no);
+      return 130;
+    }
   }
   std::fflush(stdout);
   if (std::ferror(stdout)) fail("stdout: write error");
@@ -203,6 +220,9 @@ void add_score_command(CLI::App& app, std::vector<Command>& out) {
   c->add_flag("--code-fraction", a->code_fraction,
               "code: score the share of test cases passed (default: 1 only when all pass)");
   c->add_flag("--explain", a->explain, "add \"reasons\": one line per component");
+  c->add_option("--batch", a->batch,
+                "stdin rows scored together (256; 1 prints each score as its row arrives)")
+      ->check(in_range(1, 1 << 20));
   out.push_back({c, [a] { return run_score(*a); }});
 }
 

@@ -1,6 +1,7 @@
 // r1 score end to end: one pair from the options, JSON lines on stdin, the output fields, an
-// external grader, and bad input refused with a one-line error.
+// external grader, bad input refused with a one-line error, and an interrupted run.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -148,3 +149,39 @@ TEST(ScoreCli, BadInputIsOneLineError) {
 }
 
 }  // namespace
+
+// Interrupted (SIGINT/SIGTERM, or the test hook at a chosen row): the rows read so far are scored,
+// every line printed is a whole score, and the command exits 130 saying where it stopped.
+TEST(ScoreCli, InterruptedKeepsWholeLines) {
+  const std::string dir = r1::testing::scratch_dir();
+  std::string rows;
+  for (int i = 0; i < 6; i++)
+    rows +=
+        nlohmann::json{{"completion", "<answer>" + std::to_string(i) + "</answer>"}, {"gold", "3"}}.dump() +
+        "\n";
+  const std::string in = r1::testing::write_file(dir + "/rows.jsonl", rows);
+  {
+    const r1::testing::ScopedEnv stop("R1_TEST_STOP_AFTER", "2");
+    const RunResult r = run_r1({"score", "--reward", "math", "--batch", "1"}, 120, in);
+    EXPECT_EQ(r.exit_code, 130) << describe(r);
+    EXPECT_EQ(lines_of(r.out).size(), 2u);
+    EXPECT_NE(r.err.find("score: interrupted after 2 rows (stdin line 2)"), std::string::npos) << r.err;
+  }
+  // The real signal: after 3 rows the command waits for it, so it cannot finish first.
+  pid_t pid;
+  {
+    const r1::testing::ScopedEnv stop("R1_TEST_STOP_AFTER", "3:signal");
+    pid =
+        r1::testing::spawn_r1({"score", "--reward", "math", "--batch", "1"}, dir + "/out", dir + "/err", in);
+  }
+  ASSERT_GT(pid, 0);
+  const bool seen = r1::testing::wait_for_lines(pid, dir + "/out", 3);
+  ASSERT_EQ(kill(pid, SIGINT), 0);
+  const int rc = r1::testing::wait_exit(pid);
+  ASSERT_TRUE(seen) << r1::testing::read_file(dir + "/err");
+  EXPECT_EQ(rc, 130) << r1::testing::read_file(dir + "/err");
+  const auto out = lines_of(r1::testing::read_file(dir + "/out"));
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[2]["reward"], 0.0);
+  EXPECT_TRUE(IsOneLineError(run_r1({"score", "--reward", "math", "--batch", "0"}, 120, in), {"--batch"}));
+}

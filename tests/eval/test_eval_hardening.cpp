@@ -36,28 +36,13 @@ using r1::testing::read_file;
 using r1::testing::run_r1;
 using r1::testing::RunResult;
 using r1::testing::ScopedEnv;
+using r1::testing::wait_for_lines;
 
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> v;
   std::istringstream in(text);
   for (std::string line; std::getline(in, line);) v.push_back(line);
   return v;
-}
-
-// Waits until `path` holds at least `lines` complete lines; false if pid exits first or after a
-// generous safety timeout (then pid is killed).
-bool wait_for_lines(pid_t pid, const std::string& path, size_t lines) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (std::chrono::steady_clock::now() < deadline) {
-    const std::string text = read_file(path);
-    if (static_cast<size_t>(std::count(text.begin(), text.end(), '\n')) >= lines) return true;
-    int status = 0;
-    if (waitpid(pid, &status, WNOHANG) == pid) return false;
-    const timespec ms{0, 5000000};
-    nanosleep(&ms, nullptr);
-  }
-  kill(pid, SIGKILL);
-  return false;
 }
 
 class EvalHardening : public ::testing::Test {

@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "core/strings.h"
+#include "io/encoding.h"
 #include "io/json.h"
 
 namespace r1 {
@@ -264,7 +265,7 @@ SafetensorsModel SafetensorsModel::open(const std::string& path) {
     return model;
   }
 
-  const json index = parse_json_strict(read_file(index_path), index_path, "index");
+  const json index = parse_json_strict(read_text_file(index_path), index_path, "index");  // UTF-8 only
   if (!index.is_object()) fail("{}: index is not a JSON object", index_path);
   const auto wm = index.find("weight_map");
   if (wm == index.end()) fail("{}: index has no \"weight_map\"", index_path);

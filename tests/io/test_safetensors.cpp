@@ -223,6 +223,16 @@ TEST(Safetensors, IndexNotJson) {
   expect_error([&] { r1::SafetensorsModel::open(dir); }, {index, "not valid JSON"});
 }
 
+// An index saved as UTF-16 (a Windows editor) is named as such, not as a JSON syntax error.
+TEST(Safetensors, IndexInUtf16IsNamed) {
+  const std::string dir = make_shards();
+  const std::string index = dir + "/model.safetensors.index.json";
+  std::string utf16 = "\xFF\xFE";
+  for (const char c : std::string(R"({"weight_map": {"x": "a.safetensors"}})")) utf16 += std::string{c, '\0'};
+  r1::write_file_atomic(index, utf16);
+  expect_error([&] { r1::SafetensorsModel::open(dir); }, {index, "UTF-16", "r1 reads UTF-8"});
+}
+
 TEST(Safetensors, IndexWithoutWeightMap) {
   const std::string dir = make_shards();
   const std::string index = dir + "/model.safetensors.index.json";

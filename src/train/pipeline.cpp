@@ -1,5 +1,7 @@
 #include "train/pipeline.h"
 
+#include <fmt/ranges.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -251,14 +253,11 @@ int run_pipeline(const Recipe& recipe, RunStart start) {
   const DirLock lock(p.dir.string());  // a second r1 pipeline on this directory is refused
   if (start.resume) {
     const std::vector<std::string> changes = Recipe::differences(Recipe::load(saved), recipe, {"output.dir"});
-    if (!changes.empty() && !start.allow_changes) {
-      std::string list;
-      for (const auto& c : changes) list += (list.empty() ? "" : "; ") + c;
+    if (!changes.empty() && !start.allow_changes)
       fail(
           "{}: the recipe differs from the saved run's ({}); resume with the same recipe, or add "
           "--allow-changes",
-          p.dir.string(), list);
-    }
+          p.dir.string(), fmt::join(changes, "; "));
   } else if (fs::exists(saved)) {
     if (!p.overwrite)
       fail(
@@ -268,8 +267,7 @@ int run_pipeline(const Recipe& recipe, RunStart start) {
     fs::remove_all(p.dir / "eval");
     fs::remove(p.dir / RunDir::kReport);
   }
-  make_dirs(p.dir.string());
-  write_file_atomic(saved, recipe.to_toml());
+  write_file_atomic(saved, recipe.to_toml());  // the directory exists: the lock made it
 
   const size_t n = p.steps.size();
   if (const int rc = evaluate(p, "base", p.base); rc != 0) return rc;
@@ -296,7 +294,6 @@ int run_pipeline(const Recipe& recipe, RunStart start) {
     if (const int rc = evaluate(p, st.stage->dir, st.output); rc != 0) return rc;
     write_pipeline_report(p);
   }
-  write_pipeline_report(p);
   std::printf("r1 pipeline: %zu stage%s done; the model in %s; report in %s\n", n, n == 1 ? "" : "s",
               p.steps.back().output.c_str(), (p.dir / RunDir::kReport).string().c_str());
   return 0;

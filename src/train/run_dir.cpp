@@ -1,6 +1,7 @@
 #include "train/run_dir.h"
 
 #include <fcntl.h>
+#include <fmt/ranges.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -75,15 +76,12 @@ RunDir::RunDir(const Recipe& r, RunStart start) : start_(start) {
     if (!fs::exists(saved_path, ec)) fail("{}: nothing to resume (no {})", dir_, kRecipe);
     const Recipe saved = Recipe::load(saved_path);
     changes_ = Recipe::differences(saved, r, {"output.dir"});
-    if (!changes_.empty() && !start_.allow_changes) {
-      std::string list;
-      for (const auto& c : changes_) list += (list.empty() ? "" : "; ") + c;
+    if (!changes_.empty() && !start_.allow_changes)
       fail(
           "{}: the settings differ from the saved run's ({}); a resumed run must use the same settings to "
           "continue exactly: drop the changes, or pass --allow-changes to resume with them (they are "
           "recorded in metrics.jsonl)",
-          dir_, list);
-    }
+          dir_, fmt::join(changes_, "; "));
   } else if (has_state || is_complete(dir_)) {
     if (!r.get_bool("output.overwrite", false))
       fail("{}: already holds a run; resume it with --resume, or set output.overwrite=true to replace it",

@@ -11,6 +11,8 @@ PKGS=(
   libpcre2-dev                    # tokenizer regexes (Unicode classes, JIT)
   libicu-dev                      # tokenizer Unicode normalisation (NFC)
   libgmp-dev                      # exact big rationals in the math answer verifier
+  libopenmpi-dev openmpi-bin      # data parallelism over processes and machines (mpirun)
+  iproute2                        # the two-host MPI test (network namespaces)
   libseccomp-dev                  # code sandbox: seccomp filter (no network, no ptrace) where namespaces are refused
   libgtest-dev libgmock-dev       # tests
   python3 python3-torch python3-numpy   # the PyTorch reference the tests compare against

@@ -26,6 +26,7 @@ extern char** environ;
 namespace r1::testing {
 
 struct RunResult {
+  std::string program = "r1";
   std::vector<std::string> args;
   int exit_code = -1;  // valid when the process exited normally
   int signal = 0;      // the signal that killed it, 0 if it exited
@@ -38,7 +39,7 @@ struct RunResult {
 };
 
 inline std::string describe(const RunResult& r) {
-  std::string s = "command: r1";
+  std::string s = "command: " + r.program;
   for (const auto& a : r.args) s += " '" + a + "'";
   if (r.timed_out) s += "\n  TIMED OUT (killed)";
   if (r.signal != 0)
@@ -49,14 +50,17 @@ inline std::string describe(const RunResult& r) {
   return s;
 }
 
-// Runs R1_BINARY with args (stdin from stdin_path, OMP_NUM_THREADS=1), capturing stdout and
-// stderr; kills it after timeout_s seconds.
-inline RunResult run_r1(const std::vector<std::string>& args, int timeout_s = 120,
-                        const std::string& stdin_path = "/dev/null") {
+// Runs `program` (a path) with args (stdin from stdin_path, OMP_NUM_THREADS=1 and `env`, each
+// "NAME=VALUE", added to this process's environment), capturing stdout and stderr; kills it after
+// timeout_s seconds.
+inline RunResult run_program(const std::string& program, const std::vector<std::string>& args,
+                             int timeout_s = 120, const std::string& stdin_path = "/dev/null",
+                             const std::vector<std::string>& env = {}) {
   RunResult r;
+  r.program = program == R1_BINARY ? "r1" : program;
   r.args = args;
   // Everything the child needs is prepared before fork: it only calls async-signal-safe functions.
-  std::vector<std::string> argv_store = {R1_BINARY};
+  std::vector<std::string> argv_store = {program};
   argv_store.insert(argv_store.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (auto& a : argv_store) argv.push_back(a.data());
@@ -65,6 +69,7 @@ inline RunResult run_r1(const std::vector<std::string>& args, int timeout_s = 12
   for (char** e = environ; *e != nullptr; ++e)
     if (std::strncmp(*e, "OMP_NUM_THREADS=", 16) != 0) env_store.emplace_back(*e);
   env_store.emplace_back("OMP_NUM_THREADS=1");
+  env_store.insert(env_store.end(), env.begin(), env.end());
   std::vector<char*> envp;
   for (auto& e : env_store) envp.push_back(e.data());
   envp.push_back(nullptr);
@@ -126,6 +131,13 @@ inline RunResult run_r1(const std::vector<std::string>& args, int timeout_s = 12
   if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
   if (WIFSIGNALED(status)) r.signal = WTERMSIG(status);
   return r;
+}
+
+// Runs R1_BINARY with args (stdin from stdin_path, OMP_NUM_THREADS=1), capturing stdout and
+// stderr; kills it after timeout_s seconds.
+inline RunResult run_r1(const std::vector<std::string>& args, int timeout_s = 120,
+                        const std::string& stdin_path = "/dev/null") {
+  return run_program(R1_BINARY, args, timeout_s, stdin_path);
 }
 
 // The contract for a refused input: status 1, nothing on stdout, and stderr exactly one line

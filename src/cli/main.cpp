@@ -1,16 +1,19 @@
 // r1: the command-line program. Thin: parses options and calls the library. Each subcommand
 // lives in its own cmd_*.cpp.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
 #include <new>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "dist/comm.h"
 
 namespace {
 
@@ -43,6 +46,21 @@ std::string usage_error(CLI::App& app, const CLI::ParseError& e, int argc, char*
   return fmt::format("{}: {} (see {} --help)", where, e.what(), where);
 }
 
+// The commands that run data-parallel under an MPI launcher; any other would run N copies of one
+// job (and race on its files), so it is refused there.
+void check_data_parallel(const CLI::App& root, const CLI::App& cmd) {
+  if (!r1::world().distributed()) return;
+  static const char* const kParallel[] = {"pretrain", "sft", "grpo", "zero", "eval", "sample", "rm train"};
+  std::string name = cmd.get_name();
+  if (cmd.get_parent() != nullptr && cmd.get_parent() != &root)
+    name = cmd.get_parent()->get_name() + " " + name;
+  for (const char* p : kParallel)
+    if (name == p) return;
+  throw std::runtime_error(
+      fmt::format("r1 {} does not run data-parallel: start it without mpirun (under mpirun: r1 {})", name,
+                  fmt::join(std::begin(kParallel), std::end(kParallel), ", r1 ")));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -63,28 +81,54 @@ int main(int argc, char** argv) {
   r1::cli::add_report_command(app, commands);
   r1::cli::add_rm_commands(app, commands);
   try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    // Usage errors follow the same one-line contract as every other error.
-    std::fprintf(stderr, "r1: error: %s\n", usage_error(app, e, argc, argv).c_str());
-    return 1;
-  }
-  try {
-    for (const auto& c : commands)
-      if (c.app->parsed()) return c.run();
-  } catch (const std::bad_alloc&) {
-    // Sizes are checked before the large allocations; this is the last line of defence.
-    std::fprintf(stderr,
-                 "r1: error: out of memory: an allocation failed (lower the model, batch or KV-cache "
-                 "sizes)\n");
-    return 1;
+    // First: under an MPI launcher the ranks other than 0 are quiet from here on (a usage error
+    // is printed once, by rank 0).
+    r1::init_world(&argc, &argv);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "r1: error: %s\n", e.what());
     return 1;
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    const int rc = app.exit(e);
+    r1::finalize_world();
+    return rc;
+  } catch (const CLI::CallForAllHelp& e) {
+    const int rc = app.exit(e);
+    r1::finalize_world();
+    return rc;
+  } catch (const CLI::ParseError& e) {
+    // Usage errors follow the same one-line contract as every other error.
+    std::fprintf(stderr, "r1: error: %s\n", usage_error(app, e, argc, argv).c_str());
+    if (r1::world().distributed()) r1::world().abort(1);
+    return 1;
+  }
+  // Under an MPI launcher every rank runs the command; an error on one rank ends them all
+  // (Comm::abort), so that no rank waits forever in a collective for it.
+  auto failed = [](const char* what) {
+    r1::Comm& w = r1::world();
+    // Rank 0's line reads as one process's would; another rank's says which it is.
+    const std::string who = w.root() ? "" : fmt::format("rank {} of {}: ", w.rank(), w.size());
+    std::fprintf(r1::error_stream(), "r1: error: %s%s\n", who.c_str(), what);
+    std::fflush(r1::error_stream());
+    if (w.distributed()) w.abort(1);
+    return 1;
+  };
+  try {
+    for (const auto& c : commands)
+      if (c.app->parsed()) {
+        check_data_parallel(app, *c.app);
+        const int rc = c.run();
+        if (rc != 0 && rc != 130 && r1::world().distributed()) r1::world().abort(rc);
+        r1::finalize_world();
+        return rc;
+      }
+  } catch (const std::bad_alloc&) {
+    // Sizes are checked before the large allocations; this is the last line of defence.
+    return failed("out of memory: an allocation failed (lower the model, batch or KV-cache sizes)");
+  } catch (const std::exception& e) {
+    return failed(e.what());
   }
   return 0;
 }

@@ -5,6 +5,8 @@
 
 #include <cmath>
 
+#include "dist/comm.h"
+
 namespace r1 {
 
 namespace {
@@ -78,7 +80,8 @@ std::string format_progress_line(std::string_view label, int64_t step, int64_t t
 }
 
 Progress::Progress(std::string label, int64_t total_steps, int64_t start_step)
-    : Progress(std::move(label), total_steps, start_step, stderr, ::isatty(::fileno(stderr)) == 1) {}
+    : Progress(std::move(label), total_steps, start_step, world().root() ? stderr : nullptr,
+               ::isatty(::fileno(stderr)) == 1) {}
 
 Progress::Progress(std::string label, int64_t total_steps, int64_t start_step, std::FILE* out, bool terminal)
     : label_(std::move(label)),
@@ -97,6 +100,7 @@ Progress::~Progress() {
 }
 
 void Progress::draw(double elapsed) {
+  if (out_ == nullptr) return;  // a rank other than 0 of a distributed job: rank 0 shows the line
   const int64_t done = step_ - start_;
   const double eta = done > 0 && elapsed > 0
                          ? elapsed / static_cast<double>(done) * static_cast<double>(total_ - step_)

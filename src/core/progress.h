@@ -22,7 +22,8 @@ class Progress {
   // total_steps: the step the run ends at. start_step: the step it starts from (non-zero when
   // resuming), so the ETA comes from the speed of this run, not from steps done before it.
   Progress(std::string label, int64_t total_steps, int64_t start_step = 0);
-  // Writes to `out` instead of stderr, treating it as a terminal or not as told (for tests).
+  // Shows nothing on a rank other than 0 of a distributed job.
+  // Writes to `out` instead of stderr (null: nowhere), treating it as a terminal or not as told (for tests).
   Progress(std::string label, int64_t total_steps, int64_t start_step, std::FILE* out, bool terminal);
   Progress(const Progress&) = delete;
   Progress& operator=(const Progress&) = delete;

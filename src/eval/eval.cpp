@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/strings.h"
+#include "dist/comm.h"
 #include "io/jsonl.h"
 #include "tokenizer/chat_template.h"
 
@@ -205,13 +206,57 @@ std::vector<ProblemResult> run_eval(Engine& engine, const std::vector<EvalProble
                                     const verify::ExtractOptions& extract, const EvalSampleFn& on_sample,
                                     const SampleScorer& scorer) {
   R1_CHECK(problems.size() == prompts.size());
-  std::vector<size_t> all(problems.size());
-  for (size_t i = 0; i < all.size(); i++) all[i] = i;
+  const Shard mine = my_shard(static_cast<int64_t>(problems.size()));
+  std::vector<size_t> todo;
+  for (int64_t i = mine.begin; i < mine.end; i++) todo.push_back(static_cast<size_t>(i));
   std::vector<ProblemResult> results(problems.size());
   run_eval_problems(
-      engine, problems, prompts, all, extract,
+      engine, problems, prompts, todo, extract,
       [&](size_t i, ProblemResult&& pr) { results[i] = std::move(pr); }, on_sample, scorer);
+  if (world().distributed()) {
+    const std::vector<ProblemResult> done(results.begin() + mine.begin, results.begin() + mine.end);
+    for (ProblemResult& pr : gather_problem_results(done))
+      results[static_cast<size_t>(pr.index)] = std::move(pr);
+  }
   return results;
+}
+
+std::vector<ProblemResult> gather_problem_results(const std::vector<ProblemResult>& mine) {
+  if (!world().distributed()) return mine;
+  nlohmann::json a = nlohmann::json::array();
+  for (const ProblemResult& pr : mine) {
+    nlohmann::json samples = nlohmann::json::array();
+    for (const SampleResult& s : pr.samples)
+      samples.push_back({s.text, s.num_tokens, s.finish_reason,
+                         s.extracted ? nlohmann::json(*s.extracted) : nlohmann::json(),
+                         static_cast<int>(s.verdict)});
+    a.push_back({pr.index, pr.unverifiable, std::move(samples), pr.correct,
+                 pr.vote.answer ? nlohmann::json(*pr.vote.answer) : nlohmann::json(), pr.vote.votes,
+                 pr.cons_correct});
+  }
+  const std::vector<uint8_t> bytes = nlohmann::json::to_msgpack(a);
+  std::vector<ProblemResult> out;
+  for (const std::string& b : world().all_gather(std::string(bytes.begin(), bytes.end())))
+    for (const nlohmann::json& j : nlohmann::json::from_msgpack(b)) {
+      ProblemResult pr;
+      pr.index = j[0].get<int64_t>();
+      pr.unverifiable = j[1].get<bool>();
+      for (const nlohmann::json& s : j[2]) {
+        SampleResult r;
+        r.text = s[0].get<std::string>();
+        r.num_tokens = s[1].get<int64_t>();
+        r.finish_reason = s[2].get<std::string>();
+        if (!s[3].is_null()) r.extracted = s[3].get<std::string>();
+        r.verdict = static_cast<verify::Verdict>(s[4].get<int>());
+        pr.samples.push_back(std::move(r));
+      }
+      pr.correct = j[3].get<int>();
+      if (!j[4].is_null()) pr.vote.answer = j[4].get<std::string>();
+      pr.vote.votes = j[5].get<int>();
+      pr.cons_correct = j[6].get<bool>();
+      out.push_back(std::move(pr));
+    }
+  return out;
 }
 
 EvalSummary summarise(const std::vector<ProblemResult>& results, int k) {

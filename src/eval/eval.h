@@ -134,6 +134,12 @@ void run_eval_problems(Engine& engine, const std::vector<EvalProblem>& problems,
 // answer is correct when the samples that gave it were scored correct.
 void score_problem(ProblemResult& pr, const EvalProblem& p, bool custom_scorer = false);
 
+// Data parallelism (dist/comm.h): every rank's results, on every rank, in rank order. Collective:
+// every rank of the job calls it. run_eval and the resumable run_eval of eval_run.h deal the
+// problems to the ranks in contiguous blocks (each problem keeps its index for the sampling keys,
+// so the samples are those of one process) and gather the results with it.
+std::vector<ProblemResult> gather_problem_results(const std::vector<ProblemResult>& mine);
+
 // The summary as a small text table (what `r1 eval` prints).
 std::string format_summary(const EvalSummary& s, const std::string& name);
 

@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "core/stop_signals.h"
+#include "dist/comm.h"
 #include "io/file.h"
 #include "io/json.h"
 
@@ -122,6 +123,7 @@ EvalProgressFile::EvalProgressFile(std::string path, nlohmann::ordered_json sett
       resume_(resume),
       problems_(problems),
       k_(k),
+      writes_(world().root()),
       done_(problems.size(), 0),
       results_(problems.size()),
       records_(problems.size()) {
@@ -132,7 +134,7 @@ EvalProgressFile::EvalProgressFile(std::string path, nlohmann::ordered_json sett
 
 EvalProgressFile::~EvalProgressFile() {
   if (f_ != nullptr) std::fclose(f_);
-  if (started_ && !keep_ && done_count_ == 0) ::unlink(path_.c_str());
+  if (writes_ && started_ && !keep_ && done_count_ == 0) ::unlink(path_.c_str());
 }
 
 void EvalProgressFile::read_existing() {
@@ -230,6 +232,10 @@ void EvalProgressFile::read_existing() {
 
 bool EvalProgressFile::start() {
   R1_CHECK(!started_);
+  if (!writes_) {  // a rank other than 0: the results are kept in memory only
+    started_ = true;
+    return false;
+  }
   struct stat st {};
   const bool existed = ::stat(path_.c_str(), &st) == 0;
   nlohmann::ordered_json header;
@@ -245,12 +251,12 @@ bool EvalProgressFile::start() {
 }
 
 void EvalProgressFile::append(const ProblemResult& pr) {
-  R1_CHECK(started_ && f_ != nullptr);
+  R1_CHECK(started_ && (f_ != nullptr || !writes_));
   const size_t i = static_cast<size_t>(pr.index);
   R1_CHECK(i < problems_.size() && !done_[i]);
   records_[i] = format_eval_records(problems_[i], pr);
-  if (std::fwrite(records_[i].data(), 1, records_[i].size(), f_) != records_[i].size() ||
-      std::fflush(f_) != 0)
+  if (writes_ && (std::fwrite(records_[i].data(), 1, records_[i].size(), f_) != records_[i].size() ||
+                  std::fflush(f_) != 0))
     fail("{}: cannot write: {}", path_, std::strerror(errno));
   results_[i] = pr;
   done_[i] = 1;
@@ -260,12 +266,13 @@ void EvalProgressFile::append(const ProblemResult& pr) {
 
 void EvalProgressFile::remove() {
   if (f_ != nullptr) std::fclose(f_), f_ = nullptr;
-  ::unlink(path_.c_str());
+  if (writes_) ::unlink(path_.c_str());
   started_ = false;
 }
 
 void write_eval_outputs(EvalProgressFile& progress, const std::string& out, const std::string& summary_json,
                         const nlohmann::ordered_json& summary) {
+  if (!world().root()) return;  // rank 0 writes
   write_file_atomic(out, [&](std::FILE* f) {
     for (size_t i = 0; i < progress.size(); i++) {
       R1_CHECK(progress.is_done(i));
@@ -282,9 +289,14 @@ EvalRunResult run_eval(Engine& engine, const std::vector<EvalProblem>& problems,
                        const std::vector<std::vector<int32_t>>& prompts,
                        const verify::ExtractOptions& extract, EvalProgressFile& progress,
                        const EvalSampleFn& on_sample, const SampleScorer& scorer) {
-  std::vector<size_t> todo;
+  std::vector<size_t> left;
   for (size_t i = 0; i < problems.size(); i++)
-    if (!progress.is_done(i)) todo.push_back(i);
+    if (!progress.is_done(i)) left.push_back(i);
+  // Data parallelism: this rank's block of the problems left; the others' results are gathered
+  // at the end (an interrupted rank keeps what it finished).
+  const Shard mine = my_shard(static_cast<int64_t>(left.size()));
+  const std::vector<size_t> todo(left.begin() + mine.begin, left.begin() + mine.end);
+  std::vector<ProblemResult> finished;  // by this rank, for the others
   EvalRunResult out;
   {
     // SIGINT/SIGTERM only set a flag: the engine checks it before every forward pass, and each
@@ -301,6 +313,7 @@ EvalRunResult run_eval(Engine& engine, const std::vector<EvalProblem>& problems,
           engine, problems, prompts, todo, extract,
           [&](size_t, ProblemResult&& pr) {
             progress.append(pr);
+            if (world().distributed()) finished.push_back(std::move(pr));
             if (signals.raised() || test_stop_requested(++completed)) throw GenerationStopped();
           },
           on_sample, scorer);
@@ -312,6 +325,12 @@ EvalRunResult run_eval(Engine& engine, const std::vector<EvalProblem>& problems,
       fail("{} ({} of {} problems are done and kept in {}: rerun with --resume to continue)", e.what(),
            progress.done(), problems.size(), progress.path());
     }
+  }
+  if (world().distributed()) {
+    out.interrupted = world().max(out.interrupted ? 1.0 : 0.0) > 0;
+    for (const ProblemResult& pr : gather_problem_results(finished))
+      if (!progress.is_done(static_cast<size_t>(pr.index))) progress.append(pr);
+    if (out.interrupted) progress.keep();
   }
   out.done = progress.done();
   if (!out.interrupted)

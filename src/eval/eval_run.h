@@ -30,7 +30,8 @@ nlohmann::ordered_json eval_summary_json(const EvalSummary& s, const std::string
                                          const std::string& data, const std::string& model,
                                          const GenerationConfig& g);
 
-// The progress file: a header line {"r1_eval_progress": 1, "settings": {...}}, then every
+// The progress file (written by rank 0 of a distributed job; the other ranks keep the same
+// results in memory): a header line {"r1_eval_progress": 1, "settings": {...}}, then every
 // completed problem's records (format_eval_records), appended and flushed as it completes.
 class EvalProgressFile {
  public:
@@ -74,6 +75,7 @@ class EvalProgressFile {
   bool resume_;
   const std::vector<EvalProblem>& problems_;
   int k_;
+  bool writes_;  // rank 0 of a distributed job (or the one process) writes the file
   std::vector<char> done_;
   std::vector<ProblemResult> results_;
   std::vector<std::string> records_;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "dist/comm.h"
 #include "eval/eval_run.h"
 #include "eval/judge.h"
 #include "io/file.h"
@@ -227,8 +228,10 @@ int run_sample(SampleRunArgs& a) {
   sum.score_seconds = score_seconds;
   sum.select_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - f0).count();
   const nlohmann::ordered_json sj = sample_summary_json(sum, pass_mode ? "pass-rate" : "samples", k);
-  write_file_atomic(a.out, text);
-  if (!a.summary_json.empty()) write_file_atomic(a.summary_json, sj.dump(2) + "\n");
+  if (world().root()) {  // rank 0 writes
+    write_file_atomic(a.out, text);
+    if (!a.summary_json.empty()) write_file_atomic(a.summary_json, sj.dump(2) + "\n");
+  }
   progress.remove();
   std::printf("%s\n", sj.dump(2).c_str());
   std::fprintf(stderr, "sample: %lld of %lld %s kept in %s\n", static_cast<long long>(sum.kept),

@@ -29,6 +29,7 @@ int last_byte(std::FILE* f) {
 }  // namespace
 
 MetricsWriter::MetricsWriter(const std::string& path, bool append) : path_(path) {
+  if (path.empty()) return;
   // "a+" rather than "a" so the last byte can be read back (writes still always append).
   file_.reset(std::fopen(path.c_str(), append ? "a+" : "w"));
   if (!file_) fail("{}: cannot open metrics file for writing: {}", path, std::strerror(errno));
@@ -42,6 +43,7 @@ MetricsWriter::MetricsWriter(const std::string& path, bool append) : path_(path)
 }
 
 void MetricsWriter::write(const nlohmann::json& row) {
+  if (!file_) return;
   // One fwrite of the whole line, then a flush: a line is either fully in the file or, if
   // the process dies inside the write, cut short at the end where truncate_metrics drops it.
   std::string line = row.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);

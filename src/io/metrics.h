@@ -14,7 +14,8 @@ namespace r1 {
 class MetricsWriter {
  public:
   // append=false starts a new file (truncating any old one); append=true continues one, as
-  // when resuming a run (call truncate_metrics first to drop steps past the checkpoint).
+  // when resuming a run (call truncate_metrics first to drop steps past the checkpoint). An empty
+  // path writes nothing (the ranks other than 0 of a distributed run).
   MetricsWriter(const std::string& path, bool append);
 
   // Writes one row as a single line and flushes it to the operating system. Strings that

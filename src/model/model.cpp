@@ -35,6 +35,20 @@ void Batch::append(const std::vector<int32_t>& toks, const std::vector<int32_t>&
   if (!prefix.empty()) prefix.push_back(-1);
 }
 
+Batch Batch::slice(int64_t first, int64_t end) const {
+  R1_CHECK(prefix.empty() && 0 <= first && first <= end && end <= num_seqs());
+  Batch b;
+  if (first == end) return b;
+  const size_t t0 = static_cast<size_t>(cu_seqlens[static_cast<size_t>(first)]);
+  const size_t t1 = static_cast<size_t>(cu_seqlens[static_cast<size_t>(end)]);
+  b.tokens.assign(tokens.begin() + t0, tokens.begin() + t1);
+  b.targets.assign(targets.begin() + t0, targets.begin() + t1);
+  b.positions.assign(positions.begin() + t0, positions.begin() + t1);
+  for (int64_t s = first; s <= end; s++)
+    b.cu_seqlens.push_back(cu_seqlens[static_cast<size_t>(s)] - static_cast<int32_t>(t0));
+  return b;
+}
+
 void Batch::append_continuation(int32_t prefix_seq, const std::vector<int32_t>& toks,
                                 const std::vector<int32_t>& tgts) {
   R1_CHECK(toks.size() == tgts.size());

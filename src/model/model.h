@@ -66,6 +66,9 @@ struct Batch {
   // it attends to all of that sequence first, and its positions continue after it.
   void append_continuation(int32_t prefix_seq, const std::vector<int32_t>& tokens,
                            const std::vector<int32_t>& targets);
+  // Sequences [first, end) as a batch of their own (a data-parallel rank's share); a batch
+  // with prefixes cannot be cut.
+  Batch slice(int64_t first, int64_t end) const;
 };
 
 // The tensors of a model with this configuration, in arena order, with their offsets; the

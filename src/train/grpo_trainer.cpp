@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <numeric>
@@ -13,6 +14,7 @@
 #include "core/progress.h"
 #include "core/rng.h"
 #include "core/strings.h"
+#include "dist/comm.h"
 #include "eval/eval.h"
 #include "eval/judge.h"
 #include "io/json.h"
@@ -400,6 +402,40 @@ struct Rollout {
   bool format_ok = false;
 };
 
+// Data parallelism: every rank's rollouts (scored), on every rank, in rank order. Collective.
+std::vector<Rollout> gather_rollouts(std::vector<Rollout> mine) {
+  if (!world().distributed()) return mine;
+  nlohmann::json a = nlohmann::json::array();
+  for (const Rollout& x : mine) {
+    nlohmann::json comps = nlohmann::json::array();
+    for (const verify::ComponentScore& c : x.score.components)
+      comps.push_back({c.name, c.weight, c.value, c.reason});
+    a.push_back({x.problem, x.c.prompt_index, x.c.sample_index, x.c.token_ids, x.c.logprobs, x.c.text,
+                 x.c.finish_reason, x.score.total, std::move(comps),
+                 x.score.extracted ? nlohmann::json(*x.score.extracted) : nlohmann::json(),
+                 x.score.verdict ? nlohmann::json(static_cast<int>(*x.score.verdict)) : nlohmann::json()});
+  }
+  const std::vector<uint8_t> bytes = nlohmann::json::to_msgpack(a);
+  std::vector<Rollout> all;
+  for (const std::string& b : world().all_gather(std::string(bytes.begin(), bytes.end())))
+    for (const nlohmann::json& j : nlohmann::json::from_msgpack(b)) {
+      Rollout x;
+      x.problem = j[0].get<int64_t>();
+      x.c.prompt_index = j[1].get<int64_t>(), x.c.sample_index = j[2].get<int64_t>();
+      x.c.token_ids = j[3].get<std::vector<int32_t>>();
+      x.c.logprobs = j[4].get<std::vector<float>>();
+      x.c.text = j[5].get<std::string>(), x.c.finish_reason = j[6].get<std::string>();
+      x.score.total = j[7].get<double>();
+      for (const nlohmann::json& c : j[8])
+        x.score.components.push_back(
+            {c[0].get<std::string>(), c[1].get<double>(), c[2].get<double>(), c[3].get<std::string>()});
+      if (!j[9].is_null()) x.score.extracted = j[9].get<std::string>();
+      if (!j[10].is_null()) x.score.verdict = static_cast<verify::Verdict>(j[10].get<int>());
+      all.push_back(std::move(x));
+    }
+  return all;
+}
+
 // A training sequence: prompt + completion, with per-target-position pi_old and pi_ref.
 struct TrainSeq {
   const std::vector<int32_t>* prompt = nullptr;
@@ -507,8 +543,14 @@ std::vector<std::vector<size_t>> micro_batches(const std::vector<TrainSeq>& seqs
 // ref_logp (pi_ref), old_logp (pi_old recomputed by the training forward) or teacher_logp.
 void completion_logprobs(Model& model, std::vector<TrainSeq>& seqs, int64_t max_tokens, bool share_prompt,
                          std::vector<float> TrainSeq::*into) {
-  std::vector<size_t> all(seqs.size());
-  std::iota(all.begin(), all.end(), size_t{0});
+  // Data parallelism: each rank scores a contiguous block of about equal tokens, then the blocks
+  // are gathered (every rank ends with every sequence's log-probs).
+  std::vector<int64_t> cum{0};
+  for (const TrainSeq& s : seqs)
+    cum.push_back(cum.back() + static_cast<int64_t>(s.prompt->size() + s.c->token_ids.size()));
+  const Shard mine = shard_by_cost(cum, world().rank(), world().size());
+  std::vector<size_t> all(static_cast<size_t>(mine.size()));
+  std::iota(all.begin(), all.end(), static_cast<size_t>(mine.begin));
   for (const auto& mb : micro_batches(seqs, all, max_tokens, share_prompt)) {
     const TrainBatch tb = pack(seqs, mb, share_prompt);
     std::vector<float> lp(static_cast<size_t>(tb.batch.size())), ent(lp.size());
@@ -518,6 +560,25 @@ void completion_logprobs(Model& model, std::vector<TrainSeq>& seqs, int64_t max_
       std::vector<float>& dst = s.*into;
       dst.assign(s.c->token_ids.size(), 0.f);
       for (size_t j = 0; j < dst.size(); j++) dst[j] = lp[tb.first_target[k] + j];
+    }
+  }
+  if (!world().distributed()) return;
+  std::string block;
+  for (int64_t i = mine.begin; i < mine.end; i++) {
+    const std::vector<float>& v = seqs[static_cast<size_t>(i)].*into;
+    block.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
+  }
+  const std::vector<std::string> blocks = world().all_gather(block);
+  for (int r = 0; r < world().size(); r++) {
+    const Shard theirs = shard_by_cost(cum, r, world().size());
+    size_t at = 0;
+    for (int64_t i = theirs.begin; i < theirs.end; i++) {
+      TrainSeq& s = seqs[static_cast<size_t>(i)];
+      std::vector<float>& dst = s.*into;
+      dst.resize(s.c->token_ids.size());
+      R1_CHECK(at + dst.size() * sizeof(float) <= blocks[static_cast<size_t>(r)].size());
+      std::memcpy(dst.data(), blocks[static_cast<size_t>(r)].data() + at, dst.size() * sizeof(float));
+      at += dst.size() * sizeof(float);
     }
   }
 }
@@ -654,6 +715,7 @@ class GrpoRun {
     t_start_ = Clock::now();
     while (!loop_.done()) {
       const auto t_step = Clock::now();
+      comm_at_step_ = world().seconds();
       StepRollouts ro = sample_groups(*engine_);
       std::vector<TrainSeq> seqs = training_sequences(ro);
       auto t0 = Clock::now();
@@ -835,26 +897,34 @@ class GrpoRun {
     const bool dynamic = s_.dynamic_sampling;
     while (static_cast<int>(out.kept.size()) < B && out.draws < (dynamic ? s_.max_draws * B : B)) {
       const int want = dynamic ? B - static_cast<int>(out.kept.size()) : B;
+      // Data parallelism: this rank rolls out and scores a block of whole groups; each prompt keeps
+      // its draw index for the sampling keys, so the samples are those of one process.
+      const Shard mine = my_shard(want);
       std::vector<std::vector<int32_t>> ps;
       std::vector<int64_t> idx;
-      for (int i = 0; i < want; i++) {
+      for (int64_t i = mine.begin; i < mine.end; i++) {
         idx.push_back(order_->at(drawn_ + i));
         ps.push_back(prompt_ids_[static_cast<size_t>(idx.back())]);
       }
       auto t0 = Clock::now();
-      std::vector<Completion> done = engine.generate_all(ps, drawn_);
+      std::vector<Completion> done = engine.generate_all(ps, drawn_ + mine.begin);
       out.rollout_s += seconds_since(t0);
       t0 = Clock::now();
-      const size_t first = out.rolls.size();
+      StepRollouts local;
       for (Completion& c : done) {
         Rollout x;
-        x.problem = idx[static_cast<size_t>(c.prompt_index - drawn_)];
+        x.problem = idx[static_cast<size_t>(c.prompt_index - drawn_ - mine.begin)];
         x.c = std::move(c);
-        out.rolls.push_back(std::move(x));
+        local.rolls.push_back(std::move(x));
       }
       drawn_ += want;
       out.draws += want;
-      score(out, first);
+      score_rewards(local);
+      out.metrics.judge_no_verdict += world().sum(local.metrics.judge_no_verdict);
+      out.metrics.rm_truncated += world().sum(local.metrics.rm_truncated);
+      const size_t first = out.rolls.size();
+      for (Rollout& x : gather_rollouts(std::move(local.rolls))) out.rolls.push_back(std::move(x));
+      finish_scores(out, first);
       for (int g = 0; g < want; g++) {
         const size_t g0 = first + static_cast<size_t>(g) * G;
         bool all_equal = true;
@@ -893,11 +963,12 @@ class GrpoRun {
     sc.components.push_back(std::move(c));
   }
 
-  // The rewards of out.rolls[first...]: the rule rewards in one batch (an external grader sees all
-  // of them), then each reward model over the samples routed to it, in packed batches. A sample's
-  // components are those of the rewards that scored it, rule rewards first; its reward their
-  // weighted sum.
-  void score(StepRollouts& out, size_t first) {
+  // The rewards of out.rolls (one rank's share of the step's samples): the rule rewards in one batch (an
+  // external grader sees all of them), then each reward model over the samples routed to it, in packed
+  // batches. A sample's components are those of the rewards that scored it, rule rewards first; its reward
+  // their weighted sum.
+  void score_rewards(StepRollouts& out) {
+    const size_t first = 0;
     std::vector<verify::RewardInput> ins;
     std::vector<size_t> rule_at;  // rollout of each input
     for (size_t i = first; i < out.rolls.size(); i++) {
@@ -953,6 +1024,10 @@ class GrpoRun {
       for (size_t k = 0; k < at.size(); k++)
         add_component(out.rolls[at[k]].score, {rm.name, rm.weight, values[k], "reward model"});
     }
+  }
+
+  // Each sample's reward (checked finite), format and the step's metrics, from its components.
+  void finish_scores(StepRollouts& out, size_t first) {
     for (size_t i = first; i < out.rolls.size(); i++) {
       Rollout& x = out.rolls[i];
       x.reward = static_cast<float>(x.score.total);
@@ -1084,6 +1159,14 @@ class GrpoRun {
     std::vector<size_t> order(mb);
     std::stable_sort(order.begin(), order.end(),
                      [&](size_t x, size_t y) { return seqs[x].prompt < seqs[y].prompt; });
+    // Data parallelism: this rank's block of the mini-batch (about equal tokens); the gradients,
+    // the loss and the statistics are summed over the ranks below.
+    std::vector<int64_t> cum{0};
+    for (size_t i : order)
+      cum.push_back(cum.back() + static_cast<int64_t>(seqs[i].prompt->size() + seqs[i].c->token_ids.size()));
+    const Shard mine = shard_by_cost(cum, world().rank(), world().size());
+    order = std::vector<size_t>(order.begin() + mine.begin, order.begin() + mine.end);
+    int64_t train_tokens = 0;
     for (const auto& micro : micro_batches(seqs, order, s_.micro_batch_tokens, s_.share_prompt)) {
       const TrainBatch tb = pack(seqs, micro, s_.share_prompt);
       std::vector<float> a, wt;  // per sequence of the batch; a shared prompt carries no loss
@@ -1095,8 +1178,19 @@ class GrpoRun {
       if (teacher_) in.token_advantage = tb.token_adv.data();
       if (s_.tis_cap > 0) in.is_weight = tb.is_weight.data();
       loss += model_.forward_backward(tb.batch, grpo_loss(s_.objective, tb.batch, in, &gs));
-      up.train_tokens += tb.batch.size();
+      train_tokens += tb.batch.size();
     }
+    if (world().distributed()) {
+      loss = world().sum(loss), train_tokens = world().sum(train_tokens);
+      int64_t counts[] = {gs.tokens, gs.clipped_low, gs.clipped_high, gs.clipped_dual};
+      double sums[] = {gs.ratio_sum, gs.kl_sum, gs.entropy_sum, gs.loss};
+      world().sum(counts, 4), world().sum(sums, 4);
+      gs.tokens = counts[0], gs.clipped_low = counts[1], gs.clipped_high = counts[2],
+      gs.clipped_dual = counts[3];
+      gs.ratio_sum = sums[0], gs.kl_sum = sums[1], gs.entropy_sum = sums[2], gs.loss = sums[3];
+      gs.max_abs_log_ratio = world().max(gs.max_abs_log_ratio);
+    }
+    up.train_tokens += train_tokens;
     if (first) up.first_pass_max_log_ratio = gs.max_abs_log_ratio;
     up.objective.add(gs);
     if (hooks_ && hooks_->loss) loss = hooks_->loss(loop_.step() + 1, loss);
@@ -1160,6 +1254,10 @@ class GrpoRun {
         {"train_tokens_per_s", double(up.train_tokens) / std::max(up.seconds, 1e-9)},
         {"peak_rss_mb", double(peak_rss_bytes()) / 1048576.0},
         {"elapsed_s", seconds_since(t_start_)}};
+    if (world().distributed()) {  // rank 0's seconds in collectives (waits for the others included)
+      row["dist/ranks"] = world().size();
+      row["dist/comm_s"] = world().seconds() - comm_at_step_;
+    }
     if (s_.objective.beta > 0) row["kl"] = gs.mean_kl();
     if (s_.objective.clip_ratio_c > 0) row["clip_dual_fraction"] = gs.dual_clip_fraction();
     if (old.tokens > 0) {
@@ -1300,6 +1398,7 @@ class GrpoRun {
   std::optional<PromptOrder> order_;
   int64_t drawn_ = 0;  // prompts drawn so far (epoch x N + index in the state)
   int64_t bad_streak_ = 0;
+  double comm_at_step_ = 0;  // world().seconds() when the step began
   bool self_correction_known_ = false, self_correction_seen_ = false;
   Clock::time_point t_start_ = Clock::now();
 };

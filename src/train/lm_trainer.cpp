@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/progress.h"
 #include "core/rng.h"
+#include "dist/comm.h"
 #include "io/file.h"
 #include "io/json.h"
 #include "io/metrics.h"
@@ -130,16 +131,26 @@ std::vector<KeyRule> lm_recipe_rules() {
 
 namespace {
 
-// Mean cross-entropy of the held-out sequences (no gradient), in batches of batch_tokens.
+// This rank's sequences of a micro-batch: contiguous, about equal in tokens.
+Batch rank_share(const Batch& b) {
+  if (!world().distributed() || b.num_seqs() == 0) return b;
+  const std::vector<int64_t> cum(b.cu_seqlens.begin(), b.cu_seqlens.end());
+  const Shard s = shard_by_cost(cum, world().rank(), world().size());
+  return b.slice(s.begin, s.end);
+}
+
+// Mean cross-entropy of the held-out sequences (no gradient), in batches of batch_tokens; each
+// rank scores its share of them.
 std::pair<double, int64_t> eval_loss(Model& model, const std::vector<LmExample>& examples,
                                      int64_t batch_tokens) {
   double sum = 0;
   int64_t n = 0;
   Batch b;
   std::vector<float> logp;
-  for (size_t i = 0; i < examples.size();) {
+  const Shard mine = my_shard(static_cast<int64_t>(examples.size()));
+  for (size_t i = static_cast<size_t>(mine.begin); i < static_cast<size_t>(mine.end);) {
     b.clear();
-    while (i < examples.size() &&
+    while (i < static_cast<size_t>(mine.end) &&
            (b.size() == 0 || b.size() + static_cast<int64_t>(examples[i].tokens.size()) <= batch_tokens)) {
       b.append(examples[i].tokens, examples[i].targets);
       i++;
@@ -152,6 +163,7 @@ std::pair<double, int64_t> eval_loss(Model& model, const std::vector<LmExample>&
         n++;
       }
   }
+  sum = world().sum(sum), n = world().sum(n);
   return {n > 0 ? sum / static_cast<double>(n) : 0.0, n};
 }
 
@@ -260,18 +272,24 @@ int run_lm_training(const std::string& mode, Recipe r, RunStart start) {
   std::vector<Batch> micro(static_cast<size_t>(cfg.grad_accum));
   while (!loop.done()) {
     const auto t0 = std::chrono::steady_clock::now();
+    const double comm0 = world().seconds();
     int64_t n_targets = 0, n_tokens = 0;
     for (auto& b : micro) {
       if (!stream.next_batch(b)) continue;  // the last step of train.epochs may have fewer micro-batches
       n_tokens += b.size();
       for (int32_t t : b.targets) n_targets += t >= 0;
     }
-    // Mean over every target token of the step, so accumulation equals one large batch.
+    // Mean over every target token of the step, so accumulation equals one large batch. Every
+    // rank reads the whole stream and trains its share of each micro-batch's sequences: the
+    // global batch, so the loss and the summed gradient are those of one process.
     const float w = n_targets > 0 ? 1.f / static_cast<float>(n_targets) : 0.f;
     model.zero_grads();
     double loss = 0;
-    for (const auto& b : micro)
-      if (b.size() > 0) loss += model.forward_backward(b, weighted_cross_entropy(b, w));
+    for (const auto& b : micro) {
+      const Batch mine = rank_share(b);
+      if (mine.size() > 0) loss += model.forward_backward(mine, weighted_cross_entropy(mine, w));
+    }
+    loss = world().sum(loss);
     const double norm = loop.clip_gradients();
     const double lr = loop.lr();
     if (!std::isfinite(loss) || !std::isfinite(norm))
@@ -291,6 +309,10 @@ int run_lm_training(const std::string& mode, Recipe r, RunStart start) {
                           {"elapsed_s", elapsed},
                           {"peak_rss_mb", double(peak_rss_bytes()) / 1048576.0},
                           {"epoch", stream.position().epoch}};
+    if (world().distributed()) {  // rank 0's seconds in collectives (waits for the others included)
+      row["dist/ranks"] = world().size();
+      row["dist/comm_s"] = world().seconds() - comm0;
+    }
     if (loop.step() == 0) {  // what loading made of the data, once, in the first step's row
       row["data/rows"] = stats.rows;
       row["data/conversations"] = stats.conversations;

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/progress.h"
 #include "core/rng.h"
+#include "dist/comm.h"
 #include "io/jsonl.h"
 #include "model/checkpoint.h"
 #include "model/memory.h"
@@ -153,10 +154,27 @@ struct EvalResult {
   int64_t pairs = 0;
 };
 
+// Data parallelism: the sums of the ranks' shares (loss, statistics, tokens).
+void sum_over_ranks(double& loss, BradleyTerryStats& st, int64_t* tokens = nullptr) {
+  if (!world().distributed()) return;
+  double d[] = {loss, st.correct, st.chosen_sum, st.rejected_sum};
+  int64_t n[] = {st.pairs, tokens ? *tokens : 0};
+  world().sum(d, 4), world().sum(n, 2);
+  loss = d[0], st.correct = d[1], st.chosen_sum = d[2], st.rejected_sum = d[3], st.pairs = n[0];
+  if (tokens) *tokens = n[1];
+}
+
+// This rank's contiguous block of a step's pairs.
+std::vector<int64_t> my_pairs(const std::vector<int64_t>& idx) {
+  const Shard s = my_shard(static_cast<int64_t>(idx.size()));
+  return {idx.begin() + s.begin, idx.begin() + s.end};
+}
+
 EvalResult evaluate_pairs(Model& model, const std::vector<PreferencePair>& pairs, int64_t batch_tokens,
                           double center) {
-  std::vector<int64_t> idx(pairs.size());
-  std::iota(idx.begin(), idx.end(), 0);
+  std::vector<int64_t> all(pairs.size());
+  std::iota(all.begin(), all.end(), 0);
+  const std::vector<int64_t> idx = my_pairs(all);
   BradleyTerryStats st;
   double loss = 0;
   Batch b;
@@ -169,6 +187,7 @@ EvalResult evaluate_pairs(Model& model, const std::vector<PreferencePair>& pairs
     model.forward_scores(b, scores.data());
     loss += bradley_terry_loss(margins, w, center, &st)(scores.data(), dummy.data());
   }
+  sum_over_ranks(loss, st);
   EvalResult e;
   e.pairs = st.pairs;
   e.loss = loss;
@@ -322,6 +341,7 @@ int run_rm_training(Recipe r, RunStart start) {
       idx.push_back(epoch_order[static_cast<size_t>(pos.index++)]);
     }
     const double w = 1.0 / static_cast<double>(idx.size());  // the mean over the step's pairs
+    idx = my_pairs(idx);  // data parallelism: this rank's share; gradients summed in clip_gradients
     model.zero_grads();
     BradleyTerryStats st;
     double loss = 0;
@@ -331,6 +351,7 @@ int run_rm_training(Recipe r, RunStart start) {
       n_tokens += b.size();
       loss += model.forward_backward_scores(b, bradley_terry_loss(margins, w, cfg.center, &st));
     }
+    sum_over_ranks(loss, st, &n_tokens);
     const double norm = loop.clip_gradients();
     const double lr = loop.lr();
     if (!std::isfinite(loss) || !std::isfinite(norm))

@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "core/stop_signals.h"
+#include "dist/comm.h"
 #include "io/file.h"
 
 namespace r1 {
@@ -149,11 +150,19 @@ bool RunDir::is_complete(const std::string& dir) {
 }
 
 namespace {
+// R1_TEST_RANK=R limits the hooks to rank R of a distributed job.
 bool test_hook_at(const char* name, int64_t step) {
   const char* at = std::getenv(name);
-  return at != nullptr && *at != 0 && std::atoll(at) == step;
+  if (at == nullptr || *at == 0 || std::atoll(at) != step) return false;
+  const char* rank = std::getenv("R1_TEST_RANK");
+  return rank == nullptr || *rank == 0 || std::atoi(rank) == world().rank();
 }
 }  // namespace
+
+void test_kill_in_step(int64_t step) {
+  if (test_hook_at("R1_TEST_KILL_IN_STEP", step)) std::raise(SIGKILL);
+  if (test_hook_at("R1_TEST_FAIL_IN_STEP", step)) fail("step {}: the R1_TEST_FAIL_IN_STEP hook", step);
+}
 
 bool stop_after_step(const StopSignals& signals, int64_t step) {
   if (test_hook_at("R1_TEST_KILL_AT_STEP", step)) std::raise(SIGKILL);

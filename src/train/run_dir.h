@@ -95,6 +95,11 @@ class RunDir {
 // arrived), R1_TEST_SIGNAL_AT_STEP=N (the process sends itself SIGTERM, or SIGINT with "N:int": the
 // real handler path),
 // R1_TEST_KILL_AT_STEP=N (SIGKILL: nothing after the step runs, as a crash or the OOM killer).
+// In a distributed job the hooks fire on rank R1_TEST_RANK only (every rank when unset).
 bool stop_after_step(const StopSignals& signals, int64_t step);
+// R1_TEST_KILL_IN_STEP=N: SIGKILL in the middle of step N (1-based), before its gradients are
+// summed over the ranks and the optimizer steps: a rank lost mid-step. R1_TEST_FAIL_IN_STEP=N:
+// an error there instead (one rank's error must end the job, not leave the others waiting).
+void test_kill_in_step(int64_t step);
 
 }  // namespace r1

@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "core/error.h"
+#include "dist/comm.h"
 #include "kernels/blas.h"
 #include "model/checkpoint.h"
 
@@ -82,18 +83,49 @@ const TrainState& TrainingLoop::attach(Model& model) {
 }
 
 void TrainingLoop::begin(const Recipe& recipe, bool samples) {
-  run_.begin(recipe, state_.step);
-  metrics_ = std::make_unique<MetricsWriter>(run_.path(RunDir::kMetrics), run_.resume());
-  if (samples) samples_ = std::make_unique<MetricsWriter>(run_.path(RunDir::kSamples), run_.resume());
-  run_.record_changes(*metrics_, state_.step);
+  // Every rank has checked everything (the run directory included) before rank 0 changes it.
+  world().barrier();
+  if (world().root()) {
+    run_.begin(recipe, state_.step);
+    metrics_ = std::make_unique<MetricsWriter>(run_.path(RunDir::kMetrics), run_.resume());
+    if (samples) samples_ = std::make_unique<MetricsWriter>(run_.path(RunDir::kSamples), run_.resume());
+    run_.record_changes(*metrics_, state_.step);
+  } else {
+    metrics_ = std::make_unique<MetricsWriter>("", false);
+    samples_ = std::make_unique<MetricsWriter>("", false);
+  }
   signals_.emplace();
 }
 
 double TrainingLoop::clip_gradients() {
+  test_kill_in_step(state_.step + 1);
+  world().sum(model_->grads(), model_->num_params());  // data parallelism: the global batch's gradient
   return clip_grad_norm(model_->grads(), model_->num_params(), settings_.grad_clip);
 }
 
+namespace {
+
+// FNV-1a over the parameters' bytes.
+uint64_t params_hash(const Model& m) {
+  const auto* p = reinterpret_cast<const unsigned char*>(m.params());
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < m.num_params() * sizeof(float); i++) h = (h ^ p[i]) * 1099511628211ull;
+  return h;
+}
+
+}  // namespace
+
 void TrainingLoop::save(bool with_model) {
+  if (world().distributed()) {
+    // The ranks take the same steps from the same summed gradients: their weights must be equal
+    // to the bit. A rank that drifted would make the checkpoint (rank 0's) a lie about the others.
+    const std::vector<std::string> h = world().all_gather(std::to_string(params_hash(*model_)));
+    for (size_t r = 1; r < h.size(); r++)
+      if (h[r] != h[0])
+        fail("{}: step {}: the weights of rank {} differ from rank 0's (the ranks diverged)", name_,
+             state_.step, r);
+  }
+  if (!world().root()) return;  // rank 0 writes the checkpoint; every rank's state is the same
   if (data_position) state_.data = data_position();
   save_train_state(run_.path(RunDir::kState), *model_, *opt_, state_);
   if (with_model && export_model) export_model(run_.path(RunDir::kModel));
@@ -103,11 +135,16 @@ bool TrainingLoop::end_step(Progress& progress) {
   state_.step++;
   const bool last = done();
   if (settings_.save_every > 0 && state_.step % settings_.save_every == 0 && !last) save(false);
-  if (last || !stop_after_step(*signals_, state_.step)) return false;
+  // Every rank stops at the same step: a signal (mpirun forwards it to all) may reach them at
+  // different moments, so the decision is the maximum over the ranks.
+  if (last) return false;
+  const bool stop_here = stop_after_step(*signals_, state_.step);
+  if (world().max(stop_here ? 1.0 : 0.0) == 0) return false;
   progress.finish();
   save(true);
-  std::fprintf(stderr, "%s: interrupted at step %lld; state saved. Continue with --resume %s\n",
-               name_.c_str(), (long long)state_.step, run_.dir().c_str());
+  if (world().root())
+    std::fprintf(stderr, "%s: interrupted at step %lld; state saved. Continue with --resume %s\n",
+                 name_.c_str(), (long long)state_.step, run_.dir().c_str());
   interrupted_ = true;
   return true;
 }
@@ -116,7 +153,7 @@ int TrainingLoop::finish(Progress& progress) {
   if (interrupted_) return 130;
   progress.finish();
   save(true);
-  run_.mark_complete();
+  if (world().root()) run_.mark_complete();
   return 0;
 }
 

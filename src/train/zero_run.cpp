@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/recipe.h"
+#include "dist/comm.h"
 #include "io/file.h"
 #include "io/json.h"
 #include "report/report.h"
@@ -166,9 +167,12 @@ int run_zero(const ZeroOptions& opt) {
   // 2. The problems: RL prompts from the train split, held-out problems from the test split
   //    (each cycling through the levels of difficulty).
   ZeroTaskConfig tc;
-  make_dirs(data.string());
-  write_problems(train_path, zero_problems(tc, false, 2000));
-  write_problems(test_path, zero_problems(tc, true, 160));
+  if (world().root()) {  // rank 0 writes; the others read them after the barrier
+    make_dirs(data.string());
+    write_problems(train_path, zero_problems(tc, false, 2000));
+    write_problems(test_path, zero_problems(tc, true, 160));
+  }
+  world().barrier();
 
   // 3. GRPO (into DIR/grpo unless the user's settings move it: the report follows). --resume
   //    continues it when it was interrupted; otherwise it starts (over).
@@ -184,7 +188,7 @@ int run_zero(const ZeroOptions& opt) {
     if (rc != 0) return rc;
   }
   std::fprintf(stderr, "zero: stage 3/3: report\n");
-  report::write_report(grpo.string());
+  if (world().root()) report::write_report(grpo.string());
   const auto ev = eval_rows((grpo / "metrics.jsonl").string());
   if (ev.size() >= 2) {
     const nlohmann::json &a = ev.front(), &b = ev.back();

@@ -50,8 +50,8 @@ inline std::string describe(const RunResult& r) {
   return s;
 }
 
-// Runs `program` (a path) with args (stdin from stdin_path, OMP_NUM_THREADS=1 and `env`, each
-// "NAME=VALUE", added to this process's environment), capturing stdout and stderr; kills it after
+// Runs `program` (a path) with args (stdin from stdin_path; this process's environment with
+// OMP_NUM_THREADS=1 and `env`, each "NAME=VALUE", set over it), capturing stdout and stderr; kills it after
 // timeout_s seconds.
 inline RunResult run_program(const std::string& program, const std::vector<std::string>& args,
                              int timeout_s = 120, const std::string& stdin_path = "/dev/null",
@@ -66,8 +66,14 @@ inline RunResult run_program(const std::string& program, const std::vector<std::
   for (auto& a : argv_store) argv.push_back(a.data());
   argv.push_back(nullptr);
   std::vector<std::string> env_store;
+  auto overridden = [&env](const char* e) {  // by `env` (or OMP_NUM_THREADS, set below)
+    if (std::strncmp(e, "OMP_NUM_THREADS=", 16) == 0) return true;
+    for (const std::string& x : env)
+      if (std::strncmp(e, x.c_str(), x.find('=') + 1) == 0) return true;
+    return false;
+  };
   for (char** e = environ; *e != nullptr; ++e)
-    if (std::strncmp(*e, "OMP_NUM_THREADS=", 16) != 0) env_store.emplace_back(*e);
+    if (!overridden(*e)) env_store.emplace_back(*e);
   env_store.emplace_back("OMP_NUM_THREADS=1");
   env_store.insert(env_store.end(), env.begin(), env.end());
   std::vector<char*> envp;

@@ -23,7 +23,7 @@
 #      with `ip netns exec`. Out-of-band and MPI traffic are restricted to the veth
 #      (oob_tcp_if_include, btl_tcp_if_include) and the BTLs to self,tcp (no shared memory between
 #      the "hosts"). PATH, LD_LIBRARY_PATH, OMP_NUM_THREADS and every R1_* variable are exported to
-#      the ranks with -x.
+#      the ranks with -x (and the sanitizers' options when set).
 #   4. Exits with mpirun's exit code (128+signal if this script was interrupted), after removing
 #      the namespaces and killing anything still running in them (trap on EXIT, INT, TERM, HUP).
 #
@@ -170,7 +170,7 @@ hostfile=$tmpdir/hostfile
 printf '%s slots=%s\n%s slots=%s\n' "$addr1" "$np_per_host" "$addr2" "$np_per_host" >"$hostfile"
 
 exports=()
-for v in PATH LD_LIBRARY_PATH OMP_NUM_THREADS; do
+for v in PATH LD_LIBRARY_PATH OMP_NUM_THREADS ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS; do
     [ -n "${!v+set}" ] && exports+=(-x "$v")
 done
 while IFS= read -r v; do

@@ -143,6 +143,20 @@ overwrite = true
 constexpr double kWeightTol = 1e-4;
 const std::vector<std::string> kLmKeys = {"loss", "eval/loss", "tokens", "target_tokens", "grad_norm"};
 
+// The LM recipe in DIR/pre.toml and its one-process run in DIR/one; returns the recipe's path.
+std::string lm_reference(const std::string& dir) {
+  const std::string recipe = r1::testing::write_file(dir + "/pre.toml", kLmRecipe);
+  const RunResult one = r1::testing::run_r1({"pretrain", recipe, "--set", "output.dir=\"" + dir + "/one\""});
+  EXPECT_EQ(one.exit_code, 0) << describe(one);
+  return recipe;
+}
+
+// DIR/two's run took DIR/one's steps: metrics within 1e-5, weights within kWeightTol.
+void expect_lm_runs_alike(const std::string& dir) {
+  expect_same_metrics(dir + "/one/metrics.jsonl", dir + "/two/metrics.jsonl", kLmKeys, 1e-5);
+  EXPECT_LT(weight_gap(dir + "/one/model", dir + "/two/model"), kWeightTol);
+}
+
 }  // namespace
 
 TEST(Shards, BlocksCoverEveryItemOnceInRankOrder) {
@@ -174,13 +188,10 @@ TEST(Shards, BlocksCoverEveryItemOnceInRankOrder) {
 TEST(Mpi, PretrainOnTwoRanksTakesTheOneProcessSteps) {
   REQUIRE_MPI();
   const std::string dir = r1::testing::scratch_dir();
-  const std::string recipe = r1::testing::write_file(dir + "/pre.toml", kLmRecipe);
-  const RunResult one = r1::testing::run_r1({"pretrain", recipe, "--set", "output.dir=\"" + dir + "/one\""});
-  ASSERT_EQ(one.exit_code, 0) << describe(one);
+  const std::string recipe = lm_reference(dir);
   const RunResult two = run_mpi(2, {"pretrain", recipe, "--set", "output.dir=\"" + dir + "/two\""});
   ASSERT_EQ(two.exit_code, 0) << describe(two);
-  expect_same_metrics(dir + "/one/metrics.jsonl", dir + "/two/metrics.jsonl", kLmKeys, 1e-5);
-  EXPECT_LT(weight_gap(dir + "/one/model", dir + "/two/model"), kWeightTol);
+  expect_lm_runs_alike(dir);
   // Rank 0 alone writes and prints: one progress line per update, one "done" line.
   EXPECT_EQ(count(two.err, "pretrain: done"), 1) << two.err;
 }
@@ -204,8 +215,7 @@ TEST(Mpi, SftOnTwoRanksTakesTheOneProcessSteps) {
   ASSERT_EQ(one.exit_code, 0) << describe(one);
   const RunResult two = run_mpi(2, a2);
   ASSERT_EQ(two.exit_code, 0) << describe(two);
-  expect_same_metrics(dir + "/one/metrics.jsonl", dir + "/two/metrics.jsonl", kLmKeys, 1e-5);
-  EXPECT_LT(weight_gap(dir + "/one/model", dir + "/two/model"), kWeightTol);
+  expect_lm_runs_alike(dir);
 }
 
 TEST(Mpi, RewardModelTrainingOnTwoRanksTakesTheOneProcessSteps) {
@@ -300,9 +310,7 @@ TEST(Mpi, EvalAndSampleOnTwoRanksWriteTheOneProcessBytes) {
 TEST(Mpi, RankKilledMidStepEndsTheJobAndResumeFinishesIt) {
   REQUIRE_MPI();
   const std::string dir = r1::testing::scratch_dir();
-  const std::string recipe = r1::testing::write_file(dir + "/pre.toml", kLmRecipe);
-  const RunResult one = r1::testing::run_r1({"pretrain", recipe, "--set", "output.dir=\"" + dir + "/one\""});
-  ASSERT_EQ(one.exit_code, 0) << describe(one);
+  const std::string recipe = lm_reference(dir);
   const std::vector<std::string> args = {"pretrain", recipe, "--set", "output.dir=\"" + dir + "/two\""};
   const RunResult killed = run_mpi(2, args, {"R1_TEST_RANK=1", "R1_TEST_KILL_IN_STEP=5"}, 120);
   EXPECT_NE(killed.exit_code, 0) << describe(killed);
@@ -316,8 +324,7 @@ TEST(Mpi, RankKilledMidStepEndsTheJobAndResumeFinishesIt) {
   const RunResult resumed = run_mpi(2, resume);
   ASSERT_EQ(resumed.exit_code, 0) << describe(resumed);
   EXPECT_NE(resumed.err.find("resuming at step 4"), std::string::npos) << resumed.err;
-  expect_same_metrics(dir + "/one/metrics.jsonl", dir + "/two/metrics.jsonl", kLmKeys, 1e-5);
-  EXPECT_LT(weight_gap(dir + "/one/model", dir + "/two/model"), kWeightTol);
+  expect_lm_runs_alike(dir);
 }
 
 // A stop request (the SIGINT hook, on rank 1 only: the ranks agree to stop at the same step) saves
@@ -326,9 +333,7 @@ TEST(Mpi, RankKilledMidStepEndsTheJobAndResumeFinishesIt) {
 TEST(Mpi, InterruptedOnTwoRanksResumesOnOne) {
   REQUIRE_MPI();
   const std::string dir = r1::testing::scratch_dir();
-  const std::string recipe = r1::testing::write_file(dir + "/pre.toml", kLmRecipe);
-  const RunResult one = r1::testing::run_r1({"pretrain", recipe, "--set", "output.dir=\"" + dir + "/one\""});
-  ASSERT_EQ(one.exit_code, 0) << describe(one);
+  const std::string recipe = lm_reference(dir);
   const std::vector<std::string> args = {"pretrain", recipe, "--set", "output.dir=\"" + dir + "/two\""};
   const RunResult stopped = run_mpi(2, args, {"R1_TEST_RANK=1", "R1_TEST_INTERRUPT_AT_STEP=3"}, 120);
   EXPECT_EQ(stopped.exit_code, 130) << describe(stopped);
@@ -338,8 +343,7 @@ TEST(Mpi, InterruptedOnTwoRanksResumesOnOne) {
   const RunResult resumed = r1::testing::run_r1(resume);
   ASSERT_EQ(resumed.exit_code, 0) << describe(resumed);
   EXPECT_NE(resumed.err.find("resuming at step 3"), std::string::npos) << resumed.err;
-  expect_same_metrics(dir + "/one/metrics.jsonl", dir + "/two/metrics.jsonl", kLmKeys, 1e-5);
-  EXPECT_LT(weight_gap(dir + "/one/model", dir + "/two/model"), kWeightTol);
+  expect_lm_runs_alike(dir);
 }
 
 // An error on one rank only ends every rank at once (no rank waits in a collective).
@@ -361,15 +365,12 @@ TEST(Mpi, AnErrorOnOneRankEndsTheJob) {
 TEST(Mpi, TwoHostsOverTcpTakeTheOneProcessSteps) {
   REQUIRE_MPI();
   const std::string dir = r1::testing::scratch_dir();
-  const std::string recipe = r1::testing::write_file(dir + "/pre.toml", kLmRecipe);
-  const RunResult one = r1::testing::run_r1({"pretrain", recipe, "--set", "output.dir=\"" + dir + "/one\""});
-  ASSERT_EQ(one.exit_code, 0) << describe(one);
+  const std::string recipe = lm_reference(dir);
   const RunResult two = r1::testing::run_program(
       std::string(R1_SOURCE_DIR) + "/tests/dist/two_hosts.sh",
       {"--", R1_BINARY, "pretrain", recipe, "--set", "output.dir=\"" + dir + "/two\""}, 300, "/dev/null",
       sanitizer_env({}));
   if (two.exit_code == 77) GTEST_SKIP() << two.out << two.err;
   ASSERT_EQ(two.exit_code, 0) << describe(two);
-  expect_same_metrics(dir + "/one/metrics.jsonl", dir + "/two/metrics.jsonl", kLmKeys, 1e-5);
-  EXPECT_LT(weight_gap(dir + "/one/model", dir + "/two/model"), kWeightTol);
+  expect_lm_runs_alike(dir);
 }

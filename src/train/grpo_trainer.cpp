@@ -968,10 +968,9 @@ class GrpoRun {
   // batches. A sample's components are those of the rewards that scored it, rule rewards first; its reward
   // their weighted sum.
   void score_rewards(StepRollouts& out) {
-    const size_t first = 0;
     std::vector<verify::RewardInput> ins;
     std::vector<size_t> rule_at;  // rollout of each input
-    for (size_t i = first; i < out.rolls.size(); i++) {
+    for (size_t i = 0; i < out.rolls.size(); i++) {
       const Rollout& x = out.rolls[i];
       if (!rewards_ || !rule_scored(x)) continue;
       verify::RewardInput in;
@@ -989,7 +988,7 @@ class GrpoRun {
     for (size_t j = 0; j < judges_.size(); j++) {
       std::vector<JudgeItem> items;
       std::vector<size_t> at;
-      for (size_t i = first; i < out.rolls.size(); i++)
+      for (size_t i = 0; i < out.rolls.size(); i++)
         if (rule_scored(out.rolls[i])) {
           const EvalProblem& p = problems_[static_cast<size_t>(out.rolls[i].problem)];
           items.push_back({p.prompt, p.gold, out.rolls[i].c.text});
@@ -1011,7 +1010,7 @@ class GrpoRun {
       const GrpoSettings::RewardModel& rm = s_.reward_models[m];
       std::vector<std::vector<int32_t>> seqs;
       std::vector<size_t> at;
-      for (size_t i = first; i < out.rolls.size(); i++) {
+      for (size_t i = 0; i < out.rolls.size(); i++) {
         const Rollout& x = out.rolls[i];
         if (!model_scored(x)) continue;
         const EvalProblem& p = problems_[static_cast<size_t>(x.problem)];

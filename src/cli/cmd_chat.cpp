@@ -3,6 +3,7 @@
 // answer (dimmed on a terminal, between "[thinking]" and "[answer]" markers otherwise).
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -13,6 +14,7 @@
 #include "cli/commands.h"
 #include "cli/gen_common.h"
 #include "core/error.h"
+#include "core/stop_signals.h"
 #include "model/checkpoint.h"
 #include "rollout/engine.h"
 #include "rollout/prompts.h"
@@ -65,10 +67,12 @@ class ThinkPrinter {
       return;
     }
   }
-  void finish() {
+  // `cut`: the reply was stopped; a <think> part it was in is not followed by an answer.
+  void finish(bool cut = false) {
     write(pending_);
     pending_.clear();
-    if (in_think_) close_think();
+    if (in_think_ && !cut) close_think();
+    if (in_think_ && cut && terminal_) write("\x1b[0m");
     std::fputc('\n', out_);
     std::fflush(out_);
   }
@@ -148,24 +152,43 @@ int run_chat(ChatArgs& a) {
     ThinkPrinter printer(stdout, terminal, starts_in_think);
     size_t shown = 0;
     std::string reply;
-    engine.generate(
-        ids,
-        [&](Completion&& c) {
-          printer.put(c.text.substr(shown));
-          printer.finish();
-          reply = c.text;
-          if (c.finish_reason != "length") return;
-          if (fit.capped > 0)
-            std::fprintf(stderr, "[stopped at the model's context of %lld tokens]\n",
-                         static_cast<long long>(g.context));
-          else
-            std::fprintf(stderr, "[stopped at %d tokens]\n", g.max_new_tokens);
-        },
-        turn++,
-        [&](const Completion& c, int32_t) {
-          printer.put(c.text.substr(shown));
-          shown = c.text.size();
-        });
+    // SIGINT (Ctrl-C) stops the reply, keeps what it said, and returns to the prompt; SIGTERM stops
+    // it and ends the chat (status 143). At the prompt both end the process as usual. Test hook:
+    // R1_TEST_STOP_AFTER=N stops the first reply after N streamed tokens, as SIGINT would.
+    const StopSignals signals;
+    int64_t streamed = 0;
+    const bool first = turn == 0;
+    engine.set_stop_check([&] { return signals.raised() || (first && test_stop_requested(streamed)); });
+    bool stopped = false;
+    try {
+      engine.generate(
+          ids,
+          [&](Completion&& c) {
+            printer.put(c.text.substr(shown));
+            printer.finish();
+            reply = c.text;
+            if (c.finish_reason != "length") return;
+            if (fit.capped > 0)
+              std::fprintf(stderr, "[stopped at the model's context of %lld tokens]\n",
+                           static_cast<long long>(g.context));
+            else
+              std::fprintf(stderr, "[stopped at %d tokens]\n", g.max_new_tokens);
+          },
+          turn++,
+          [&](const Completion& c, int32_t) {
+            printer.put(c.text.substr(shown));
+            shown = c.text.size();
+            reply = c.text;
+            streamed++;
+          });
+    } catch (const GenerationStopped&) {
+      printer.finish(true);
+      std::fflush(stdout);
+      std::fprintf(stderr, "[stopped]\n");
+      stopped = true;
+    }
+    engine.set_stop_check(nullptr);
+    if (stopped && signals.signal() == SIGTERM) return 143;
     if (tmpl)
       messages.push_back({{"role", "assistant"}, {"content", (starts_in_think ? "<think>\n" : "") + reply}});
   }

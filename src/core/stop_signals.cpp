@@ -31,6 +31,10 @@ bool StopSignals::raised() const {
   return g_signal.load() != 0;
 }
 
+int StopSignals::signal() const {
+  return g_signal.load();
+}
+
 bool test_stop_requested(int64_t units_done) {
   struct Hook {
     int64_t after = -1;

@@ -14,6 +14,7 @@ class StopSignals {
   StopSignals(const StopSignals&) = delete;
   StopSignals& operator=(const StopSignals&) = delete;
   bool raised() const;
+  int signal() const;  // the signal that arrived (SIGINT or SIGTERM), 0 if none
 
  private:
   void (*int_)(int);

@@ -157,4 +157,29 @@ TEST(ChatCli, RepliesPerLineWithTheThinkingPartApart) {
             "[thinking]\n" + text.substr(0, text.find("</think>")));
 }
 
+// Ctrl-C during a reply stops that reply (what it said stays) and the chat goes on: the next reply
+// is the one an undisturbed chat gives (the engine is usable after the stop). The hook stops the
+// first reply after 3 streamed tokens as SIGINT would.
+TEST(ChatCli, StoppingAReplyKeepsTheChatGoing) {
+  R1_SKIP_UNLESS_SHARED(kModel);
+  const std::string dir = r1::testing::scratch_dir();
+  const std::string in = r1::testing::write_file(dir + "/in.txt", "2+2?\nWhat is 3+3?\n");
+  const std::vector<std::string> args = {"chat",          "--model",          kModel,
+                                         "--template",    "r1zero",           "--greedy",
+                                         "--force-think", "--max-new-tokens", "12"};
+  const RunResult whole = run_r1(args, 120, in);
+  ASSERT_EQ(whole.exit_code, 0) << describe(whole);
+  const RunResult cut = r1::testing::run_program(R1_BINARY, args, 120, in, {"R1_TEST_STOP_AFTER=3"});
+  ASSERT_EQ(cut.exit_code, 0) << describe(cut);
+  EXPECT_NE(cut.err.find("[stopped]\n"), std::string::npos) << cut.err;
+  // The second reply (after the second "[thinking]") is the undisturbed chat's second reply.
+  auto second = [](const std::string& out) {
+    const size_t first = out.find("[thinking]\n");
+    const size_t at = out.find("[thinking]\n", first + 1);
+    return at == std::string::npos ? std::string("<none>") : out.substr(at);
+  };
+  EXPECT_EQ(second(cut.out), second(whole.out)) << cut.out << "\n---\n" << whole.out;
+  EXPECT_LT(cut.out.size(), whole.out.size());  // the first reply was cut short
+}
+
 }  // namespace

@@ -18,6 +18,14 @@ inline uint64_t mix64(uint64_t x) {
   return x ^ (x >> 31);
 }
 
+// FNV-1a over n bytes, continuing from h (a fingerprint of data, not a random draw).
+constexpr uint64_t kFnvOffset = 1469598103934665603ull;
+inline uint64_t fnv1a(const void* data, size_t n, uint64_t h = kFnvOffset) {
+  const auto* b = static_cast<const unsigned char*>(data);
+  for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ull;
+  return h;
+}
+
 inline uint64_t hash_u64(uint64_t seed, uint64_t a, uint64_t b = 0, uint64_t c = 0) {
   return mix64(mix64(mix64(mix64(seed) ^ a) ^ b) ^ c);
 }

@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "core/error.h"
+#include "core/rng.h"
 #include "core/stop_signals.h"
 #include "dist/comm.h"
 #include "io/file.h"
@@ -84,11 +85,8 @@ namespace {
 // template, instruction or tokenizer changes it.
 std::string fingerprint(const std::vector<EvalProblem>& problems,
                         const std::vector<std::vector<int32_t>>& prompts) {
-  uint64_t h = 1469598103934665603ull;
-  auto mix = [&](const void* data, size_t n) {
-    const auto* b = static_cast<const unsigned char*>(data);
-    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ull;
-  };
+  uint64_t h = kFnvOffset;
+  auto mix = [&](const void* data, size_t n) { h = fnv1a(data, n, h); };
   auto mix_str = [&](const std::string& s) {
     const uint64_t n = s.size();
     mix(&n, sizeof n);

@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "core/error.h"
+#include "core/rng.h"
 #include "dist/comm.h"
 #include "kernels/blas.h"
 #include "model/checkpoint.h"
@@ -103,23 +104,12 @@ double TrainingLoop::clip_gradients() {
   return clip_grad_norm(model_->grads(), model_->num_params(), settings_.grad_clip);
 }
 
-namespace {
-
-// FNV-1a over the parameters' bytes.
-uint64_t params_hash(const Model& m) {
-  const auto* p = reinterpret_cast<const unsigned char*>(m.params());
-  uint64_t h = 1469598103934665603ull;
-  for (size_t i = 0; i < m.num_params() * sizeof(float); i++) h = (h ^ p[i]) * 1099511628211ull;
-  return h;
-}
-
-}  // namespace
-
 void TrainingLoop::save(bool with_model) {
   if (world().distributed()) {
     // The ranks take the same steps from the same summed gradients: their weights must be equal
     // to the bit. A rank that drifted would make the checkpoint (rank 0's) a lie about the others.
-    const std::vector<std::string> h = world().all_gather(std::to_string(params_hash(*model_)));
+    const std::vector<std::string> h =
+        world().all_gather(std::to_string(fnv1a(model_->params(), model_->num_params() * sizeof(float))));
     for (size_t r = 1; r < h.size(); r++)
       if (h[r] != h[0])
         fail("{}: step {}: the weights of rank {} differ from rank 0's (the ranks diverged)", name_,

@@ -12,6 +12,8 @@ PKGS=(
   libicu-dev                      # tokenizer Unicode normalisation (NFC)
   libgmp-dev                      # exact big rationals in the math answer verifier
   libopenmpi-dev openmpi-bin      # data parallelism over processes and machines (mpirun)
+  libcpp-httplib-dev              # r1 serve: the HTTP server (and the test client)
+  nodejs                          # tests only: the official openai client drives r1 serve (skipped offline)
   iproute2                        # the two-host MPI test (network namespaces)
   libseccomp-dev                  # code sandbox: seccomp filter (no network, no ptrace) where namespaces are refused
   libgtest-dev libgmock-dev       # tests
@@ -19,6 +21,8 @@ PKGS=(
   python3-jinja2                  # the chat-template oracle (tests/tokenizer/render_jinja2.py)
 )
 missing=()
+# npm comes with some Node.js builds (NodeSource's) and conflicts with Debian's npm package there.
+command -v npm >/dev/null 2>&1 || PKGS+=(npm)
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done

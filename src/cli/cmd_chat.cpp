@@ -18,6 +18,7 @@
 #include "model/checkpoint.h"
 #include "rollout/engine.h"
 #include "rollout/prompts.h"
+#include "rollout/think_split.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
 
@@ -32,52 +33,36 @@ struct ChatArgs {
   double kv_budget_mb = 512;
 };
 
-// Writes streamed reply text, setting the <think> part apart. Tags may arrive split across
-// pieces, so a tail that could still become a tag is held back until the next piece.
+// Writes streamed reply text, setting the <think> part apart (ThinkSplitter finds it).
 class ThinkPrinter {
  public:
   ThinkPrinter(std::FILE* out, bool terminal, bool in_think)
-      : out_(out), terminal_(terminal), in_think_(in_think) {
-    if (in_think_) open_think();
+      : out_(out), terminal_(terminal), split_(in_think), shown_think_(in_think) {
+    if (in_think) open_think();
   }
-  void put(const std::string& piece) {
-    pending_ += piece;
-    for (;;) {
-      const std::string tag = in_think_ ? "</think>" : "<think>";
-      const size_t at = pending_.find(tag);
-      if (at != std::string::npos) {
-        write(pending_.substr(0, at));
-        pending_.erase(0, at + tag.size());
-        if (in_think_)
-          close_think();
-        else
-          open_think();
-        in_think_ = !in_think_;
-        continue;
-      }
-      // Hold back the longest suffix that is a prefix of the tag.
-      size_t keep = 0;
-      for (size_t k = std::min(tag.size() - 1, pending_.size()); k > 0; k--)
-        if (pending_.compare(pending_.size() - k, k, tag, 0, k) == 0) {
-          keep = k;
-          break;
-        }
-      write(pending_.substr(0, pending_.size() - keep));
-      pending_.erase(0, pending_.size() - keep);
-      return;
-    }
-  }
+  void put(const std::string& piece) { show(split_.put(piece)); }
   // `cut`: the reply was stopped; a <think> part it was in is not followed by an answer.
   void finish(bool cut = false) {
-    write(pending_);
-    pending_.clear();
-    if (in_think_ && !cut) close_think();
-    if (in_think_ && cut && terminal_) write("\x1b[0m");
+    show(split_.finish());
+    if (shown_think_ && !cut) close_think();
+    if (shown_think_ && cut && terminal_) write("\x1b[0m");
     std::fputc('\n', out_);
     std::fflush(out_);
   }
 
  private:
+  void show(const std::vector<ThinkSplitter::Piece>& pieces) {
+    for (const ThinkSplitter::Piece& p : pieces) {
+      if (p.reasoning != shown_think_) {
+        if (p.reasoning)
+          open_think();
+        else
+          close_think();
+        shown_think_ = p.reasoning;
+      }
+      write(p.text);
+    }
+  }
   void write(const std::string& s) {
     std::fwrite(s.data(), 1, s.size(), out_);
     std::fflush(out_);
@@ -87,8 +72,8 @@ class ThinkPrinter {
 
   std::FILE* out_;
   bool terminal_;
-  bool in_think_;
-  std::string pending_;
+  ThinkSplitter split_;
+  bool shown_think_;  // the last text written was reasoning
 };
 
 int run_chat(ChatArgs& a) {
@@ -148,7 +133,7 @@ int run_chat(ChatArgs& a) {
       continue;
     }
     if (tmpl) messages.push_back({{"role", "user"}, {"content", line}});
-    const bool starts_in_think = prompt.ends_with("<think>\n") || prompt.ends_with("<think>");
+    const bool starts_in_think = ThinkSplitter::starts_in_think(prompt);
     ThinkPrinter printer(stdout, terminal, starts_in_think);
     size_t shown = 0;
     std::string reply;

@@ -49,7 +49,7 @@ struct GenerateArgs {
   std::vector<std::string> stops;
   GenerationConfig gen;
   double kv_budget_mb = 1024;
-  bool greedy = false, force_think = false, truncate_prompt = false;
+  bool greedy = false, force_think = false, truncate_prompt = false, ignore_eos = false;
   CLI::Option* popt = nullptr;
   CLI::Option* iopt = nullptr;
   CLI::Option* fopt = nullptr;
@@ -98,7 +98,7 @@ int run_generate(GenerateArgs& a) {
   g.sampling.greedy = a.greedy;
   g.stop_strings = a.stops;
   g.kv_budget_bytes = static_cast<size_t>(a.kv_budget_mb * 1048576.0);
-  g.stop_ids = stop_ids_of(model, tok.get());
+  if (!a.ignore_eos) g.stop_ids = stop_ids_of(model, tok.get());
   if (!tok && !g.stop_strings.empty()) fail("--stop needs the model's tokenizer, and none was found");
   g.context = model.config().max_position_embeddings;
   ContextFitOptions fo;
@@ -178,6 +178,9 @@ void add_generate_command(CLI::App& app, std::vector<Command>& out) {
   gen->add_option("-n", a->gen.n, "samples per prompt (1)")->check(in_range(1, 1 << 16));
   add_sampling_options(gen, a->gen, a->greedy, a->kv_budget_mb);
   gen->add_option("--stop", a->stops, "stop when the text contains STR (repeatable; the text keeps it)");
+  gen->add_flag(
+      "--ignore-eos", a->ignore_eos,
+      "end-of-sequence tokens do not stop a sample (benchmarks: every sample makes --max-new-tokens)");
   gen->add_flag("--truncate-prompt", a->truncate_prompt,
                 "cut prompts that leave fewer than --max-new-tokens positions in the model's context to "
                 "their last tokens (default: refuse prompts that fill the context, cap the others' samples)");

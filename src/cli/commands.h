@@ -27,5 +27,6 @@ void add_score_command(CLI::App& app, std::vector<Command>& out);     // score
 void add_grpo_commands(CLI::App& app, std::vector<Command>& out);     // grpo, zero
 void add_report_command(CLI::App& app, std::vector<Command>& out);    // report
 void add_rm_commands(CLI::App& app, std::vector<Command>& out);       // rm train, rm score
+void add_serve_command(CLI::App& app, std::vector<Command>& out);     // serve
 
 }  // namespace r1::cli

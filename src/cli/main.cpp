@@ -80,6 +80,7 @@ int main(int argc, char** argv) {
   r1::cli::add_grpo_commands(app, commands);
   r1::cli::add_report_command(app, commands);
   r1::cli::add_rm_commands(app, commands);
+  r1::cli::add_serve_command(app, commands);
   try {
     // First: under an MPI launcher the ranks other than 0 are quiet from here on (a usage error
     // is printed once, by rank 0).

@@ -154,6 +154,11 @@ Model load_gguf(const std::string& path) {
           {"attn_q.weight", "self_attn.q_proj.weight"},
           {"attn_k.weight", "self_attn.k_proj.weight"},
           {"attn_v.weight", "self_attn.v_proj.weight"},
+          {"attn_q.bias", "self_attn.q_proj.bias"},  // qwen2
+          {"attn_k.bias", "self_attn.k_proj.bias"},
+          {"attn_v.bias", "self_attn.v_proj.bias"},
+          {"attn_q_norm.weight", "self_attn.q_norm.weight"},  // qwen3
+          {"attn_k_norm.weight", "self_attn.k_norm.weight"},
           {"attn_output.weight", "self_attn.o_proj.weight"},
           {"ffn_norm.weight", "post_attention_layernorm.weight"},
           {"ffn_gate.weight", "mlp.gate_proj.weight"},
@@ -174,7 +179,8 @@ Model load_gguf(const std::string& path) {
     if (gt.name == "rope_freqs.weight")
       fail("{}: tensor 'rope_freqs.weight' (rope scaling) is not implemented", path);
     const auto it = spec_index.find(hf_name(gt.name));
-    if (it == spec_index.end()) fail("{}: unexpected tensor '{}' for a llama model", path, gt.name);
+    if (it == spec_index.end())
+      fail("{}: unexpected tensor '{}' for a {} model", path, gt.name, gguf_arch_name(c.arch));
     TensorInfo t = gguf.tensor_info(gt);  // refuses quantised types
     check_tensor(t, specs[it->second], "the GGUF metadata");
     seen[it->second] = true;
@@ -188,6 +194,8 @@ Model load_gguf(const std::string& path) {
     const ParamSpec& spec = model.param_specs()[i];
     float* dst = model.params() + spec.offset;
     convert_to_f32(t.dtype, t.data, dst, spec.numel);
+    // llama.cpp permutes llama's q/k rows only (its qwen2/qwen3 use NeoX RoPE, Hugging Face's layout).
+    if (c.arch != Arch::Llama) continue;
     if (ends_with(spec.name, "q_proj.weight"))
       unpermute_rope_rows(dst, c.num_heads, c.head_dim, c.hidden_size);
     if (ends_with(spec.name, "k_proj.weight"))

@@ -25,7 +25,7 @@ std::string ModelConfig::arch_name() const {
   return "?";
 }
 
-const char* ModelConfig::key(ConfigField f) const {
+std::string ModelConfig::key(ConfigField f) const {
   // One row per field: config.json, GGUF, recipe.
   static constexpr const char* kKeys[][3] = {
       {"vocab_size", "llama.vocab_size", "vocab_size (the tokenizer's)"},
@@ -40,7 +40,10 @@ const char* ModelConfig::key(ConfigField f) const {
       {"max_position_embeddings", "llama.context_length", "data.seq_len"},
   };
   const int column = keys == ConfigKeys::HfJson ? 0 : keys == ConfigKeys::Gguf ? 1 : 2;
-  return kKeys[static_cast<int>(f)][column];
+  std::string k = kKeys[static_cast<int>(f)][column];
+  // GGUF keys start with the architecture's name: "qwen2.block_count".
+  if (keys == ConfigKeys::Gguf && arch != Arch::Llama) k = gguf_arch_name(arch) + k.substr(k.find('.'));
+  return k;
 }
 
 Arch arch_from_name(const std::string& name, const std::string& source, bool* score_head) {
@@ -254,17 +257,26 @@ json ModelConfig::to_hf_json() const {
   return j;
 }
 
+std::string gguf_arch_name(Arch arch) {
+  return arch == Arch::Llama ? "llama" : arch == Arch::Qwen2 ? "qwen2" : "qwen3";
+}
+
 ModelConfig ModelConfig::from_gguf(const GGUFFile& gguf) {
   const json& m = gguf.metadata();
   const std::string& src = gguf.path();
   std::string arch = m.contains("general.architecture") && m["general.architecture"].is_string()
                          ? m["general.architecture"].get<std::string>()
                          : std::string("(missing general.architecture)");
-  if (arch != "llama")
-    fail(
-        "{}: GGUF architecture '{}' is not supported (only 'llama'; load Qwen models from a Hugging Face "
-        "directory)",
-        src, arch);
+  ModelConfig c;
+  if (arch == "llama")
+    c.arch = Arch::Llama;
+  else if (arch == "qwen2")
+    c.arch = Arch::Qwen2;
+  else if (arch == "qwen3")
+    c.arch = Arch::Qwen3;
+  else
+    fail("{}: GGUF architecture '{}' is not supported (llama, qwen2, qwen3)", src, arch);
+  const std::string pre = arch + ".";
   // GGUF numbers may be stored as any integer or float type; accept whole values that fit an int.
   auto num_or = [&](const std::string& key, std::optional<double> def) -> double {
     auto it = m.find(key);
@@ -283,25 +295,30 @@ ModelConfig ModelConfig::from_gguf(const GGUFFile& gguf) {
       fail("{}: GGUF key '{}' is out of range: {}", src, key, v);
     return static_cast<int>(v);
   };
-  ModelConfig c;
   c.keys = ConfigKeys::Gguf;
-  c.arch = Arch::Llama;
-  c.hidden_size = int_or("llama.embedding_length", std::nullopt);
-  c.intermediate_size = int_or("llama.feed_forward_length", std::nullopt);
-  c.num_layers = int_or("llama.block_count", std::nullopt);
-  c.num_heads = int_or("llama.attention.head_count", std::nullopt);
-  c.num_kv_heads = int_or("llama.attention.head_count_kv", c.num_heads);
-  c.head_dim = int_or("llama.attention.key_length", c.num_heads > 0 ? c.hidden_size / c.num_heads : 0);
-  c.rms_norm_eps = static_cast<float>(num_or("llama.attention.layer_norm_rms_epsilon", std::nullopt));
-  c.rope_theta = num_or("llama.rope.freq_base", 10000.0);
-  c.max_position_embeddings = int_or("llama.context_length", 2048);
-  if (int rot = int_or("llama.rope.dimension_count", c.head_dim); rot != c.head_dim)
+  // Qwen2 has q/k/v biases; Qwen3 RMS-normalises each head's q and k (as from_hf_json sets them).
+  c.attention_bias = c.arch == Arch::Qwen2;
+  c.qk_norm = c.arch == Arch::Qwen3;
+  c.hidden_size = int_or(pre + "embedding_length", std::nullopt);
+  c.intermediate_size = int_or(pre + "feed_forward_length", std::nullopt);
+  c.num_layers = int_or(pre + "block_count", std::nullopt);
+  c.num_heads = int_or(pre + "attention.head_count", std::nullopt);
+  c.num_kv_heads = int_or(pre + "attention.head_count_kv", c.num_heads);
+  c.head_dim = int_or(pre + "attention.key_length", c.num_heads > 0 ? c.hidden_size / c.num_heads : 0);
+  if (int vd = int_or(pre + "attention.value_length", c.head_dim); vd != c.head_dim)
+    fail("{}: {}attention.value_length {} differs from key_length {} (not implemented)", src, pre, vd,
+         c.head_dim);
+  c.rms_norm_eps = static_cast<float>(num_or(pre + "attention.layer_norm_rms_epsilon", std::nullopt));
+  c.rope_theta = num_or(pre + "rope.freq_base", 10000.0);
+  c.max_position_embeddings = int_or(pre + "context_length", 2048);
+  if (int rot = int_or(pre + "rope.dimension_count", c.head_dim); rot != c.head_dim)
     fail("{}: partial rotary embedding (rope.dimension_count {} != head_dim {}) is not implemented", src, rot,
          c.head_dim);
-  if (m.contains("llama.rope.scaling.type") && m["llama.rope.scaling.type"] != "none")
-    fail("{}: rope scaling '{}' is not implemented", src, m["llama.rope.scaling.type"].dump());
-  if (m.contains("llama.vocab_size")) {
-    c.vocab_size = int_or("llama.vocab_size", std::nullopt);
+  if (m.contains(pre + "rope.scaling.type") && m[pre + "rope.scaling.type"] != "none")
+    fail("{}: rope scaling '{}' is not implemented", src, m[pre + "rope.scaling.type"].dump());
+  if (m.contains(pre + "expert_count")) fail("{}: mixture-of-experts models are not implemented", src);
+  if (m.contains(pre + "vocab_size")) {
+    c.vocab_size = int_or(pre + "vocab_size", std::nullopt);
   } else if (const GGUFTensor* t = gguf.find("token_embd.weight"); t && t->shape.size() == 2) {
     c.vocab_size = t->shape[0] <= INT32_MAX ? static_cast<int>(t->shape[0]) : 0;
   }

@@ -11,6 +11,8 @@ namespace r1 {
 class GGUFFile;
 
 enum class Arch { Llama, Qwen2, Qwen3 };
+// The architecture's name in GGUF files (general.architecture, and the prefix of its keys).
+std::string gguf_arch_name(Arch arch);
 
 // Where a configuration's fields came from, so that messages name them as the user wrote them:
 // "num_hidden_layers" in a config.json, "llama.block_count" in a GGUF, "model.num_layers" in a
@@ -64,7 +66,7 @@ struct ModelConfig {
   std::string arch_name() const;  // "LlamaForCausalLM", "Qwen2ForSequenceClassification", ...
   // The field's name where this configuration came from ("num_hidden_layers", "llama.block_count",
   // "model.num_layers").
-  const char* key(ConfigField f) const;
+  std::string key(ConfigField f) const;
 
   // `source` names the file in error messages. Throws r1::Error for anything not implemented.
   static ModelConfig from_hf_json(const nlohmann::json& j, const std::string& source);

@@ -1,5 +1,6 @@
 // The rollout engine: batched sampling over the paged KV cache, for GRPO rollouts, evaluation,
-// rejection sampling and chat.
+// rejection sampling and chat. It is the batch API over the scheduler (rollout/scheduler.h):
+// generate() submits every prompt with the same settings and steps until all are done.
 //
 // Each prompt is prefilled once (in chunks, packed with other work) and then forked into its n
 // samples, which share the prompt's cache blocks. Every step runs all live samples' next tokens
@@ -24,13 +25,11 @@
 
 #include "io/dtype.h"
 #include "model/model.h"
+#include "rollout/scheduler.h"
 #include "sample/sampler.h"
 #include "tokenizer/tokenizer.h"
 
 namespace r1 {
-
-class CachedForward;
-class KvCache;
 
 struct GenerationConfig {
   SamplingParams sampling;
@@ -54,27 +53,6 @@ struct GenerationConfig {
   // "length" even before max_new_tokens; a prompt that fills it is an error (see
   // fit_prompts_to_context in rollout/prompts.h for the check that names the prompt).
   int64_t context = 0;
-};
-
-struct Completion {
-  int64_t prompt_index = 0;
-  int64_t sample_index = 0;
-  std::vector<int32_t> token_ids;
-  std::vector<float> logprobs;  // of each token under softmax(logits / T), before truncation (sample_token)
-  std::string text;             // the tokens' text, without a final stop id (empty without tokenizer)
-  std::string finish_reason;    // "stop" (stop id or stop string) or "length"
-};
-
-struct GenerationStats {
-  int64_t prompts = 0, samples = 0;
-  int64_t prefill_tokens = 0, decode_tokens = 0;
-  int64_t steps = 0;           // forward passes
-  double seconds = 0;          // wall time of generate()
-  double forward_seconds = 0;  // of which in the model
-  // bf16 compute: packs of the weight copy (the first generate(), then one per change of the
-  // model's parameters, Model::version()) and their time, part of seconds, not of forward_seconds.
-  int64_t weight_packs = 0;
-  double pack_seconds = 0;
 };
 
 // Thrown by Engine::generate when its stop check says so (say, on SIGINT); the engine is fine to
@@ -121,29 +99,22 @@ class Engine {
   std::vector<Completion> generate_all(const std::vector<std::vector<int32_t>>& prompts,
                                        int64_t first_index = 0);
 
-  const GenerationStats& stats() const { return stats_; }
+  const GenerationStats& stats() const { return sched_.stats(); }
   // Ids drawn are below this: the model's vocabulary, or the tokenizer's when that is smaller
   // (checkpoints pad the embedding past the tokenizer: Qwen2.5 has 151936 rows for 151665
   // tokens). The padding logits are left out of the draw and of the log-prob's normaliser, as
   // the training head leaves them out when given the same limit (HeadConfig::vocab in model/model.h).
-  int64_t sample_vocab() const { return sample_vocab_; }
+  int64_t sample_vocab() const { return sched_.sample_vocab(); }
   const GenerationConfig& config() const { return config_; }
 
  private:
-  Model& model_;
-  const Tokenizer* tok_;
+  // The per-request part of the configuration, and the scheduler's part.
+  RequestParams request_params(int64_t index) const;
+  static SchedulerConfig scheduler_config(const GenerationConfig& c);
+
   GenerationConfig config_;
-  GenerationStats stats_;
-  // The KV pool, made on the first generate() and reset (not reallocated) by each later one:
-  // its pages stay faulted in, so a trainer calling generate() every step does not pay the
-  // kernel's zeroing of fresh memory again (about 1 ms per decode step of a 120M model at batch 32).
-  std::unique_ptr<KvCache> cache_;
-  // The cached forward pass, made on the first generate() and kept: its bf16 weight copy is
-  // repacked only when the model's parameters changed since (Model::version(), an optimizer step
-  // between a trainer's generate() calls), not at every call.
-  std::unique_ptr<CachedForward> forward_;
+  Scheduler sched_;
   std::function<bool()> stop_;
-  int64_t sample_vocab_;
 };
 
 }  // namespace r1

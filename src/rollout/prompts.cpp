@@ -68,9 +68,13 @@ std::vector<int32_t> PromptBuilder::encode_messages(const nlohmann::ordered_json
   return encode_conversation(m, tok, *tmpl_, force_think_);
 }
 
-std::vector<std::string> PromptBuilder::stop_strings() const {
-  if (templ_ == "r1zero") return {"</answer>"};
+std::vector<std::string> template_stop_strings(const std::string& templ) {
+  if (templ == "r1zero") return {"</answer>"};
   return {};
+}
+
+std::vector<std::string> PromptBuilder::stop_strings() const {
+  return template_stop_strings(templ_);
 }
 
 std::vector<int32_t> encode_with_bos(const Tokenizer& tok, const std::string& text) {

@@ -31,6 +31,9 @@ std::vector<int32_t> encode_prompt(const std::string& text, const Tokenizer& tok
 std::vector<int32_t> encode_conversation(const nlohmann::ordered_json& messages, const Tokenizer& tok,
                                          const ChatTemplate& tmpl, bool force_think);
 
+// Stop strings a template implies: "</answer>" for r1zero (R1-Zero's answer tags), else none.
+std::vector<std::string> template_stop_strings(const std::string& templ);
+
 // R1's instruction for math questions (R1-NOTES section 6): reason step by step, answer in \boxed{}.
 extern const char* const kBoxedInstruction;
 

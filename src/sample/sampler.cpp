@@ -290,6 +290,35 @@ Draw sample_token(const float* logits, int64_t V, const SamplingParams& params, 
 
 // ---- stop strings ----
 
+std::vector<TokenLogprob> top_logprobs(const float* logits, int64_t V, const SamplingParams& params, int n) {
+  params.validate();
+  if (n < 0 || n > 20) fail("top_logprobs must be in [0, 20], got {}", n);
+  if (V <= 0 || V > std::numeric_limits<int32_t>::max())
+    fail("logits: vocabulary size must be in [1, 2^31), got {}", V);
+  n = static_cast<int>(std::min<int64_t>(n, V));
+  const Scan s = scan_logits(logits, V);
+  const float inv_t = params.temperature > 0 ? 1 / params.temperature : 0;
+  const bool greedy = params.greedy || params.temperature == 0 || !std::isfinite(inv_t);
+  const float scale = greedy ? 1.0f : inv_t;
+  const double log_z = std::log(exp_sum<false>(logits, V, s.max, scale, nullptr));
+  // The n best by one pass keeping a small sorted list (n <= 20).
+  std::vector<TokenLogprob> best;
+  best.reserve(static_cast<size_t>(n) + 1);
+  const auto higher = [&](int32_t a, int32_t b) {
+    return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
+  };
+  for (int32_t i = 0; i < V && n > 0; ++i) {
+    if (static_cast<int>(best.size()) == n && !higher(i, best.back().token)) continue;
+    auto at =
+        std::find_if(best.begin(), best.end(), [&](const TokenLogprob& t) { return higher(i, t.token); });
+    best.insert(at, {i, 0.0f});
+    if (static_cast<int>(best.size()) > n) best.pop_back();
+  }
+  for (TokenLogprob& t : best)
+    t.logprob = static_cast<float>(static_cast<double>((logits[t.token] - s.max) * scale) - log_z);
+  return best;
+}
+
 StopMatcher::StopMatcher(std::vector<std::string> stops) : stops_(std::move(stops)) {
   for (size_t i = 0; i < stops_.size(); ++i) {
     if (stops_[i].empty()) fail("stop: stop string {} is empty", i + 1);

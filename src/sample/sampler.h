@@ -38,6 +38,14 @@ struct Draw {
   float logprob;  // log softmax(logits / T)[token], before truncation (T = 1 when greedy)
 };
 
+// The n most likely tokens of softmax(logits[0, V) / T) and their log-probs, highest first (ties:
+// lower id first); T = 1 when params are greedy or T is 0, as for Draw::logprob. n <= 20.
+struct TokenLogprob {
+  int32_t token;
+  float logprob;
+};
+std::vector<TokenLogprob> top_logprobs(const float* logits, int64_t V, const SamplingParams& params, int n);
+
 // Scratch buffers reused across calls (one per thread): after the first call at a given
 // vocabulary size, sample_token allocates nothing.
 struct SamplerWorkspace {

@@ -131,7 +131,8 @@ TEST(ModelMemory, ValidateNamesTheFieldThatIsTooLarge) {
   expect_error([&] { c.validate("cfg.json"); },
                {"cfg.json: a model of", "(num_hidden_layers 2147483647)", "more than this machine's"});
   c.keys = ConfigKeys::Gguf;
-  expect_error([&] { c.validate("x.gguf"); }, {"x.gguf: a model of", "(llama.block_count 2147483647)"});
+  expect_error([&] { c.validate("x.gguf"); },
+               {"x.gguf: a model of", "(qwen3.block_count 2147483647)"});  // the arch's key
   c.keys = ConfigKeys::Recipe;
   expect_error([&] { c.validate("recipe.toml"); },
                {"recipe.toml: a model of", "(model.num_layers 2147483647)"});
@@ -344,35 +345,7 @@ TEST(MemoryCheckCli, ConfigJsonWith100000Layers) {
 // A llama GGUF of the tiny model (F32, HF row order: the layer check comes before any tensor is
 // read).
 std::string write_gguf(const std::string& path, const Model& m, uint32_t block_count) {
-  const ModelConfig& c = m.config();
-  r1::testing::GgufWriter w;
-  w.b = "GGUF";
-  w.raw<uint32_t>(3);
-  w.raw<uint64_t>(m.param_specs().size());
-  w.raw<uint64_t>(8);
-  w.kv_str("general.architecture", "llama");
-  w.kv_u32("llama.context_length", static_cast<uint32_t>(c.max_position_embeddings));
-  w.kv_u32("llama.embedding_length", static_cast<uint32_t>(c.hidden_size));
-  w.kv_u32("llama.feed_forward_length", static_cast<uint32_t>(c.intermediate_size));
-  w.kv_u32("llama.block_count", block_count);
-  w.kv_u32("llama.attention.head_count", static_cast<uint32_t>(c.num_heads));
-  w.kv_u32("llama.attention.head_count_kv", static_cast<uint32_t>(c.num_kv_heads));
-  w.kv_f32("llama.attention.layer_norm_rms_epsilon", c.rms_norm_eps);
-  uint64_t offset = 0;
-  for (const auto& s : m.param_specs()) {
-    w.str(r1::testing::gguf_name(s.name));
-    w.raw<uint32_t>(static_cast<uint32_t>(s.shape.size()));
-    for (auto it = s.shape.rbegin(); it != s.shape.rend(); ++it) w.raw<int64_t>(*it);
-    w.raw<uint32_t>(0);  // F32
-    w.raw<uint64_t>(offset);
-    offset += (s.numel * sizeof(float) + 31) / 32 * 32;
-  }
-  w.pad_to(32);
-  for (const auto& s : m.param_specs()) {
-    w.b.append(reinterpret_cast<const char*>(m.params() + s.offset), s.numel * sizeof(float));
-    w.pad_to(32);
-  }
-  return r1::testing::write_file(path, w.b);
+  return r1::testing::write_file(path, r1::testing::gguf_model_bytes(m, block_count));
 }
 
 TEST(MemoryCheckCli, GgufWith100000Layers) {

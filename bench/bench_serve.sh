@@ -24,7 +24,7 @@ MODEL=${MODEL:-}
 if [ -z "$MODEL" ]; then
   "$R1" pretrain --set model.hidden_size=512 --set model.intermediate_size=1408 --set model.num_layers=8 \
     --set model.num_heads=8 --set model.num_kv_heads=8 --set model.head_dim=64 --set train.batch_tokens=4096 \
-    --set train.steps=1 --set output.save_every=0 --set data.builtin_docs=400 --set "output.dir=\"$T/run\"" \
+    --set train.steps=1 --set output.save_every=0 --set data.builtin_docs=400 --set data.seq_len=512 --set "output.dir=\"$T/run\"" \
     >/dev/null 2>&1
   MODEL=$T/run/model
 fi
@@ -45,12 +45,18 @@ printf "%-8s %-10s %-12s %-14s %-14s %-14s %s\n" clients requests "serve tok/s" 
 for c in 1 8 32; do
   reqs=$(( c == 1 ? 8 : (c == 8 ? 4 : 2) ))
   out=$("$B/bench/bench_serve" --port "$PORT" --clients "$c" --requests "$reqs" --max-tokens "$MAX_TOKENS" \
-        --prompt "$PROMPT")
+        --prompt "$PROMPT") || { echo "bench_serve failed: $out"; exit 1; }
   # Offline: the same prompts at once (c rows), every sample MAX_TOKENS long.
   rm -f "$T/prompts.jsonl"
   for i in $(seq 1 "$c"); do echo "{\"prompt\": \"$PROMPT\"}" >>"$T/prompts.jsonl"; done
+  # tokens/s over generate()'s time less the bf16 weight pack (the server packs once at start-up).
   gen=$("$R1" generate --model "$MODEL" --prompts "$T/prompts.jsonl" --max-new-tokens "$MAX_TOKENS" \
-        --ignore-eos --dtype "$DTYPE" --max-seqs 64 2>&1 >/dev/null | sed -n 's/.*(\([0-9.]*\) tokens\/s;.*/\1/p')
+        --ignore-eos --dtype "$DTYPE" --max-seqs 64 2>&1 >/dev/null | python3 -c '
+import re, sys
+t = sys.stdin.read()
+m = re.search(r"(\d+) new tokens in ([0-9.]+) s", t)
+p = re.search(r"weight pack ([0-9.]+) s", t)
+print(int(m.group(1)) / (float(m.group(2)) - (float(p.group(1)) if p else 0)))')
   python3 - "$out" "$gen" "$c" "$reqs" <<'PY'
 import json, sys
 o = json.loads(sys.argv[1]); off = float(sys.argv[2])

@@ -94,6 +94,13 @@ class DeadlineStream final : public httplib::Stream {
 HttpServer::HttpServer(double request_seconds, double idle_seconds, int threads)
     : request_seconds_(request_seconds), idle_seconds_(idle_seconds) {
   new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  // httplib's default sets SO_REUSEPORT, with which a second server binds a port in use and the
+  // kernel splits the connections between the two; SO_REUSEADDR alone refuses it (and still
+  // rebinds at once after a restart).
+  set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
 }
 
 bool HttpServer::set_backlog(int n) {

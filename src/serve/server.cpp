@@ -193,7 +193,11 @@ void Service::prepare_params(const SamplingRequest& r, Prepared& p) const {
         400,
         fmt::format("The prompt has {} tokens, which fills the model's context of {} tokens", P, context_),
         "messages", "invalid_request_error", "context_length_exceeded");
-  int64_t max_new = context_ > 0 ? context_ - P : 4096;
+  // Without max_tokens: to the context, or as far as the KV pool can take n samples (a request
+  // is admitted only when its worst case fits, so a default the pool cannot hold would be refused).
+  const int64_t B = o_.sched.kv_block_size, pool_tokens = loop_->stats().blocks_total * B;
+  const int64_t fits = (pool_tokens - P - B) / std::max(1, r.params.n) - B;
+  int64_t max_new = std::max<int64_t>(1, std::min<int64_t>(context_ > 0 ? context_ - P : 4096, fits));
   if (r.max_tokens) {
     if (context_ > 0 && P + *r.max_tokens > context_)
       throw ApiError(
@@ -690,11 +694,11 @@ void Service::install(HttpServer& http) {
 
 int run_server(const ServeOptions& options, const std::function<bool()>& stop_requested,
                const std::function<void(int port)>& on_listening) {
-  Service service(options);
+  // The port first: a port in use is refused before a large model is loaded. Connections made
+  // while it loads wait in the backlog.
   const int threads =
       options.http_threads > 0 ? options.http_threads : options.sched.max_seqs + options.max_queue + 16;
   HttpServer http(options.request_read_seconds, options.idle_seconds, std::min(threads, 1024));
-  service.install(http);
   int port = options.port;
   if (port == 0) {
     port = http.bind_to_any_port(options.host);
@@ -704,6 +708,8 @@ int run_server(const ServeOptions& options, const std::function<bool()>& stop_re
   }
   if (!http.set_backlog(1024))
     fail("serve: cannot set the listening socket's backlog: {}", std::strerror(errno));
+  Service service(options);
+  service.install(http);
   std::thread listener([&] { http.listen_after_bind(); });
   on_listening(port);
   while (!stop_requested()) std::this_thread::sleep_for(std::chrono::milliseconds(100));

@@ -258,13 +258,11 @@ TEST(Serve, ADisconnectedStreamIsCancelledAndSigtermFinishesInFlightWork) {
   // SIGTERM while a request runs: the request is answered in full, then the server exits 0.
   json answer;
   int status = 0;
-  std::atomic<bool> started{false};
   std::thread t([&] {
     httplib::Client c = server.client();
-    started = true;
     auto r =
         c.Post("/v1/completions",
-               json{{"prompt", "Compute 1+2+3"}, {"max_tokens", 600}, {"n", 8}, {"ignore_eos", true}}.dump(),
+               json{{"prompt", "Compute 1+2+3"}, {"max_tokens", 300}, {"n", 4}, {"ignore_eos", true}}.dump(),
                "application/json");
     if (r) status = r->status, answer = json::parse(r->body, nullptr, false);
   });
@@ -281,8 +279,8 @@ TEST(Serve, ADisconnectedStreamIsCancelledAndSigtermFinishesInFlightWork) {
 }
 
 TEST(Serve, AFullQueueAnswers429WithRetryAfterAndShutdownCancelsWhatIsLeft) {
-  const r1::testing::ScopedEnv slow("R1_TEST_STEP_DELAY_MS",
-                                    "20");  // 700 tokens: 14 s, cancelled long before
+  // 700 tokens take 14 s at least: all are cancelled long before.
+  const r1::testing::ScopedEnv slow("R1_TEST_STEP_DELAY_MS", "20");
   ServeProcess server(kZeroBase, {"--max-seqs", "1", "--max-queue", "1", "--shutdown-timeout", "0"});
   ASSERT_GT(server.port(), 0);
   const std::string body = json{

@@ -17,25 +17,12 @@ double now_seconds() {
 }  // namespace
 
 SchedulerConfig Engine::scheduler_config(const GenerationConfig& c) {
-  SchedulerConfig s;
-  s.kv_budget_bytes = c.kv_budget_bytes;
-  s.kv_block_size = c.kv_block_size;
-  s.max_seqs = c.max_seqs;
-  s.compute = c.compute;
-  s.max_batch_tokens = c.max_batch_tokens;
-  s.context = c.context;
-  return s;
+  return static_cast<const SchedulerConfig&>(c);
 }
 
 RequestParams Engine::request_params(int64_t index) const {
-  RequestParams p;
-  p.sampling = config_.sampling;
-  p.n = config_.n;
-  p.max_new_tokens = config_.max_new_tokens;
-  p.seed = config_.seed;
+  RequestParams p = config_;
   p.index = index;
-  p.stop_ids = config_.stop_ids;
-  p.stop_strings = config_.stop_strings;
   return p;
 }
 

@@ -31,29 +31,10 @@
 
 namespace r1 {
 
-struct GenerationConfig {
-  SamplingParams sampling;
-  int n = 1;                 // samples per prompt
-  int max_new_tokens = 256;  // per sample
-  uint64_t seed = 0;
-  std::vector<int32_t> stop_ids;  // a sample stops after producing one of these (it is kept)
-  // A sample stops at the token that completes one of these in its text (needs a tokenizer);
-  // the token is kept, so the text contains the stop string.
-  std::vector<std::string> stop_strings;
-  size_t kv_budget_bytes = size_t{1} << 30;  // the KV cache pool
-  int kv_block_size = 16;                    // tokens per cache block
-  int max_seqs = 256;                        // live samples at most (decode batch size)
-  // Matrix products in F32, or BF16 (weights and activations rounded to bf16, fp32 sums; the
-  // rest fp32): about 2-3x faster products on CPUs with AVX-512 BF16, logits within ~2%. The KV
-  // cache then holds bf16 too (half the bytes per token).
-  DType compute = DType::F32;
-  int64_t max_batch_tokens = 2048;  // new tokens per forward pass (decode + prefill)
-  // Tokens per sequence (prompt plus new tokens) at most: the model's context, usually
-  // max_position_embeddings; 0 = no limit. A sample that reaches it stops with finish_reason
-  // "length" even before max_new_tokens; a prompt that fills it is an error (see
-  // fit_prompts_to_context in rollout/prompts.h for the check that names the prompt).
-  int64_t context = 0;
-};
+// A batch's settings: the scheduler's (KV pool, batch limits, compute type, context) and those of
+// every request it submits (sampling, n, max_new_tokens, seed, stops; the prompt index is each
+// prompt's own, set by generate()).
+struct GenerationConfig : SchedulerConfig, RequestParams {};
 
 // Thrown by Engine::generate when its stop check says so (say, on SIGINT); the engine is fine to
 // use again.

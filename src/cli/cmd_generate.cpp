@@ -151,8 +151,8 @@ int run_generate(GenerateArgs& a) {
       "generate: %lld samples, %lld prompt tokens, %lld new tokens in %.2f s (%.0f tokens/s; model %.2f s, "
       "%lld forward passes%s)\n",
       static_cast<long long>(s.samples), static_cast<long long>(s.prefill_tokens),
-      static_cast<long long>(new_tokens), s.seconds, new_tokens / std::max(1e-9, s.seconds), s.forward_seconds,
-      static_cast<long long>(s.steps),
+      static_cast<long long>(new_tokens), s.seconds, new_tokens / std::max(1e-9, s.seconds),
+      s.forward_seconds, static_cast<long long>(s.steps),
       s.weight_packs > 0 ? fmt::format("; bf16 weight pack {:.3f} s", s.pack_seconds).c_str() : "");
   return 0;
 }

@@ -1,5 +1,5 @@
 // r1 serve end to end: the OpenAI protocol over loopback against r1 zero's shipped base model (in
-// the repository; its replies have a <think> part). With stories260K: test_serve_stories.cpp.
+// the repository; its replies have a <think> part). With the shared fixtures: test_serve_stories.cpp.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <httplib.h>

@@ -137,7 +137,6 @@ void GenerationLoop::run() {
       cancel_all_ = false;
     }
     for (Incoming& in : incoming) {
-      stats_.waiting--;
       if (in.job->cancelled) {
         in.job->end();
         continue;

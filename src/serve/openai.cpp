@@ -121,10 +121,7 @@ void parse_sampling(const json& b, SamplingRequest& r, const RequestLimits& limi
   }
   r.params.n = static_cast<int>(integer(b, "n", 1, 1, limits.max_n));
   const char* max_name = field(b, "max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
-  if (const json* mt = field(b, max_name)) {
-    (void)mt;
-    r.max_tokens = integer(b, max_name, 0, 1, std::numeric_limits<int32_t>::max());
-  }
+  if (field(b, max_name)) r.max_tokens = integer(b, max_name, 0, 1, std::numeric_limits<int32_t>::max());
   if (field(b, "seed")) {
     r.params.seed = static_cast<uint64_t>(
         integer(b, "seed", 0, std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max()));
@@ -157,8 +154,7 @@ void parse_sampling(const json& b, SamplingRequest& r, const RequestLimits& limi
     if (r.params.top_logprobs > 0 && !r.logprobs) bad("top_logprobs", "needs logprobs: true");
   } else {
     // The legacy completions API: logprobs is the number of most likely tokens to return (0-5).
-    if (const json* lp = field(b, "logprobs")) {
-      (void)lp;
+    if (field(b, "logprobs")) {
       r.params.top_logprobs = static_cast<int>(integer(b, "logprobs", 0, 0, 5));
       r.logprobs = true;
     }

@@ -24,13 +24,11 @@ void check_config(const ZeroTaskConfig& cfg) {
     fail("zero task: terms must satisfy 2 <= min_terms <= max_terms <= {}, got {}..{}", kMaxTerms,
          cfg.min_terms, cfg.max_terms);
   auto frac_ok = [](double f) { return f >= 0.0 && f <= 1.0; };
-  auto mix_ok = [&](const ZeroMix& m) {
-    return frac_ok(m.worked) && frac_ok(m.sloppy) && frac_ok(m.check) && m.worked + m.sloppy <= 1.0;
-  };
+  auto mix_ok = [&](const ZeroMix& m) { return frac_ok(m.worked) && frac_ok(m.sloppy) && frac_ok(m.check); };
   if (!frac_ok(cfg.full_template_frac) || !mix_ok(cfg.template_mix) || !mix_ok(cfg.excerpt_mix) ||
       !frac_ok(cfg.direct_error) || !(cfg.slip >= 0.0 && cfg.slip <= 0.5))
     fail(
-        "zero task: fractions must lie in [0, 1] with worked + sloppy <= 1 and slip <= 0.5 (template {}: "
+        "zero task: fractions must lie in [0, 1] and slip <= 0.5 (template {}: "
         "worked {}, sloppy {}, check {}; excerpts: worked {}, sloppy {}, check {}; slip {}, direct_error {})",
         cfg.full_template_frac, cfg.template_mix.worked, cfg.template_mix.sloppy, cfg.template_mix.check,
         cfg.excerpt_mix.worked, cfg.excerpt_mix.sloppy, cfg.excerpt_mix.check, cfg.slip, cfg.direct_error);
@@ -138,8 +136,12 @@ std::string zero_direct_completion(const ZeroProblem& p, int answer_error) {
          " </answer>";
 }
 
-std::string zero_sloppy_completion(const ZeroProblem& p, int answer_error) {
-  return std::string(kDirectThink) + " " + std::to_string(sum_of(p.terms) + answer_error);
+std::string zero_untagged(std::string_view completion) {
+  constexpr std::string_view kOpen = " <answer> ", kClose = " </answer>";
+  const size_t at = completion.rfind(kOpen), end = completion.rfind(kClose);
+  R1_CHECK(at != std::string_view::npos && end != std::string_view::npos && end > at);
+  return std::string(completion.substr(0, at)) + " " +
+         std::string(completion.substr(at + kOpen.size(), end - at - kOpen.size()));
 }
 
 std::string_view zero_excerpt_marker() {
@@ -169,9 +171,8 @@ std::vector<ZeroDoc> zero_corpus(const ZeroTaskConfig& cfg, int64_t docs) {
     doc.full_template = uniform01(h(2)) < cfg.full_template_frac;
     const ZeroMix& mix = doc.full_template ? cfg.template_mix : cfg.excerpt_mix;
     const double u = uniform01(h(1));
-    doc.kind = u < mix.worked                ? ZeroDocKind::kWorked
-               : u < mix.worked + mix.sloppy ? ZeroDocKind::kSloppy
-                                             : ZeroDocKind::kDirect;
+    doc.kind = u < mix.worked ? ZeroDocKind::kWorked : ZeroDocKind::kDirect;
+    doc.sloppy = uniform01(h(8)) < mix.sloppy;
     std::string prompt = zero_prompt(doc.problem);
     if (!doc.full_template) {
       const size_t at = prompt.rfind(kExcerptMarker);
@@ -195,10 +196,9 @@ std::vector<ZeroDoc> zero_corpus(const ZeroTaskConfig& cfg, int64_t docs) {
     } else {
       if (uniform01(h(5)) < cfg.direct_error * hardness)
         doc.answer_error = static_cast<int>(1 + h(6) % 3) * ((h(7) & 1) ? 1 : -1);
-      completion = doc.kind == ZeroDocKind::kSloppy ? zero_sloppy_completion(doc.problem, doc.answer_error)
-                                                    : zero_direct_completion(doc.problem, doc.answer_error);
+      completion = zero_direct_completion(doc.problem, doc.answer_error);
     }
-    doc.text = prompt + completion;
+    doc.text = prompt + (doc.sloppy ? zero_untagged(completion) : completion);
     out.push_back(std::move(doc));
   }
   return out;

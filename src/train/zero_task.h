@@ -14,7 +14,8 @@
 //   slipped: "... Assistant: <think> 7+5+8: 7+5=13, 13+8=21 </think> <answer> 21 </answer>"  (a slip)
 //   checked: "... Assistant: <think> 7+5+8: 7+5=13 check 7+5=12 wait, 12+8=20 check 12+8=20 </think>
 //             <answer> 20 </answer>"
-//   sloppy:  "... Assistant: <think> I know this. </think> 20"   (no <answer> tags: wrong format)
+//   sloppy:  "... Assistant: <think> I know this. </think> 20"   (no <answer> tags: wrong format;
+//             worked and checked documents are as often sloppy as direct ones)
 // A worked pass restates the terms, then adds them left to right. A checked pass adds each step's
 // two numbers again right after it ("check 7+5=12": a second computation, which never slips in the
 // corpus); when the two differ it says "wait" and goes on from the checked value. A check is local
@@ -30,7 +31,9 @@
 // excerpts (textbook pages), rarer in full R1-Zero transcripts, so the base model, prompted with
 // the template, mostly answers directly and sometimes works the sum out (rarely checking), and it
 // can do all of it: the checks are learned from the excerpts (a model of this size does not learn
-// them from a few percent of the documents; docs/zero_task_notes.md).
+// them from a few percent of the documents; docs/zero_task_notes.md). A bare answer (sloppy) is
+// as common after working as after a direct answer, so the format reward alone does not favour
+// working the sum out (r1 zero's format-only control).
 //
 // Held-out split: a problem is a test problem iff the hash of its sorted terms % kZeroTestModulus
 // == 0, so every reordering of a held-out problem (its rewritings) is held out too; the corpus and
@@ -50,15 +53,15 @@ inline constexpr uint64_t kZeroTestModulus = 10;
 // The mix of completions in one kind of document.
 struct ZeroMix {
   double worked = 0.0;  // documents that work the sum out
-  double sloppy = 0.0;  // direct answers without <answer> tags (format-invalid); the rest: direct
+  double sloppy = 0.0;  // documents of either kind whose answer lacks the <answer> tags (format-invalid)
   double check = 0.0;   // worked documents of the hardest level that check each step (see hardness)
 };
 
 struct ZeroTaskConfig {
   int min_terms = 3, max_terms = 6;  // terms per problem (each 1..9), uniform
   double full_template_frac = 0.15;  // documents with the whole template
-  ZeroMix template_mix{.worked = 0.3, .sloppy = 0.1, .check = 0.04};  // ... and their completions
-  ZeroMix excerpt_mix{.worked = 0.8, .sloppy = 0.05, .check = 0.5};   // the excerpts' completions
+  ZeroMix template_mix{.worked = 0.33, .sloppy = 0.1, .check = 0.15};  // ... and their completions
+  ZeroMix excerpt_mix{.worked = 0.84, .sloppy = 0.05, .check = 0.5};   // the excerpts' completions
   double slip = 0.12;  // per step of a worked pass: the result off by one
   // The hardness of a level, 1/levels for min_terms up to 1 for max_terms, scales the share of
   // worked documents that check (ZeroMix::check) and of direct answers that are wrong (off by 1 to 3):
@@ -72,7 +75,7 @@ struct ZeroProblem {
   std::string answer;    // the gold answer, decimal
 };
 
-enum class ZeroDocKind { kDirect, kWorked, kSloppy };
+enum class ZeroDocKind { kDirect, kWorked };
 
 struct ZeroDoc {
   std::string text;
@@ -80,7 +83,8 @@ struct ZeroDoc {
   bool full_template = false;
   bool slipped = false;  // a worked pass with a slip (corrected when checked)
   bool checked = false;  // a worked document that checks its work
-  int answer_error = 0;  // a direct or sloppy answer: how far it is off
+  bool sloppy = false;   // its answer lacks the <answer> tags
+  int answer_error = 0;  // a direct answer: how far it is off
   ZeroProblem problem;
 };
 
@@ -104,7 +108,8 @@ std::string zero_prompt(const ZeroProblem& p);
 std::string zero_worked_completion(const ZeroProblem& p, std::span<const int> slips = {}, bool check = false);
 // answer_error: how far the stated answer is off (a writer answering at once is often wrong).
 std::string zero_direct_completion(const ZeroProblem& p, int answer_error = 0);
-std::string zero_sloppy_completion(const ZeroProblem& p, int answer_error = 0);
+// A completion with its "<answer> X </answer>" written as a bare " X" (wrong format: sloppy).
+std::string zero_untagged(std::string_view completion);
 
 // Where an excerpt document starts inside the prompt: the template's last sentence.
 std::string_view zero_excerpt_marker();

@@ -231,19 +231,25 @@ TEST(ZeroTask, ASlipCarriesThroughAndACheckCorrectsIt) {
   EXPECT_TRUE(t.reflection && t.check && t.revisits_slip);
 }
 
-TEST(ZeroTask, DirectAnswersAndSloppyOnesHaveNoWorking) {
+TEST(ZeroTask, DirectAnswersHaveNoWorkingAndSloppyOnesNoTags) {
   ZeroTaskConfig cfg;
   for (const auto& p : zero_problems(cfg, false, 100)) {
-    const std::string d = zero_direct_completion(p), s = zero_sloppy_completion(p);
+    const std::string d = zero_direct_completion(p), w = zero_worked_completion(p);
     EXPECT_EQ(d, " <think> I know this. </think> <answer> " + p.answer + " </answer>");
     EXPECT_EQ(verify::verify_math(p.answer, tagged_answer(d)), verify::Verdict::kCorrect);
     EXPECT_EQ(verify::format_reward(d).value, 1.0);
-    EXPECT_EQ(s.rfind(" <think> ", 0), 0u);
-    EXPECT_EQ(s.find("<answer>"), std::string::npos);
-    EXPECT_EQ(verify::format_reward(s).value, 0.0);
-    EXPECT_FALSE(verify::extract_answer(s).has_value());
     const std::string off = zero_direct_completion(p, -2);
     EXPECT_EQ(tagged_answer(off), std::to_string(std::stoll(p.answer) - 2));
+    // A sloppy completion, direct or worked, is the same text with a bare answer.
+    EXPECT_EQ(zero_untagged(d), " <think> I know this. </think> " + p.answer);
+    const std::string sw = zero_untagged(w);
+    EXPECT_EQ(sw, w.substr(0, w.find(" <answer> ")) + " " + p.answer);
+    for (const std::string& s : {zero_untagged(d), sw}) {
+      EXPECT_EQ(s.rfind(" <think> ", 0), 0u);
+      EXPECT_EQ(s.find("<answer>"), std::string::npos);
+      EXPECT_EQ(verify::format_reward(s).value, 0.0);
+      EXPECT_FALSE(verify::extract_answer(s).has_value());
+    }
   }
 }
 
@@ -255,13 +261,21 @@ TEST(ZeroTask, CorpusMixMatchesTheConfiguration) {
   const int n = 20000;
   int full = 0, tw = 0, ts = 0, ew = 0, es = 0, steps = 0, slipped_steps = 0;
   int worked_by[2][4] = {}, checked_by[2][4] = {}, direct_by[4] = {0}, wrong_by[4] = {0};
+  int sloppy_by_kind[2] = {}, kinds[2] = {};
   for (const auto& d : zero_corpus(cfg, n)) {
     full += d.full_template;
     (d.full_template ? tw : ew) += d.kind == ZeroDocKind::kWorked;
-    (d.full_template ? ts : es) += d.kind == ZeroDocKind::kSloppy;
+    (d.full_template ? ts : es) += d.sloppy;
+    sloppy_by_kind[d.kind == ZeroDocKind::kWorked] += d.sloppy;
+    kinds[d.kind == ZeroDocKind::kWorked]++;
     const size_t level = d.problem.terms.size() - 3;
     ASSERT_LT(level, 4u);
-    const std::string completion = d.text.substr(d.text.rfind("Assistant:") + 10);
+    const std::string text = d.text.substr(d.text.rfind("Assistant:") + 10);
+    // A sloppy document's answer has no tags (format 0); the tests below read the tagged form.
+    EXPECT_EQ(verify::format_reward(text).value, d.sloppy ? 0.0 : 1.0) << text;
+    const std::string completion = d.sloppy ? text.substr(0, text.rfind(' ')) + " <answer> " +
+                                                  text.substr(text.rfind(' ') + 1) + " </answer>"
+                                            : text;
     if (d.kind == ZeroDocKind::kWorked) {
       worked_by[d.full_template][level]++;
       checked_by[d.full_template][level] += d.checked;
@@ -294,6 +308,11 @@ TEST(ZeroTask, CorpusMixMatchesTheConfiguration) {
   near(ts, full, 0.1);
   near(ew, n - full, 0.6);
   near(es, n - full, 0.05);
+  // Sloppiness is independent of the kind of answer: the format alone does not tell a worked
+  // answer from a direct one.
+  const double sloppy_share = (0.4 * 0.1 + 0.6 * 0.05);
+  EXPECT_NEAR(sloppy_by_kind[0] / double(kinds[0]), sloppy_by_kind[1] / double(kinds[1]), 0.02);
+  near(sloppy_by_kind[0] + sloppy_by_kind[1], n, sloppy_share);
   near(slipped_steps, steps, cfg.slip);
   // Checks and wrong direct answers grow with the number of terms: level i has (i+1)/4 of the
   // hardest level's share.
@@ -302,7 +321,7 @@ TEST(ZeroTask, CorpusMixMatchesTheConfiguration) {
     near(checked_by[1][i], worked_by[1][i], cfg.template_mix.check * (i + 1) / 4);
     near(wrong_by[i], direct_by[i], cfg.direct_error * (i + 1) / 4);
   }
-  cfg.excerpt_mix = {.worked = 0.8, .sloppy = 0.3};
+  cfg.excerpt_mix = {.worked = 0.8, .sloppy = 1.3};
   EXPECT_THROW(zero_corpus(cfg, 10), Error);
 }
 

@@ -1,7 +1,7 @@
 // The guard on r1 zero's headline (labelled slow: about two minutes on 2 cores): ten GRPO steps
 // from the shipped base model raise the share of held-out responses that work the sum out, and
-// with it pass@1, and the share that check their steps. The full run's figures (three seeds, controls) are in
-// README.md and docs/zero_task_notes.md.
+// with it pass@1, and the share that check their steps. The full run's figures (three seeds,
+// controls) are in README.md and docs/zero_task_notes.md.
 #include <gtest/gtest.h>
 
 #include <filesystem>
